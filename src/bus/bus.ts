@@ -1,0 +1,485 @@
+/**
+ * The typed event bus (ARCHITECTURE.md, "The bus").
+ *
+ * - Topics are dotted strings: `market.kline.<SYMBOL>`, `market.markPrice.<SYMBOL>`,
+ *   `signal.<strategyId>`, `order.request`, `order.update`, `account.update`, `risk.state`,
+ *   `system.health`. A subscription pattern is a topic, or a prefix ending in `*`
+ *   (`signal.*`, `market.kline.*`, `*`).
+ * - Every subscriber owns a bounded queue and consumes it in its own async loop, like an asyncio
+ *   queue: `for await (const msg of bus.subscribe('signal.*'))`, or `bus.consume(...)` with a
+ *   handler. A subscriber with several patterns has ONE queue, so it sees their messages in
+ *   publish order.
+ * - Lossless topics (klines, signals, orders) are never dropped: when a queue is full, `publish`
+ *   returns a promise that resolves once every full queue has room again (backpressure); the
+ *   message is queued at once all the same, so order is kept even if the publisher does not wait.
+ * - Conflating topics (mark prices) never block: when a queue is full, a queued message of the
+ *   same topic is replaced by the newer one (latest wins) and counted as conflated.
+ * - A failing handler never breaks the publisher or other subscribers: its error is counted and
+ *   reported to `onHandlerError`.
+ * - `drain()` resolves when every published message has been fully handled, including messages
+ *   published by handlers meanwhile; replay awaits it after each step so results are
+ *   deterministic and equal to what live would have done.
+ */
+import type {
+  ComponentHealth,
+  KlineClosed,
+  MarkPriceUpdated,
+  OrderEvent,
+  OrderIntent,
+  PositionChanged,
+  SetTradingState,
+  SignalEmitted,
+  TradingStateChanged,
+} from '../core/types.ts';
+
+/** Command on topic `order.request`: an operator or component asks the executor to place an order. */
+export interface SubmitOrder {
+  type: 'SubmitOrder';
+  ts: number;
+  intent: Omit<OrderIntent, 'clientOrderId' | 'createdAt'> & { clientOrderId?: string };
+}
+
+/** Command on topic `order.request`: cancel an open order. */
+export interface CancelOrder {
+  type: 'CancelOrder';
+  ts: number;
+  symbol: string;
+  clientOrderId: string;
+  reason: string;
+}
+
+/** Every message the bus carries, keyed by topic family. */
+export interface TopicMessages {
+  'market.kline': KlineClosed;
+  'market.markPrice': MarkPriceUpdated;
+  signal: SignalEmitted;
+  'order.request': SubmitOrder | CancelOrder | SetTradingState;
+  'order.update': OrderEvent;
+  'account.update': PositionChanged;
+  'risk.state': TradingStateChanged;
+  'system.health': ComponentHealth;
+}
+
+/** A concrete topic. */
+export type Topic =
+  | `market.kline.${string}`
+  | `market.markPrice.${string}`
+  | `signal.${string}`
+  | 'order.request'
+  | 'order.update'
+  | 'account.update'
+  | 'risk.state'
+  | 'system.health';
+
+/** The message type published on topic `T`. */
+export type MessageFor<T extends string> = T extends `market.kline.${string}`
+  ? TopicMessages['market.kline']
+  : T extends `market.markPrice.${string}`
+    ? TopicMessages['market.markPrice']
+    : T extends `signal.${string}`
+      ? TopicMessages['signal']
+      : T extends keyof TopicMessages
+        ? TopicMessages[T]
+        : never;
+
+/** Any message the bus carries. */
+export type BusMessage = TopicMessages[keyof TopicMessages];
+
+/** A subscription pattern: a topic, or a prefix ending in `*`. */
+export type Pattern = Topic | `${string}*`;
+
+/** The messages a pattern can match. */
+export type MessageForPattern<P extends string> = P extends '*'
+  ? BusMessage
+  : P extends `market.kline.${string}`
+    ? KlineClosed
+    : P extends `market.markPrice.${string}`
+      ? MarkPriceUpdated
+      : P extends `market.*` | `market.${string}*`
+        ? KlineClosed | MarkPriceUpdated
+        : P extends `signal.${string}`
+          ? SignalEmitted
+          : P extends keyof TopicMessages
+            ? TopicMessages[P]
+            : P extends `order.*`
+              ? TopicMessages['order.request'] | OrderEvent
+              : BusMessage;
+
+/** Counters of the whole bus, for the heartbeat and the benchmark. */
+export interface BusStats {
+  published: number;
+  delivered: number;
+  conflated: number;
+  handlerErrors: number;
+  /** Times a publisher was told to wait because a queue was full. */
+  backpressureWaits: number;
+  subscribers: SubscriberStats[];
+}
+
+/** Counters of one subscriber. */
+export interface SubscriberStats {
+  name: string;
+  patterns: string[];
+  depth: number;
+  maxDepth: number;
+  capacity: number;
+  delivered: number;
+  conflated: number;
+  handlerErrors: number;
+}
+
+/** Options of the bus. */
+export interface BusOptions {
+  /** Default queue capacity per subscriber (messages). Default 10,000. */
+  capacity?: number;
+  /** Which topics conflate (latest wins) instead of applying backpressure. Default: mark prices. */
+  conflates?: (topic: string) => boolean;
+  /** Called when a handler throws or rejects. Default: nothing (the error is still counted). */
+  onHandlerError?: (subscriber: string, err: unknown, msg: BusMessage) => void;
+}
+
+const defaultConflates = (topic: string): boolean => topic.startsWith('market.markPrice.');
+
+function matches(pattern: string, topic: string): boolean {
+  if (pattern.endsWith('*')) return topic.startsWith(pattern.slice(0, -1));
+  return pattern === topic;
+}
+
+/**
+ * One subscriber's bounded queue. Iterate it with `for await`; the previous message counts as
+ * handled when the loop asks for the next one (asyncio's `task_done`).
+ */
+export class Subscription<M = BusMessage> implements AsyncIterable<M> {
+  private items: M[] = [];
+  private topics: string[] = [];
+  private head = 0;
+  private waiter: ((v: IteratorResult<M>) => void) | null = null;
+  private outstanding = false;
+  private closed = false;
+  /** @internal */ maxDepth = 0;
+  /** @internal */ delivered = 0;
+  /** @internal */ conflated = 0;
+  /** @internal */ handlerErrors = 0;
+  private spaceWaiters: Array<() => void> = [];
+
+  /** @internal */
+  constructor(
+    private readonly bus: EventBus,
+    readonly name: string,
+    readonly patterns: readonly string[],
+    readonly capacity: number,
+  ) {}
+
+  /** Messages waiting in the queue. */
+  get depth(): number {
+    return this.items.length - this.head;
+  }
+
+  /**
+   * @internal Enqueue; returns a promise when the queue is over capacity (lossless backpressure).
+   */
+  push(topic: string, msg: M, conflate: boolean): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      // The consumer is idle and waiting: hand the message over directly.
+      this.waiter = null;
+      this.bus.inFlight++;
+      this.outstanding = true;
+      this.delivered++;
+      waiter({ value: msg, done: false });
+      return undefined;
+    }
+    const depth = this.items.length - this.head;
+    if (depth >= this.capacity) {
+      if (conflate) {
+        for (let i = this.items.length - 1; i >= this.head; i--) {
+          if (this.topics[i] === topic) {
+            this.items[i] = msg;
+            this.conflated++;
+            this.bus.conflatedCount++;
+            return undefined;
+          }
+        }
+      }
+      this.items.push(msg);
+      this.topics.push(topic);
+      this.bus.inFlight++;
+      if (depth + 1 > this.maxDepth) this.maxDepth = depth + 1;
+      if (conflate) return undefined;
+      this.bus.backpressureWaits++;
+      return new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    }
+    this.items.push(msg);
+    this.topics.push(topic);
+    this.bus.inFlight++;
+    if (depth + 1 > this.maxDepth) this.maxDepth = depth + 1;
+    return undefined;
+  }
+
+  private shift(): M | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const msg = this.items[this.head] as M;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.topics.length = 0;
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.items.length) {
+      this.items.splice(0, this.head);
+      this.topics.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.spaceWaiters.length > 0 && this.items.length - this.head < this.capacity) {
+      const waiters = this.spaceWaiters;
+      this.spaceWaiters = [];
+      for (const w of waiters) w();
+    }
+    return msg;
+  }
+
+  /** @internal Mark the message taken last as handled. */
+  done(): void {
+    if (this.outstanding) {
+      this.outstanding = false;
+      this.bus.completed();
+    }
+  }
+
+  /** Take the next message, waiting if the queue is empty; `done: true` once closed and empty. */
+  next(): Promise<IteratorResult<M>> {
+    this.done();
+    const msg = this.shift();
+    if (msg !== undefined) {
+      this.outstanding = true;
+      this.delivered++;
+      return Promise.resolve({ value: msg, done: false });
+    }
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** @internal Synchronous take for the handler loop: the next queued message or undefined. */
+  takeNow(): M | undefined {
+    this.done();
+    const msg = this.shift();
+    if (msg !== undefined) {
+      this.outstanding = true;
+      this.delivered++;
+    }
+    return msg;
+  }
+
+  /** Stop receiving: the loop ends once the queued messages are consumed. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.bus.unsubscribe(this as Subscription<unknown> as Subscription<BusMessage>);
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      waiter({ value: undefined, done: true });
+    }
+    for (const w of this.spaceWaiters) w();
+    this.spaceWaiters = [];
+  }
+
+  /** Drop whatever is still queued (used after close when the loop will not run again). */
+  discard(): void {
+    this.done();
+    while (this.shift() !== undefined) this.bus.completed();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<M> {
+    return {
+      next: () => this.next(),
+      return: async () => {
+        this.done();
+        this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** Counters of this subscriber. */
+  stats(): SubscriberStats {
+    return {
+      name: this.name,
+      patterns: [...this.patterns],
+      depth: this.depth,
+      maxDepth: this.maxDepth,
+      capacity: this.capacity,
+      delivered: this.delivered,
+      conflated: this.conflated,
+      handlerErrors: this.handlerErrors,
+    };
+  }
+}
+
+/** A running handler loop started by {@link EventBus.consume}. */
+export interface Consumer {
+  readonly subscription: Subscription<BusMessage>;
+  /** Resolves when the loop ended (after `close()` and the queue ran empty). */
+  readonly finished: Promise<void>;
+  /** Stop the loop after the queued messages. */
+  close(): void;
+}
+
+/** The bus. One per kernel. */
+export class EventBus {
+  private subs: Array<Subscription<BusMessage>> = [];
+  private route = new Map<string, { subs: Array<Subscription<BusMessage>>; conflate: boolean }>();
+  private readonly capacity: number;
+  private readonly conflates: (topic: string) => boolean;
+  private readonly onHandlerError: NonNullable<BusOptions['onHandlerError']>;
+  private drainWaiters: Array<() => void> = [];
+  /** @internal messages queued or being handled, over all subscribers */
+  inFlight = 0;
+  /** @internal */ conflatedCount = 0;
+  /** @internal */ backpressureWaits = 0;
+  private published = 0;
+  private handlerErrors = 0;
+
+  constructor(opts: BusOptions = {}) {
+    this.capacity = opts.capacity ?? 10_000;
+    this.conflates = opts.conflates ?? defaultConflates;
+    this.onHandlerError = opts.onHandlerError ?? (() => {});
+  }
+
+  /**
+   * Subscribe to one or more patterns with one queue.
+   * @param patterns a topic, a prefix ending in `*`, or a list of them
+   * @param opts `name` for stats and logs; `capacity` of its queue (messages)
+   */
+  subscribe<P extends Pattern>(
+    patterns: P | readonly P[],
+    opts: { name?: string; capacity?: number } = {},
+  ): Subscription<MessageForPattern<P>> {
+    const list = (Array.isArray(patterns) ? patterns : [patterns]) as string[];
+    if (list.length === 0) throw new TypeError('subscribe: at least one pattern is required');
+    const sub = new Subscription<BusMessage>(this, opts.name ?? list.join(','), list, opts.capacity ?? this.capacity);
+    this.subs.push(sub);
+    this.route.clear();
+    return sub as unknown as Subscription<MessageForPattern<P>>;
+  }
+
+  /**
+   * Subscribe and run `handler` for each message in its own loop. A handler may be sync or async;
+   * the next message is taken only after it finished. Throws/rejections are counted, reported to
+   * `onHandlerError`, and the loop goes on.
+   */
+  consume<P extends Pattern>(
+    patterns: P | readonly P[],
+    handler: (msg: MessageForPattern<P>) => void | Promise<void>,
+    opts: { name?: string; capacity?: number } = {},
+  ): Consumer {
+    const sub = this.subscribe(patterns, opts) as unknown as Subscription<BusMessage>;
+    const h = handler as (msg: BusMessage) => void | Promise<void>;
+    const fail = (err: unknown, msg: BusMessage): void => {
+      sub.handlerErrors++;
+      this.handlerErrors++;
+      try {
+        this.onHandlerError(sub.name, err, msg);
+      } catch {
+        // a failing error reporter must not stop the loop
+      }
+    };
+    const finished = (async () => {
+      for (;;) {
+        let msg = sub.takeNow();
+        if (msg === undefined) {
+          const r = await sub.next();
+          if (r.done) break;
+          msg = r.value;
+        }
+        try {
+          const p = h(msg);
+          if (p !== undefined) await p;
+        } catch (err) {
+          fail(err, msg);
+        }
+      }
+      sub.done();
+    })();
+    return { subscription: sub, finished, close: () => sub.close() };
+  }
+
+  /** @internal */
+  unsubscribe(sub: Subscription<BusMessage>): void {
+    const i = this.subs.indexOf(sub);
+    if (i >= 0) {
+      this.subs.splice(i, 1);
+      this.route.clear();
+    }
+  }
+
+  private routeFor(topic: string): { subs: Array<Subscription<BusMessage>>; conflate: boolean } {
+    let r = this.route.get(topic);
+    if (r === undefined) {
+      const subs = this.subs.filter((s) => s.patterns.some((p) => matches(p, topic)));
+      r = { subs, conflate: this.conflates(topic) };
+      this.route.set(topic, r);
+    }
+    return r;
+  }
+
+  /**
+   * Publish a message to every matching subscriber. Never throws because of a subscriber.
+   * @returns undefined, or a promise to await when a lossless queue is full (backpressure)
+   */
+  publish<T extends Topic>(topic: T, msg: MessageFor<T>): Promise<void> | undefined {
+    this.published++;
+    const { subs, conflate } = this.routeFor(topic);
+    let wait: Promise<void>[] | undefined;
+    for (let i = 0; i < subs.length; i++) {
+      const p = (subs[i] as Subscription<BusMessage>).push(topic, msg as BusMessage, conflate);
+      if (p !== undefined) (wait ??= []).push(p);
+    }
+    if (wait === undefined) return undefined;
+    return wait.length === 1 ? wait[0] : Promise.all(wait).then(() => undefined);
+  }
+
+  /** @internal one queued message was fully handled */
+  completed(): void {
+    if (--this.inFlight === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** True when no message is queued or being handled. */
+  get idle(): boolean {
+    return this.inFlight === 0;
+  }
+
+  /**
+   * Resolves when every message published so far, and every message those handlers published,
+   * has been handled by every subscriber.
+   */
+  drain(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Close every subscription (their loops end after their queued messages). */
+  close(): void {
+    for (const s of [...this.subs]) s.close();
+  }
+
+  /** Counters. */
+  stats(): BusStats {
+    let delivered = 0;
+    for (const s of this.subs) delivered += s.delivered;
+    return {
+      published: this.published,
+      delivered,
+      conflated: this.conflatedCount,
+      handlerErrors: this.handlerErrors,
+      backpressureWaits: this.backpressureWaits,
+      subscribers: this.subs.map((s) => s.stats()),
+    };
+  }
+}

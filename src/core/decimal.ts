@@ -3,7 +3,7 @@
  * quantities, notionals, fees and PnL never pass through a float in the executor, the venue or
  * the database.
  */
-import DecimalJs from 'decimal.js';
+import { Decimal as DecimalJs } from 'decimal.js';
 
 /** The project's Decimal constructor: 40 significant digits, half-even rounding by default. */
 export const Decimal = DecimalJs.clone({ precision: 40, rounding: DecimalJs.ROUND_HALF_EVEN, toExpNeg: -40, toExpPos: 40 });

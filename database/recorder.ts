@@ -1,0 +1,60 @@
+/**
+ * The recorder: the database learns what happened by subscribing to the bus. One subscriber with
+ * one queue, so rows are written in the order events happened. Writes are buffered by the
+ * {@link RecordWriter} and flushed in one transaction per batch, on a timer, and at stop.
+ *
+ * Order intents are also written ahead, synchronously, by the executor's journal
+ * ({@link RecordWriter.writeIntentNow}); the `OrderSubmitted` event arriving here later is then
+ * a no-op insert (idempotent on the client order id).
+ */
+import type { Consumer, EventBus } from '../src/bus/bus.ts';
+import type { RecordWriter } from './writer.ts';
+
+/** Options of {@link startRecorder}. */
+export interface RecorderOptions {
+  /** Also write every closed kline into candles_1m. */
+  recordCandles: boolean;
+  /** Flush the writer's buffers at least this often, ms (0 = only on batch size and stop). */
+  flushIntervalMs: number;
+}
+
+/** A running recorder. */
+export interface Recorder {
+  consumer: Consumer;
+  /** Stop the timer and flush what is buffered. */
+  stop(): void;
+}
+
+/** Subscribe the writer to the bus. */
+export function startRecorder(bus: EventBus, writer: RecordWriter, opts: RecorderOptions): Recorder {
+  const patterns = opts.recordCandles
+    ? (['market.kline.*', 'signal.*', 'order.update', 'account.update', 'risk.state'] as const)
+    : (['signal.*', 'order.update', 'account.update', 'risk.state'] as const);
+  const consumer = bus.consume(
+    patterns,
+    (m) => {
+      switch (m.type) {
+        case 'KlineClosed':
+          return writer.candle(m.kline);
+        case 'SignalEmitted':
+          return writer.signal(m);
+        case 'PositionChanged':
+          return writer.position(m);
+        case 'TradingStateChanged':
+          return writer.riskEvent(m);
+        default:
+          return writer.orderEvent(m);
+      }
+    },
+    { name: 'recorder' },
+  );
+  const timer = opts.flushIntervalMs > 0 ? setInterval(() => writer.flush(), opts.flushIntervalMs) : null;
+  timer?.unref();
+  return {
+    consumer,
+    stop() {
+      if (timer) clearInterval(timer);
+      writer.flush();
+    },
+  };
+}

@@ -1,0 +1,667 @@
+/**
+ * The RecordWriter: the one place that writes run history (runs, candles, signals, orders,
+ * fills, positions, risk events). Built for throughput: everything but the run rows and the
+ * write-ahead intent is buffered in memory and written in one transaction per flush, through
+ * prepared better-sqlite3 statements (drizzle owns the schema, migrations and read queries;
+ * the hot insert path uses raw prepared statements).
+ *
+ * Durability model:
+ * - `writeIntentNow` commits before it returns: the executor calls it before an order leaves.
+ * - Everything else is durable once `flush()` returns. The writer owns no timer: in paper/live
+ *   mode the kernel calls `flush()` on an interval (e.g. every second) and at shutdown, in
+ *   replay at the end of the data (and the batch size flushes along the way).
+ * - With `synchronous = NORMAL` in WAL mode a commit survives a process crash; a power loss may
+ *   lose the last commits, except write-ahead intents when `syncIntents` is on (see options).
+ */
+import type Database from 'better-sqlite3';
+import { InvariantError, PerpbotError, errorMessage } from '../src/core/errors.ts';
+import { dec, isDecimalString, str } from '../src/core/decimal.ts';
+import type {
+  Fill,
+  Kline,
+  Mode,
+  OrderEvent,
+  OrderIntent,
+  OrderStatus,
+  PositionChanged,
+  SignalEmitted,
+  TradingStateChanged,
+} from '../src/core/types.ts';
+import type { Db } from './client.ts';
+
+/** Default number of buffered records that triggers an automatic flush. */
+export const DEFAULT_BATCH_SIZE = 5000;
+
+/**
+ * Candle rows per multi-row INSERT statement on the flush path. Measured on a 2-core VM
+ * (see database/README or the module report): 10 rows per statement beat 1, 25, 50 and 100.
+ */
+export const CANDLE_ROWS_PER_STATEMENT = 10;
+
+const CANDLE_COLUMNS = 10;
+
+/** Options of {@link RecordWriter}. */
+export interface RecordWriterOptions {
+  /**
+   * Number of buffered records (candles + signals + order/position/risk events) that triggers
+   * an automatic flush from the method that buffered the last one. Integer ≥ 1; default 5000.
+   */
+  batchSize?: number;
+  /**
+   * Make each {@link RecordWriter.writeIntentNow} commit survive a power loss (the commit runs
+   * with `synchronous = FULL`, one fsync of the WAL, ~ms). Default: on when the run started by
+   * {@link RecordWriter.startRun} is `live`, off otherwise (a process crash never loses a
+   * committed intent either way).
+   */
+  syncIntents?: boolean;
+  /** Candle rows per multi-row INSERT (benchmarks only). Default {@link CANDLE_ROWS_PER_STATEMENT}. */
+  candleRowsPerStatement?: number;
+}
+
+/** The `runs` row written by {@link RecordWriter.startRun}. */
+export interface RunStart {
+  /** Run id (text, unique). */
+  id: string;
+  mode: Mode;
+  /** UTC epoch ms. */
+  startedAt: number;
+  /**
+   * The sanitized configuration as JSON text. Defence in depth: string values under keys that
+   * look secret (secret, password, passphrase, token, apiKey, privateKey, webhook…) are replaced
+   * by `"[redacted]"` before storage.
+   */
+  configJson: string;
+}
+
+/** What {@link RecordWriter.endRun} writes on the `runs` row. */
+export interface RunEnd {
+  /** UTC epoch ms. */
+  endedAt: number;
+  /** Final status, e.g. `completed`, `failed`, `aborted`. */
+  status: string;
+  /** End-of-run summary as JSON text (redacted like `configJson`), or null. */
+  summaryJson: string | null;
+}
+
+/** Counters of a {@link RecordWriter} since it was created; rows count only committed inserts. */
+export interface WriterStats {
+  /** Candle rows inserted (duplicates ignored by the primary key are not counted). */
+  candles: number;
+  /** Signal rows inserted (a repeated signal id is not counted). */
+  signals: number;
+  /** Order rows created (OrderSubmitted, OrderDenied, writeIntentNow). */
+  orders: number;
+  /** Fill rows inserted (a re-recorded fill is not counted). */
+  fills: number;
+  /** Successful flushes that had something to write. */
+  flushes: number;
+  /** Duration of the last successful flush, ms (wall time of the transaction). */
+  lastFlushMs: number;
+  /** Records buffered and not yet written. */
+  pending: number;
+  /** Order events (accepted/rejected/filled/canceled/expired) that matched no order row. */
+  orphans: number;
+}
+
+type BufferedEvent = OrderEvent | PositionChanged | TradingStateChanged;
+type Bind = string | number | null;
+
+interface Delta {
+  candles: number;
+  signals: number;
+  orders: number;
+  fills: number;
+  orphans: number;
+}
+
+const TERMINAL: ReadonlySet<OrderStatus> = new Set<OrderStatus>(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'DENIED']);
+
+const CANDLE_INSERT_HEAD =
+  'INSERT INTO candles_1m (symbol, open_time, close_time, open, high, low, close, volume, quote_volume, trades) VALUES ';
+const CANDLE_ROW = '(?,?,?,?,?,?,?,?,?,?)';
+
+const ORDER_COLUMNS =
+  'run_id, client_order_id, order_id, symbol, side, type, quantity, price, time_in_force, reduce_only, strategy_id, signal_id, ref_price, status, executed_qty, cum_quote, avg_price, reject_code, reason, denied_check, created_at, updated_at';
+
+const SQL = {
+  insertRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
+    VALUES (@id, @mode, @startedAt, NULL, 'running', @configJson, NULL)`,
+  endRun: `UPDATE runs SET ended_at = @endedAt, status = @status, summary_json = @summaryJson WHERE id = @id`,
+  insertSignal: `INSERT INTO signals (run_id, signal_id, strategy_id, symbol, ts, target, reason, ref_price, indicators)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, signal_id) DO NOTHING`,
+  insertOrder: `INSERT INTO orders (${ORDER_COLUMNS})
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @timeInForce, @reduceOnly,
+      @strategyId, @signalId, @refPrice, 'PENDING_NEW', '0', '0', NULL, NULL, NULL, NULL, @createdAt, @updatedAt)
+    ON CONFLICT (run_id, client_order_id) DO NOTHING`,
+  upsertDenied: `INSERT INTO orders (${ORDER_COLUMNS})
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @timeInForce, @reduceOnly,
+      @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
+    ON CONFLICT (run_id, client_order_id) DO UPDATE SET status = 'DENIED', denied_check = excluded.denied_check,
+      reason = excluded.reason, updated_at = excluded.updated_at
+    WHERE orders.status = 'PENDING_NEW'`,
+  orderExists: `SELECT 1 FROM orders WHERE run_id = ? AND client_order_id = ?`,
+  accepted: `UPDATE orders SET order_id = coalesce(order_id, @orderId),
+      status = CASE WHEN status = 'PENDING_NEW' THEN 'NEW' ELSE status END,
+      updated_at = max(updated_at, @ts)
+    WHERE run_id = @runId AND client_order_id = @clientOrderId`,
+  rejected: `UPDATE orders SET status = 'REJECTED', reject_code = @code, reason = @reason, updated_at = max(updated_at, @ts)
+    WHERE run_id = @runId AND client_order_id = @clientOrderId AND status IN ('PENDING_NEW', 'NEW')`,
+  closed: `UPDATE orders SET status = @status, reason = @reason, order_id = coalesce(order_id, @orderId),
+      updated_at = max(updated_at, @ts)
+    WHERE run_id = @runId AND client_order_id = @clientOrderId AND status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')`,
+  insertFill: `INSERT INTO fills (run_id, trade_id, order_id, client_order_id, symbol, side, price, quantity, commission,
+      commission_asset, realized_pnl, maker, time)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, symbol, trade_id) DO NOTHING`,
+  orderForFill: `SELECT executed_qty, cum_quote, status FROM orders WHERE run_id = ? AND client_order_id = ?`,
+  filled: `UPDATE orders SET executed_qty = @executedQty, cum_quote = @cumQuote, avg_price = @avgPrice, status = @status,
+      order_id = coalesce(order_id, @orderId), updated_at = max(updated_at, @ts)
+    WHERE run_id = @runId AND client_order_id = @clientOrderId`,
+  upsertPosition: `INSERT INTO positions (run_id, symbol, quantity, entry_price, realized_pnl, fees, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, symbol) DO UPDATE SET quantity = excluded.quantity, entry_price = excluded.entry_price,
+      realized_pnl = excluded.realized_pnl, fees = excluded.fees, updated_at = excluded.updated_at
+    WHERE excluded.updated_at >= positions.updated_at`,
+  insertRisk: `INSERT INTO risk_events (run_id, ts, state, previous, reason) VALUES (?, ?, ?, ?, ?)`,
+} as const;
+
+/**
+ * Writes one run's history. Not thread-safe (nothing in Node is shared across threads here);
+ * one writer per run and connection.
+ *
+ * Buffered methods ({@link candle}, {@link signal}, {@link orderEvent}, {@link position},
+ * {@link riskEvent}) return at once; when the buffer reaches `batchSize` they flush, and a flush
+ * failure surfaces as a thrown PerpbotError from that call. Order, position and risk events are
+ * applied in arrival order. A failed flush rolls back and keeps the buffer (nothing is lost);
+ * the next automatic attempt waits for another `batchSize` records, `flush()` retries at once.
+ */
+export class RecordWriter {
+  /** The run id every run-scoped row gets. */
+  readonly runId: string;
+  private readonly sqlite: Database.Database;
+  private readonly file: string;
+  private readonly batchSize: number;
+  private syncIntents: boolean | undefined;
+
+  // candles: full chunks of R rows (flat values), then the chunk being filled
+  private readonly rowsPerStmt: number;
+  private readonly chunkLen: number;
+  private fullChunks: Bind[][] = [];
+  private chunk: Bind[];
+  private chunkPos = 0;
+  private signalBuf: SignalEmitted[] = [];
+  private eventBuf: BufferedEvent[] = [];
+  private flushAt: number;
+
+  private readonly stmt: {
+    candleMulti: Database.Statement;
+    candleBySize: Map<number, Database.Statement>;
+  } & { [K in keyof typeof SQL]: Database.Statement };
+  private readonly flushTx: Database.Transaction<(delta: Delta) => void>;
+
+  private readonly counters: WriterStats = {
+    candles: 0,
+    signals: 0,
+    orders: 0,
+    fills: 0,
+    flushes: 0,
+    lastFlushMs: 0,
+    pending: 0,
+    orphans: 0,
+  };
+
+  /**
+   * @param db an open, migrated database (see openDatabase); not read-only
+   * @param runId the run every run-scoped row belongs to; a `runs` row with this id must exist
+   *   (call {@link startRun}) before signals, orders, fills, positions or risk events are flushed
+   *   (foreign key), candles need none
+   * @param opts see {@link RecordWriterOptions}
+   * @throws RangeError when `batchSize` or `candleRowsPerStatement` is not an integer ≥ 1
+   * @throws PerpbotError `DATABASE` when the statements cannot be prepared (schema missing)
+   */
+  constructor(db: Db, runId: string, opts: RecordWriterOptions = {}) {
+    const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: got ${batchSize}, expected an integer >= 1`);
+    const rows = opts.candleRowsPerStatement ?? CANDLE_ROWS_PER_STATEMENT;
+    if (!Number.isInteger(rows) || rows < 1 || rows * CANDLE_COLUMNS > 32766) {
+      throw new RangeError(`candleRowsPerStatement: got ${rows}, expected an integer in 1..3276`);
+    }
+    this.runId = runId;
+    this.sqlite = db.sqlite;
+    this.file = db.file;
+    this.batchSize = batchSize;
+    this.flushAt = batchSize;
+    this.syncIntents = opts.syncIntents;
+    this.rowsPerStmt = rows;
+    this.chunkLen = rows * CANDLE_COLUMNS;
+    this.chunk = new Array<Bind>(this.chunkLen);
+    try {
+      const prepared = Object.fromEntries(
+        Object.entries(SQL).map(([key, text]) => [key, this.sqlite.prepare(text)]),
+      ) as { [K in keyof typeof SQL]: Database.Statement };
+      this.stmt = {
+        ...prepared,
+        candleMulti: this.candleStatement(rows),
+        candleBySize: new Map(),
+      };
+    } catch (err) {
+      throw this.dbError('cannot prepare statements', err);
+    }
+    this.flushTx = this.sqlite.transaction((delta: Delta) => this.applyBuffers(delta));
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  /**
+   * Insert the `runs` row (status `running`), committed at once. The configuration is redacted
+   * (see {@link RunStart.configJson}). Sets the `syncIntents` default from `mode` when the
+   * option was not given.
+   * @throws InvariantError when `configJson` is not valid JSON
+   * @throws PerpbotError `DATABASE` when the run id already exists or the write fails
+   */
+  startRun(run: RunStart): void {
+    const configJson = redactJson(run.configJson, 'configJson');
+    this.syncIntents ??= run.mode === 'live';
+    try {
+      this.stmt.insertRun.run({ id: run.id, mode: run.mode, startedAt: run.startedAt, configJson });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new PerpbotError('DATABASE', `run ${run.id} already exists in ${this.file}`, false, { runId: run.id, file: this.file });
+      }
+      throw this.dbError(`cannot start run ${run.id}`, err);
+    }
+  }
+
+  /**
+   * Flush the buffers, then set `ended_at`, `status` and `summary_json` of run `id`.
+   * @throws InvariantError when `summaryJson` is not valid JSON
+   * @throws PerpbotError `DATABASE` when the run does not exist or a write fails
+   */
+  endRun(id: string, end: RunEnd): void {
+    const summaryJson = end.summaryJson === null ? null : redactJson(end.summaryJson, 'summaryJson');
+    this.flush();
+    let changes: number;
+    try {
+      changes = this.stmt.endRun.run({ id, endedAt: end.endedAt, status: end.status, summaryJson }).changes;
+    } catch (err) {
+      throw this.dbError(`cannot end run ${id}`, err);
+    }
+    if (changes === 0) throw new PerpbotError('DATABASE', `run ${id} not found in ${this.file}`, false, { runId: id, file: this.file });
+  }
+
+  // ---------------------------------------------------------------- buffered records
+
+  /**
+   * Buffer a closed 1-minute kline for `candles_1m` (insert-or-ignore on (symbol, open_time)).
+   * Klines that are not closed (live streams' forming candles) are ignored. Not validated
+   * (hot path): the data source guarantees decimal strings.
+   * @throws InvariantError when `k.interval` is not `"1m"`
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  candle(k: Kline): void {
+    if (!k.closed) return;
+    if (k.interval !== '1m') throw new InvariantError(`candles_1m: got a ${k.interval} kline for ${k.symbol}`, { interval: k.interval });
+    const c = this.chunk;
+    let i = this.chunkPos;
+    c[i++] = k.symbol;
+    c[i++] = k.openTime;
+    c[i++] = k.closeTime;
+    c[i++] = k.open;
+    c[i++] = k.high;
+    c[i++] = k.low;
+    c[i++] = k.close;
+    c[i++] = k.volume;
+    c[i++] = k.quoteVolume ?? null;
+    c[i++] = k.trades ?? null;
+    if (i === this.chunkLen) {
+      this.fullChunks.push(c);
+      this.chunk = new Array<Bind>(this.chunkLen);
+      i = 0;
+    }
+    this.chunkPos = i;
+    if (++this.counters.pending >= this.flushAt) this.autoFlush();
+  }
+
+  /**
+   * Buffer a strategy signal for `signals` (ignored when (run, signalId) is already stored).
+   * `indicators` is stored as JSON (non-finite numbers become null).
+   * @throws InvariantError when `refPrice` is not a decimal string
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  signal(e: SignalEmitted): void {
+    requireDecimal(e.refPrice, 'signal.refPrice');
+    this.signalBuf.push(e);
+    if (++this.counters.pending >= this.flushAt) this.autoFlush();
+  }
+
+  /**
+   * Buffer an order event; applied in arrival order at the next flush:
+   * - OrderSubmitted: insert the order, status PENDING_NEW (no-op when the row exists, e.g.
+   *   written ahead by {@link writeIntentNow});
+   * - OrderDenied: insert with status DENIED, `denied_check` and `reason` (a PENDING_NEW row
+   *   becomes DENIED);
+   * - OrderAccepted: set `order_id`, PENDING_NEW → NEW;
+   * - OrderRejected: REJECTED with `reject_code` and `reason` (from PENDING_NEW or NEW);
+   * - OrderFilled: insert the fill (no-op when (run, symbol, tradeId) exists); for a new fill,
+   *   add its quantity to `executed_qty` and price × quantity to `cum_quote`, set
+   *   `avg_price = cum_quote / executed_qty` (decimal.js, 40 significant digits, half-even) and
+   *   the event's status unless the order is already final;
+   * - OrderCanceled / OrderExpired: set the status and `reason` unless the order is already final.
+   * A status never moves backwards; events for unknown orders are counted in `stats().orphans`.
+   * @throws InvariantError when an intent's or a fill's money field is not a decimal string
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  orderEvent(e: OrderEvent): void {
+    if (e.type === 'OrderSubmitted') validateIntent(e.intent);
+    else if (e.type === 'OrderFilled') validateFill(e.fill);
+    this.eventBuf.push(e);
+    if (++this.counters.pending >= this.flushAt) this.autoFlush();
+  }
+
+  /**
+   * Buffer a position update: upsert of (run, symbol); an update older (by `updatedAt`) than the
+   * stored row is ignored.
+   * @throws InvariantError when a money field is not a decimal string
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  position(e: PositionChanged): void {
+    const p = e.position;
+    requireDecimal(p.quantity, 'position.quantity');
+    requireDecimal(p.entryPrice, 'position.entryPrice');
+    requireDecimal(p.realizedPnl, 'position.realizedPnl');
+    requireDecimal(p.fees, 'position.fees');
+    this.eventBuf.push(e);
+    if (++this.counters.pending >= this.flushAt) this.autoFlush();
+  }
+
+  /**
+   * Buffer a trading-state change for `risk_events` (append-only).
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  riskEvent(e: TradingStateChanged): void {
+    this.eventBuf.push(e);
+    if (++this.counters.pending >= this.flushAt) this.autoFlush();
+  }
+
+  // ---------------------------------------------------------------- write-ahead
+
+  /**
+   * Write-ahead: insert the order as PENDING_NEW and commit before returning, so the intent is
+   * on disk before it is sent. Idempotent on (run, clientOrderId). Independent of the buffers
+   * (they are not flushed). `created_at` and `updated_at` are `intent.createdAt`.
+   * With `syncIntents` the commit is fsynced (survives a power loss).
+   * @returns true when the row was inserted, false when it already existed
+   * @throws InvariantError when a money field is not a decimal string
+   * @throws PerpbotError `DATABASE` (retryable when the database was busy) when the write
+   *   fails; the order must then not be sent
+   */
+  writeIntentNow(intent: OrderIntent): boolean {
+    validateIntent(intent);
+    const sync = this.syncIntents === true && !this.sqlite.inTransaction;
+    try {
+      if (sync) this.sqlite.pragma('synchronous = FULL');
+      try {
+        const changes = this.stmt.insertOrder.run(this.orderParams(intent, intent.createdAt)).changes;
+        if (changes > 0) this.counters.orders++;
+        return changes > 0;
+      } finally {
+        if (sync) this.sqlite.pragma('synchronous = NORMAL');
+      }
+    } catch (err) {
+      throw this.dbError(`cannot write order ${intent.clientOrderId} ahead`, err);
+    }
+  }
+
+  // ---------------------------------------------------------------- flush & stats
+
+  /**
+   * Write everything buffered in ONE transaction (candles, signals, then order/position/risk
+   * events in arrival order). No-op when nothing is buffered.
+   * @throws PerpbotError `DATABASE` (retryable when the database was busy or locked) when the
+   *   transaction fails; it is rolled back and the buffers are kept for the next attempt
+   */
+  flush(): void {
+    if (this.counters.pending === 0) return;
+    const delta: Delta = { candles: 0, signals: 0, orders: 0, fills: 0, orphans: 0 };
+    const t0 = performance.now();
+    try {
+      this.flushTx.immediate(delta);
+    } catch (err) {
+      this.flushAt = this.counters.pending + this.batchSize;
+      if (err instanceof PerpbotError) throw err;
+      throw this.dbError(`flush of ${this.counters.pending} records failed`, err);
+    }
+    const c = this.counters;
+    c.lastFlushMs = performance.now() - t0;
+    c.flushes++;
+    c.candles += delta.candles;
+    c.signals += delta.signals;
+    c.orders += delta.orders;
+    c.fills += delta.fills;
+    c.orphans += delta.orphans;
+    c.pending = 0;
+    this.fullChunks = [];
+    this.chunkPos = 0;
+    this.signalBuf = [];
+    this.eventBuf = [];
+    this.flushAt = this.batchSize;
+  }
+
+  /** A snapshot of the counters (see {@link WriterStats}). */
+  stats(): WriterStats {
+    return { ...this.counters };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private autoFlush(): void {
+    this.flush();
+  }
+
+  private candleStatement(rows: number): Database.Statement {
+    return this.sqlite.prepare(
+      `${CANDLE_INSERT_HEAD}${new Array<string>(rows).fill(CANDLE_ROW).join(',')} ON CONFLICT (symbol, open_time) DO NOTHING`,
+    );
+  }
+
+  /** Runs inside the flush transaction. Must not touch the buffers' contents. */
+  private applyBuffers(delta: Delta): void {
+    const multi = this.stmt.candleMulti;
+    for (const chunk of this.fullChunks) delta.candles += multi.run(chunk).changes;
+    if (this.chunkPos > 0) {
+      const rows = this.chunkPos / CANDLE_COLUMNS;
+      let st = this.stmt.candleBySize.get(rows);
+      if (st === undefined) {
+        st = this.candleStatement(rows);
+        this.stmt.candleBySize.set(rows, st);
+      }
+      delta.candles += st.run(this.chunk.slice(0, this.chunkPos)).changes;
+    }
+
+    const insertSignal = this.stmt.insertSignal;
+    const runId = this.runId;
+    for (const s of this.signalBuf) {
+      delta.signals += insertSignal.run(
+        runId,
+        s.signalId,
+        s.strategyId,
+        s.symbol,
+        s.ts,
+        s.target,
+        s.reason,
+        s.refPrice,
+        JSON.stringify(s.indicators),
+      ).changes;
+    }
+
+    for (const e of this.eventBuf) this.applyEvent(e, delta);
+  }
+
+  private applyEvent(e: BufferedEvent, delta: Delta): void {
+    const runId = this.runId;
+    const s = this.stmt;
+    switch (e.type) {
+      case 'OrderSubmitted':
+        delta.orders += s.insertOrder.run(this.orderParams(e.intent, e.ts)).changes;
+        return;
+      case 'OrderDenied': {
+        const existed = s.orderExists.get(runId, e.intent.clientOrderId) !== undefined;
+        s.upsertDenied.run({ ...this.orderParams(e.intent, e.ts), check: e.check, reason: e.reason });
+        if (!existed) delta.orders++;
+        return;
+      }
+      case 'OrderAccepted':
+        if (s.accepted.run({ runId, clientOrderId: e.clientOrderId, orderId: e.orderId, ts: e.ts }).changes === 0) delta.orphans++;
+        return;
+      case 'OrderRejected': {
+        const r = s.rejected.run({ runId, clientOrderId: e.clientOrderId, code: e.code, reason: e.reason, ts: e.ts });
+        if (r.changes === 0) this.countIfOrphan(e.clientOrderId, delta);
+        return;
+      }
+      case 'OrderCanceled':
+      case 'OrderExpired': {
+        const status: OrderStatus = e.type === 'OrderCanceled' ? 'CANCELED' : 'EXPIRED';
+        const r = s.closed.run({ runId, clientOrderId: e.clientOrderId, orderId: e.orderId, status, reason: e.reason, ts: e.ts });
+        if (r.changes === 0) this.countIfOrphan(e.clientOrderId, delta);
+        return;
+      }
+      case 'OrderFilled':
+        this.applyFill(e.fill, e.status, e.ts, delta);
+        return;
+      case 'PositionChanged': {
+        const p = e.position;
+        s.upsertPosition.run(runId, p.symbol, p.quantity, p.entryPrice, p.realizedPnl, p.fees, p.updatedAt);
+        return;
+      }
+      case 'TradingStateChanged':
+        s.insertRisk.run(runId, e.ts, e.state, e.previous, e.reason);
+        return;
+    }
+  }
+
+  private applyFill(f: Fill, status: 'PARTIALLY_FILLED' | 'FILLED', ts: number, delta: Delta): void {
+    const s = this.stmt;
+    const runId = this.runId;
+    const inserted = s.insertFill.run(
+      runId,
+      f.tradeId,
+      f.orderId,
+      f.clientOrderId,
+      f.symbol,
+      f.side,
+      f.price,
+      f.quantity,
+      f.commission,
+      f.commissionAsset,
+      f.realizedPnl,
+      f.maker ? 1 : 0,
+      f.time,
+    ).changes;
+    if (inserted === 0) return; // the same fill again: already counted in the order
+    delta.fills++;
+    const row = s.orderForFill.get(runId, f.clientOrderId) as
+      | { executed_qty: string; cum_quote: string; status: OrderStatus }
+      | undefined;
+    if (row === undefined) {
+      delta.orphans++;
+      return;
+    }
+    const qty = dec(f.quantity, 'fill.quantity');
+    const executed = dec(row.executed_qty, 'orders.executed_qty').plus(qty);
+    const cumQuote = dec(row.cum_quote, 'orders.cum_quote').plus(dec(f.price, 'fill.price').times(qty));
+    s.filled.run({
+      runId,
+      clientOrderId: f.clientOrderId,
+      orderId: f.orderId,
+      executedQty: str(executed),
+      cumQuote: str(cumQuote),
+      avgPrice: executed.isZero() ? null : str(cumQuote.div(executed)),
+      status: TERMINAL.has(row.status) ? row.status : status,
+      ts,
+    });
+  }
+
+  private countIfOrphan(clientOrderId: string, delta: Delta): void {
+    if (this.stmt.orderExists.get(this.runId, clientOrderId) === undefined) delta.orphans++;
+  }
+
+  private orderParams(i: OrderIntent, updatedAt: number): Record<string, Bind> {
+    return {
+      runId: this.runId,
+      clientOrderId: i.clientOrderId,
+      symbol: i.symbol,
+      side: i.side,
+      type: i.type,
+      quantity: i.quantity,
+      price: i.price ?? null,
+      timeInForce: i.timeInForce ?? null,
+      reduceOnly: i.reduceOnly ? 1 : 0,
+      strategyId: i.strategyId,
+      signalId: i.signalId ?? null,
+      refPrice: i.refPrice,
+      createdAt: i.createdAt,
+      updatedAt,
+    };
+  }
+
+  private dbError(what: string, err: unknown): PerpbotError {
+    const code = (err as { code?: unknown }).code;
+    const retryable = typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
+    return new PerpbotError('DATABASE', `${what} (${this.file}): ${errorMessage(err)}`, retryable, {
+      file: this.file,
+      runId: this.runId,
+      sqliteCode: code,
+    });
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function requireDecimal(v: unknown, field: string): void {
+  if (!isDecimalString(v)) throw new InvariantError(`${field}: "${String(v)}" is not a decimal string`, { field });
+}
+
+function validateIntent(i: OrderIntent): void {
+  requireDecimal(i.quantity, 'intent.quantity');
+  if (i.price !== undefined) requireDecimal(i.price, 'intent.price');
+  requireDecimal(i.refPrice, 'intent.refPrice');
+}
+
+function validateFill(f: Fill): void {
+  requireDecimal(f.price, 'fill.price');
+  requireDecimal(f.quantity, 'fill.quantity');
+  requireDecimal(f.commission, 'fill.commission');
+  requireDecimal(f.realizedPnl, 'fill.realizedPnl');
+}
+
+const SECRET_KEY = /secret|passw|passphrase|token|api[-_]?key|private[-_]?key|webhook|signature|credential/i;
+
+/**
+ * Parse `json`, replace string values under secret-looking keys with `"[redacted]"`, and
+ * re-serialize. Defence in depth: callers hand in sanitized JSON already.
+ * @throws InvariantError naming `field` when `json` is not valid JSON
+ */
+export function redactJson(json: string, field = 'json'): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new InvariantError(`${field} is not valid JSON: ${errorMessage(err)}`, { field });
+  }
+  let changed = false;
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        if (typeof x === 'string' && x !== '' && SECRET_KEY.test(k)) {
+          out[k] = '[redacted]';
+          changed = true;
+        } else out[k] = walk(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  const redacted = walk(value);
+  return changed ? JSON.stringify(redacted) : json;
+}

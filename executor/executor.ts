@@ -1,0 +1,396 @@
+/**
+ * The executor: the one path from a strategy's signal to an exchange.
+ *
+ *   signal → order intents (sizing) → exchange filters (round, then validate) → risk checks
+ *   → write-ahead journal (the intent with its deterministic client order id, durable before
+ *   sending) → `OrderSubmitted` → venue.
+ *
+ * A refusal at any step is an `OrderDenied` event with the filter or check that said no; nothing
+ * is thrown for it. Order, fill and position updates come back on the bus (`order.update`,
+ * `account.update`) and keep the executor's book: open orders, positions, equity, the PnL of
+ * each round trip (which feeds the risk engine's loss streak and daily loss).
+ *
+ * Signals state a target position (LONG / SHORT / FLAT), so repeating a signal never doubles a
+ * position, and while an order of a symbol is still open, a new signal on it is denied
+ * (`orderInFlight`) instead of sending a second order.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CancelOrder, EventBus, SubmitOrder } from '../src/bus/bus.ts';
+import type { Clock } from '../src/core/clock.ts';
+import { Decimal, ZERO, str } from '../src/core/decimal.ts';
+import { errorMessage } from '../src/core/errors.ts';
+import type {
+  OrderEvent,
+  OrderIntent,
+  PositionChanged,
+  SetTradingState,
+  Side,
+  SignalEmitted,
+  Symbol,
+  TradingState,
+} from '../src/core/types.ts';
+import type { ExchangeRules } from './exchange-info.ts';
+import { roundQuantity, validateOrder } from './filters.ts';
+import { RiskEngine, checkRisk, type RiskLimits, type StateChange } from './risk.ts';
+import { sizeEntry, type SizingMode } from './sizing.ts';
+import type { Venue } from './venue.ts';
+
+/**
+ * Write-ahead journal: records an intent durably BEFORE it is sent, so a crash between sending
+ * and hearing back can be recovered by querying the exchange by client order id. Synchronous on
+ * purpose: the bus is asynchronous and could not guarantee "written before sent".
+ */
+export interface OrderJournal {
+  /** Persist the intent (idempotent on its client order id). Throws if it cannot be written. */
+  recordIntent(intent: OrderIntent): void;
+}
+
+/** Sizing settings, from config `sizing.*`. */
+export interface SizingConfig {
+  mode: SizingMode;
+  /** Entry notional, USDT (fixed_notional). */
+  notional: string;
+  /** Fraction of equity used as margin (equity_fraction). */
+  equityFraction: string;
+  leverage: number;
+}
+
+/** What the executor needs. */
+export interface ExecutorDeps {
+  bus: EventBus;
+  venue: Venue;
+  rules: ExchangeRules;
+  clock: Clock;
+  sizing: SizingConfig;
+  limits: RiskLimits;
+  journal: OrderJournal;
+  log: Logger;
+  /** Account equity at start, USDT (wallet balance). */
+  startingEquity: string;
+}
+
+/** Counters for the heartbeat and the backtest report. */
+export interface ExecutorStats {
+  signals: number;
+  ignoredSignals: number;
+  submitted: number;
+  denied: number;
+  deniedByCheck: Record<string, number>;
+  rejected: number;
+  fills: number;
+  roundTrips: number;
+  wins: number;
+  losses: number;
+  venueErrors: number;
+}
+
+/** An order the executor is waiting on. */
+interface OpenOrder {
+  intent: OrderIntent;
+  executed: Decimal;
+}
+
+/** A round trip in progress on one symbol: who opened it and its PnL so far (net of fees). */
+interface Trip {
+  strategyId: string;
+  net: Decimal;
+}
+
+/** One completed round trip, for the report. */
+export interface RoundTrip {
+  symbol: Symbol;
+  strategyId: string;
+  /** Realized PnL net of fees, USDT. */
+  netPnl: string;
+  closedAt: number;
+}
+
+/**
+ * A deterministic Binance client order id for one leg of a signal: the same signal always gives
+ * the same id, so a replayed signal after a crash is recognised (-4116) instead of doubled.
+ * Format `pb-<22 chars base64url of sha256>`, 25 chars, within Binance's ^[.A-Z:/a-z0-9_-]{1,36}$
+ * (POST /fapi/v1/order `newClientOrderId`).
+ */
+export function clientOrderIdFor(signalId: string, leg: string): string {
+  return `pb-${createHash('sha256').update(`${signalId}|${leg}`).digest('base64url').slice(0, 22)}`;
+}
+
+/** The executor. Create, then {@link Executor.start} to consume the bus. */
+export class Executor {
+  private readonly risk: RiskEngine;
+  private readonly open = new Map<string, OpenOrder>();
+  private readonly openBySymbol = new Map<Symbol, number>();
+  private readonly positions = new Map<Symbol, Decimal>();
+  private readonly trips = new Map<Symbol, Trip>();
+  private equity: Decimal;
+  private realized = ZERO;
+  private fees = ZERO;
+  private readonly roundTrips: RoundTrip[] = [];
+  private seq = 0;
+  private lastError: string | null = null;
+  readonly stats: ExecutorStats = {
+    signals: 0,
+    ignoredSignals: 0,
+    submitted: 0,
+    denied: 0,
+    deniedByCheck: {},
+    rejected: 0,
+    fills: 0,
+    roundTrips: 0,
+    wins: 0,
+    losses: 0,
+    venueErrors: 0,
+  };
+
+  constructor(private readonly d: ExecutorDeps) {
+    this.risk = new RiskEngine(d.limits);
+    this.equity = new Decimal(d.startingEquity);
+  }
+
+  /** Start consuming `signal.*`, `order.update`, `account.update` and `order.request` (one queue, in order). */
+  start(): void {
+    this.d.bus.consume(
+      ['signal.*', 'order.update', 'account.update', 'order.request'],
+      (m) => {
+        switch (m.type) {
+          case 'SignalEmitted':
+            return this.onSignal(m);
+          case 'PositionChanged':
+            return this.onPosition(m);
+          case 'SetTradingState':
+            return this.onSetState(m);
+          case 'SubmitOrder':
+          case 'CancelOrder':
+            return this.onOperatorCommand(m);
+          default:
+            return this.onOrderEvent(m);
+        }
+      },
+      { name: 'executor' },
+    );
+  }
+
+  /** Current trading state and why. */
+  tradingState(): { state: TradingState; reason: string; consecutiveLosses: number } {
+    return { state: this.risk.state, reason: this.risk.haltReason, consecutiveLosses: this.risk.consecutiveLosses };
+  }
+
+  /** Open orders (client order id → intent). */
+  openOrders(): OrderIntent[] {
+    return [...this.open.values()].map((o) => o.intent);
+  }
+
+  /** Non-zero positions, signed base-asset quantity as text. */
+  positionSnapshot(): Record<Symbol, string> {
+    const out: Record<Symbol, string> = {};
+    for (const [s, q] of this.positions) if (!q.isZero()) out[s] = str(q);
+    return out;
+  }
+
+  /** Equity by the executor's book (starting equity + realized PnL − fees), USDT. */
+  currentEquity(): string {
+    return str(this.equity);
+  }
+
+  /** Realized PnL before fees, fees paid, and their difference, USDT, over the executor's life. */
+  totals(): { realizedPnl: string; fees: string; netPnl: string } {
+    return { realizedPnl: str(this.realized), fees: str(this.fees), netPnl: str(this.realized.minus(this.fees)) };
+  }
+
+  /** Completed round trips, oldest first. */
+  trades(): readonly RoundTrip[] {
+    return this.roundTrips;
+  }
+
+  /** The last error met (venue failure, journal failure), or null. */
+  get error(): string | null {
+    return this.lastError;
+  }
+
+  private publishState(change: StateChange | null): void {
+    if (!change) return;
+    this.d.log.warn({ state: change.state, previous: change.previous, reason: change.reason }, 'trading state changed');
+    void this.d.bus.publish('risk.state', { type: 'TradingStateChanged', ts: this.d.clock.now(), ...change });
+  }
+
+  private onSetState(cmd: SetTradingState): void {
+    this.publishState(this.risk.setState(cmd.state, cmd.reason));
+  }
+
+  private async onSignal(s: SignalEmitted): Promise<void> {
+    this.stats.signals++;
+    this.publishState(this.risk.tick(this.d.clock.now()));
+    const pos = this.positions.get(s.symbol) ?? ZERO;
+    const want = s.target === 'LONG' ? 1 : s.target === 'SHORT' ? -1 : 0;
+    const have = pos.isZero() ? 0 : pos.isPositive() ? 1 : -1;
+    if (want === have) {
+      this.stats.ignoredSignals++;
+      return;
+    }
+    const base = {
+      symbol: s.symbol,
+      type: 'MARKET' as const,
+      strategyId: s.strategyId,
+      signalId: s.signalId,
+      refPrice: s.refPrice,
+      createdAt: this.d.clock.now(),
+    };
+    if ((this.openBySymbol.get(s.symbol) ?? 0) > 0) {
+      const side: Side = want > have ? 'BUY' : 'SELL';
+      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: have !== 0 }, 'orderInFlight', `an order of ${s.symbol} is still open`);
+      return;
+    }
+    if (have !== 0) {
+      // Close what we hold first (reduce-only, the whole position).
+      const side: Side = have > 0 ? 'SELL' : 'BUY';
+      const ok = await this.place({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'close'), side, quantity: str(pos.abs()), reduceOnly: true });
+      if (!ok || want === 0) return;
+    }
+    const side: Side = want > 0 ? 'BUY' : 'SELL';
+    const rules = this.d.rules.get(s.symbol);
+    const sized = sizeEntry({
+      rules,
+      refPrice: s.refPrice,
+      mode: this.d.sizing.mode,
+      notional: this.d.sizing.notional,
+      equityFraction: this.d.sizing.equityFraction,
+      equity: str(this.equity),
+      leverage: this.d.sizing.leverage,
+      side,
+    });
+    const intent: OrderIntent = { ...base, clientOrderId: clientOrderIdFor(s.signalId, 'open'), side, quantity: '0', reduceOnly: false };
+    if ('violation' in sized) {
+      this.deny(intent, 'sizing', sized.violation);
+      return;
+    }
+    await this.place({ ...intent, quantity: str(sized.quantity) });
+  }
+
+  /**
+   * Filters → risk → journal → venue for one intent.
+   * @returns true when the venue accepted it
+   */
+  private async place(raw: OrderIntent): Promise<boolean> {
+    const rules = this.d.rules.get(raw.symbol);
+    const intent: OrderIntent = { ...raw, quantity: str(roundQuantity(rules, raw.quantity, raw.type)) };
+    const violation = validateOrder(rules, intent);
+    if (violation) {
+      this.deny(intent, violation.filter, `${violation.reason} (Binance ${violation.code})`);
+      return false;
+    }
+    const now = this.d.clock.now();
+    const position = this.positions.get(intent.symbol) ?? ZERO;
+    const denial = checkRisk(intent, this.risk.view(intent, now, position, this.openPositionCount()), this.d.limits);
+    if (denial) {
+      this.deny(intent, denial.check, denial.reason);
+      return false;
+    }
+    try {
+      this.d.journal.recordIntent(intent);
+    } catch (err) {
+      // Not written ahead = not sent: an order we could not recover after a crash must not exist.
+      this.lastError = `journal: ${errorMessage(err)}`;
+      this.deny(intent, 'journal', `write-ahead failed: ${errorMessage(err)}`);
+      return false;
+    }
+    this.open.set(intent.clientOrderId, { intent, executed: ZERO });
+    this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
+    this.stats.submitted++;
+    void this.d.bus.publish('order.update', { type: 'OrderSubmitted', ts: now, intent });
+    try {
+      const r = await this.d.venue.submit(intent);
+      return r.accepted;
+    } catch (err) {
+      // Outcome unknown: the order stays open in the book; reconciliation settles it.
+      this.stats.venueErrors++;
+      this.lastError = `venue: ${errorMessage(err)}`;
+      this.d.log.error({ err, clientOrderId: intent.clientOrderId }, 'order outcome unknown');
+      return false;
+    }
+  }
+
+  private deny(intent: OrderIntent, check: string, reason: string): void {
+    this.stats.denied++;
+    this.stats.deniedByCheck[check] = (this.stats.deniedByCheck[check] ?? 0) + 1;
+    this.d.log.debug({ clientOrderId: intent.clientOrderId, symbol: intent.symbol, check, reason }, 'order denied');
+    void this.d.bus.publish('order.update', { type: 'OrderDenied', ts: this.d.clock.now(), intent, check, reason });
+  }
+
+  private openPositionCount(): number {
+    let n = 0;
+    for (const q of this.positions.values()) if (!q.isZero()) n++;
+    return n;
+  }
+
+  private closeOrder(clientOrderId: string): void {
+    const o = this.open.get(clientOrderId);
+    if (!o) return;
+    this.open.delete(clientOrderId);
+    const n = (this.openBySymbol.get(o.intent.symbol) ?? 1) - 1;
+    if (n <= 0) this.openBySymbol.delete(o.intent.symbol);
+    else this.openBySymbol.set(o.intent.symbol, n);
+  }
+
+  private onOrderEvent(e: OrderEvent): void {
+    switch (e.type) {
+      case 'OrderFilled': {
+        this.stats.fills++;
+        const f = e.fill;
+        const now = f.time;
+        const net = new Decimal(f.realizedPnl).minus(f.commission);
+        this.realized = this.realized.plus(f.realizedPnl);
+        this.fees = this.fees.plus(f.commission);
+        this.equity = this.equity.plus(net);
+        const o = this.open.get(f.clientOrderId);
+        const strategyId = o?.intent.strategyId ?? this.trips.get(f.symbol)?.strategyId ?? 'unknown';
+        this.risk.recordPnl(strategyId, net, now);
+        if (o && !o.intent.reduceOnly) this.risk.recordOpened(f.symbol, new Decimal(f.quantity), now);
+        const trip = this.trips.get(f.symbol);
+        if (trip) trip.net = trip.net.plus(net);
+        else this.trips.set(f.symbol, { strategyId, net });
+        if (o) o.executed = o.executed.plus(f.quantity);
+        if (e.status === 'FILLED') this.closeOrder(f.clientOrderId);
+        return;
+      }
+      case 'OrderRejected':
+        this.stats.rejected++;
+        this.d.log.warn({ clientOrderId: e.clientOrderId, code: e.code, reason: e.reason }, 'order rejected by venue');
+        this.closeOrder(e.clientOrderId);
+        return;
+      case 'OrderCanceled':
+      case 'OrderExpired':
+        this.closeOrder(e.clientOrderId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onPosition(e: PositionChanged): void {
+    const q = new Decimal(e.position.quantity);
+    const prev = this.positions.get(e.position.symbol) ?? ZERO;
+    this.positions.set(e.position.symbol, q);
+    if (q.isZero() && !prev.isZero()) {
+      const trip = this.trips.get(e.position.symbol);
+      this.trips.delete(e.position.symbol);
+      if (trip) {
+        this.stats.roundTrips++;
+        if (trip.net.isNegative()) this.stats.losses++;
+        else this.stats.wins++;
+        this.roundTrips.push({ symbol: e.position.symbol, strategyId: trip.strategyId, netPnl: str(trip.net), closedAt: e.ts });
+        this.publishState(this.risk.roundTripClosed(trip.net, e.ts));
+      }
+    }
+  }
+
+  private async onOperatorCommand(m: SubmitOrder | CancelOrder): Promise<void> {
+    if (m.type === 'CancelOrder') {
+      await this.d.venue.cancel(m.symbol, m.clientOrderId);
+      return;
+    }
+    const req = m.intent;
+    const now = this.d.clock.now();
+    await this.place({ ...req, clientOrderId: req.clientOrderId ?? `pb-op-${now.toString(36)}-${(this.seq++).toString(36)}`, createdAt: now });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Performance of a run, for the report: the equity curve marked to market at every kline close,
+ * its maximum drawdown, and daily returns (UTC days) for the Sharpe ratio.
+ *
+ * This is analytics, not accounting: it works in floats. The money that matters (orders, fills,
+ * positions, PnL in the database) stays decimal; the report's net PnL and fees are summed from
+ * the decimal fills, not from here.
+ */
+import type { Kline, Position } from '../core/types.ts';
+
+const DAY_MS = 86_400_000;
+
+interface Held {
+  qty: number;
+  entry: number;
+  /** realized PnL − fees on this symbol so far, USDT */
+  settled: number;
+}
+
+/** Equity-curve statistics. */
+export interface PerformanceSummary {
+  startingEquity: number;
+  endingEquity: number;
+  peakEquity: number;
+  /** Largest peak-to-trough fall, USDT. */
+  maxDrawdown: number;
+  /** Largest peak-to-trough fall as a fraction of the peak (0.05 = 5 %). */
+  maxDrawdownPct: number;
+  /** Daily returns (UTC days), fractions. */
+  dailyReturns: number[];
+  /** Annualised Sharpe of daily returns, √365 (crypto trades every day), risk-free 0; null with < 2 days or no variance. */
+  sharpe: number | null;
+}
+
+/** Tracks equity from position updates and kline closes. */
+export class PerformanceTracker {
+  private held = new Map<string, Held>();
+  private last = new Map<string, number>();
+  private settled = 0;
+  private unrealized = 0;
+  private peak: number;
+  private maxDd = 0;
+  private maxDdPct = 0;
+  private day = -1;
+  private dayStartEquity: number;
+  private equity: number;
+  private readonly daily: number[] = [];
+
+  /** @param startingEquity wallet balance at start, USDT */
+  constructor(private readonly startingEquity: number) {
+    this.peak = startingEquity;
+    this.dayStartEquity = startingEquity;
+    this.equity = startingEquity;
+  }
+
+  /** A position changed (fills): update its quantity, entry and settled PnL. */
+  onPosition(p: Position): void {
+    const prev = this.held.get(p.symbol);
+    const settled = Number(p.realizedPnl) - Number(p.fees);
+    this.settled += settled - (prev?.settled ?? 0);
+    this.held.set(p.symbol, { qty: Number(p.quantity), entry: Number(p.entryPrice), settled });
+    this.recomputeUnrealized();
+  }
+
+  private recomputeUnrealized(): void {
+    let u = 0;
+    for (const [s, h] of this.held) {
+      if (h.qty !== 0) {
+        const px = this.last.get(s);
+        if (px !== undefined) u += h.qty * (px - h.entry);
+      }
+    }
+    this.unrealized = u;
+  }
+
+  /** A kline closed: mark its symbol to the close and sample the equity curve. */
+  onKline(k: Kline): void {
+    const close = +k.close;
+    this.last.set(k.symbol, close);
+    const h = this.held.get(k.symbol);
+    if (h !== undefined && h.qty !== 0) this.recomputeUnrealized();
+    this.sample(k.closeTime + 1);
+  }
+
+  private sample(t: number): void {
+    const prevEq = this.equity;
+    const eq = this.startingEquity + this.settled + this.unrealized;
+    this.equity = eq;
+    const d = Math.floor((t - 1) / DAY_MS);
+    if (d !== this.day) {
+      // The previous day closed at the previous sample's equity; the new day starts from there.
+      if (this.day >= 0) this.daily.push(this.dayStartEquity > 0 ? prevEq / this.dayStartEquity - 1 : 0);
+      this.day = d;
+      this.dayStartEquity = prevEq;
+    }
+    if (eq > this.peak) this.peak = eq;
+    const dd = this.peak - eq;
+    if (dd > this.maxDd) this.maxDd = dd;
+    if (this.peak > 0 && dd / this.peak > this.maxDdPct) this.maxDdPct = dd / this.peak;
+  }
+
+  /** The statistics so far (the current day counts as one more daily return). */
+  summary(): PerformanceSummary {
+    const returns = [...this.daily];
+    if (this.day >= 0) returns.push(this.dayStartEquity > 0 ? this.equity / this.dayStartEquity - 1 : 0);
+    return {
+      startingEquity: this.startingEquity,
+      endingEquity: this.equity,
+      peakEquity: this.peak,
+      maxDrawdown: this.maxDd,
+      maxDrawdownPct: this.maxDdPct,
+      dailyReturns: returns,
+      sharpe: sharpe(returns),
+    };
+  }
+}
+
+/**
+ * Annualised Sharpe ratio of daily returns: mean / sample standard deviation × √365.
+ * @returns null with fewer than two returns or zero variance
+ */
+export function sharpe(daily: readonly number[]): number | null {
+  const n = daily.length;
+  if (n < 2) return null;
+  const mean = daily.reduce((a, b) => a + b, 0) / n;
+  const variance = daily.reduce((a, r) => a + (r - mean) ** 2, 0) / (n - 1);
+  if (!(variance > 0)) return null;
+  return (mean / Math.sqrt(variance)) * Math.sqrt(365);
+}

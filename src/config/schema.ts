@@ -1,0 +1,135 @@
+/**
+ * The one configuration schema of perpbot (zod). Every key has a safe default, so the bot runs
+ * with no configuration at all: replay of the bundled real BTCUSDT/ETHUSDT data, simulated venue,
+ * SQLite in database/perpbot.sqlite, heartbeat in status/heartbeat.json. Default paths are inside
+ * the project folder; paths given by the user are taken as given (relative to the working directory).
+ *
+ * Units: money in the quote asset (USDT) as decimal strings, quantities in the base asset as
+ * decimal strings, durations in the unit their name says (`…Ms`, `…Minutes`).
+ */
+import { z } from 'zod';
+import { isDecimalString } from '../core/decimal.ts';
+import { projectPath } from '../core/paths.ts';
+
+/** A non-negative decimal given as a string ("1000", "0.0005") or a JSON number. */
+export const decimalString = (what = 'a non-negative decimal number, e.g. "1000"') =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'NaN') : v.trim();
+      if (!isDecimalString(s) || s.startsWith('-')) {
+        ctx.addIssue({ code: 'custom', message: `expected ${what}` });
+        return z.NEVER;
+      }
+      return s;
+    });
+
+const positiveInt = (what: string) => z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`);
+const nonNegInt = (what: string) => z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).min(0, `expected ${what}`);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+
+/** One strategy instance set: a registered strategy, the symbols it trades, its parameters. */
+export const strategyConfigSchema = z.strictObject({
+  /** Instance id, used in topics (`signal.<id>`), client order ids and the database. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,15}$/, 'expected 1–16 chars of a-z, 0-9 and -'),
+  /** Registered strategy name, e.g. `vwap-adx`. */
+  name: z.string().min(1),
+  /** Symbols it trades; empty = every symbol of the run. */
+  symbols: z.array(z.string().regex(/^[A-Z0-9]{2,30}$/, 'expected an upper-case symbol like BTCUSDT')).default([]),
+  /** Strategy parameters, validated by the strategy's own schema. */
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const configSchema = z.strictObject({
+  /** Run mode. Only `replay` is available until the live connector lands. */
+  mode: z.enum(['replay', 'paper', 'live']).default('replay'),
+  /** Kline data for replay: paths or SYMBOL=path, Binance kline CSV (12-column archive or 6-column prefix). */
+  data: z.array(z.string().min(1)).default([projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv'), projectPath('data/klines/ETHUSDT-1m-2025-07-06_2025-07-17.csv')]),
+  /** A recorded GET /fapi/v1/exchangeInfo response; its filters are enforced on every order. */
+  exchangeInfo: z.string().min(1).default(projectPath('data/exchange-info/fapi-exchangeInfo-2024-10-02.json')),
+  /** SQLite database file. */
+  db: z.string().min(1).default(projectPath('database/perpbot.sqlite')),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** Folder of the rotating log files. */
+      dir: z.string().min(1).default(projectPath('logs')),
+      /** Write rotating files under `dir`. */
+      file: bool.default(true),
+      /** Rotate when a file reaches this size (pino-roll syntax: "10m", "1g"). */
+      rotateSize: z.string().regex(/^\d+[kmg]?$/i, 'expected a size like "10m"').default('10m'),
+      /** Rotation files kept. */
+      keep: positiveInt('a whole number ≥ 1').default(14),
+    })
+    .prefault({}),
+  heartbeat: z
+    .strictObject({
+      file: z.string().min(1).default(projectPath('status/heartbeat.json')),
+      /** Write interval, ms. */
+      intervalMs: positiveInt('milliseconds ≥ 1').default(5_000),
+      /** `perpbot status` calls a heartbeat older than this stale, ms. */
+      staleAfterMs: positiveInt('milliseconds ≥ 1').default(30_000),
+    })
+    .prefault({}),
+  strategies: z
+    .array(strategyConfigSchema)
+    .min(1, 'expected at least one strategy')
+    .default([{ id: 'vwap-adx', name: 'vwap-adx', symbols: [], params: {} }]),
+  sizing: z
+    .strictObject({
+      /** `fixed_notional`: every entry is `notional` USDT; `equity_fraction`: equity × fraction × leverage. */
+      mode: z.enum(['fixed_notional', 'equity_fraction']).default('fixed_notional'),
+      /** Entry notional, USDT, for fixed_notional. */
+      notional: decimalString().default('1000'),
+      /** Fraction of equity per entry (0–1), for equity_fraction. */
+      equityFraction: decimalString('a decimal fraction between 0 and 1, e.g. "0.1"').default('0.1'),
+      /** Leverage applied to equity_fraction sizing (1–125). */
+      leverage: z.coerce.number({ error: 'expected a whole number 1–125' }).int().min(1).max(125).default(5),
+    })
+    .prefault({}),
+  risk: z
+    .strictObject({
+      /** Most open positions across symbols. */
+      maxOpenPositions: positiveInt('a whole number ≥ 1').default(2),
+      /** Largest absolute position notional per symbol after an order, USDT (at the reference price). */
+      maxNotionalPerSymbol: decimalString().default('5000'),
+      /** Most base-asset quantity opened per symbol per UTC day, by symbol; symbols not listed have no cap. */
+      maxDailyQuantity: z.record(z.string(), decimalString()).default({}),
+      /** Per strategy: entries stop for the UTC day once its realized PnL net of fees reaches −this, USDT. */
+      dailyLossLimit: decimalString().default('300'),
+      /** After this many losing round trips in a row, trading goes to REDUCING (exits only). 0 = off. */
+      maxConsecutiveLosses: nonNegInt('a whole number ≥ 0').default(4),
+      /** Minutes in REDUCING after a consecutive-loss halt before ACTIVE again; 0 = until an operator resumes. */
+      haltCooldownMinutes: nonNegInt('a whole number ≥ 0').default(240),
+      /** No new entries within this many minutes before or after a funding time (00:00, 08:00, 16:00 UTC). */
+      fundingBlackoutMinutes: nonNegInt('a whole number ≥ 0').default(5),
+    })
+    .prefault({}),
+  sim: z
+    .strictObject({
+      /** Taker fee rate (Binance USDⓈ-M VIP 0: 0.05%). */
+      takerFeeRate: decimalString().default('0.0005'),
+      /** Maker fee rate (Binance USDⓈ-M VIP 0: 0.02%). */
+      makerFeeRate: decimalString().default('0.0002'),
+      /** Slippage of market fills, basis points against the taker. */
+      slippageBps: decimalString().default('1'),
+      /** Starting wallet balance, USDT. */
+      startingBalance: decimalString().default('10000'),
+    })
+    .prefault({}),
+  /** Record every replayed kline into candles_1m (idempotent). */
+  recordCandles: bool.default(true),
+  alerts: z
+    .strictObject({
+      /** Slack bot token (xoxb-…). Empty: alerts go to the log only. Never logged. */
+      slackToken: z.string().default(''),
+      /** Slack channel id or name for alerts. */
+      slackChannel: z.string().default(''),
+    })
+    .prefault({}),
+});
+
+/** The validated configuration. */
+export type Config = z.infer<typeof configSchema>;
+/** One strategy instance's configuration. */
+export type StrategyConfig = z.infer<typeof strategyConfigSchema>;

@@ -1,0 +1,832 @@
+/**
+ * The project's one matching engine: a simulated Binance USDⓈ-M futures account (USDT margined,
+ * one-way position mode) that accepts orders and fills them against the prices it is shown.
+ *
+ * It runs in process behind {@link SimVenue} (replay/backtest and paper modes) and is meant to be
+ * wrapped, unchanged, by a Binance-protocol HTTP/websocket simulator. It therefore does no I/O,
+ * reads no clock and publishes nothing: time comes in as arguments (UTC epoch ms) and every call
+ * returns the events it produced, in order. The same inputs always give the same outputs.
+ *
+ * Units everywhere: prices in the quote asset (USDT), quantities in the base asset, notionals,
+ * fees, PnL and balance in USDT, times in UTC epoch milliseconds. Money is `Decimal` inside and
+ * `DecimalString` outside; it never passes through a float.
+ *
+ * Fill model (no look-ahead):
+ * - An order only ever fills on a price the engine sees *after* it was submitted: a kline whose
+ *   `openTime >= submittedAt` ({@link MatchingEngine.onKline}) or a mark price whose
+ *   `ts >= submittedAt` ({@link MatchingEngine.onMarkPrice}). A decision taken on kline N's close
+ *   therefore fills at kline N+1's open at the earliest. A mark price counts as a kline whose open,
+ *   high and low are that price.
+ * - MARKET: fills at the open of that next price, moved by `slippageBps` against the taker, taker fee.
+ * - LIMIT: on the first price after submit the order "arrives": if the open already crosses the
+ *   limit it takes liquidity (taker fee) at the open (GTC, IOC, FOK); IOC/FOK that do not cross
+ *   expire; GTX (post-only) that would cross expires. Otherwise it rests, and fills as a maker at
+ *   its own limit price on the first kline whose low (BUY) / high (SELL) reaches it.
+ * - No volume model: an order fills in full in one fill, except that a reduce-only order is capped
+ *   to the position (the remainder then expires). `cumulativeQuantity`/`status` are kept exact so
+ *   partial fills can be added later.
+ *
+ * Not modelled: margin, leverage, liquidation, funding, exchange filters (tick/step/notional — the
+ * caller may plug them in through {@link MatchingEngineConfig.validate}).
+ *
+ * Binance error codes used in `OrderRejected.code`:
+ * https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code
+ */
+import { ConfigError } from '../../core/errors.ts';
+import { Decimal, ZERO, dec, isDecimalString, str } from '../../core/decimal.ts';
+import type {
+  DecimalString,
+  Kline,
+  OrderAccepted,
+  OrderCanceled,
+  OrderExpired,
+  OrderFilled,
+  OrderIntent,
+  OrderRejected,
+  OrderStatus,
+  OrderType,
+  Position,
+  PositionChanged,
+  Side,
+  Symbol,
+  TimeInForce,
+} from '../../core/types.ts';
+
+/** Everything the engine reports: the life of orders and the positions they change. */
+export type EngineEvent =
+  | OrderAccepted
+  | OrderRejected
+  | OrderFilled
+  | OrderCanceled
+  | OrderExpired
+  | PositionChanged;
+
+/**
+ * The shared, frozen, empty event list returned when a call produced nothing (the hot path of
+ * {@link MatchingEngine.onKline} allocates nothing). Compare with `length === 0`, never mutate.
+ */
+export const NO_EVENTS: readonly EngineEvent[] = Object.freeze([] as EngineEvent[]);
+
+/**
+ * Binance error codes (and their message text) the engine answers with.
+ * See https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code
+ */
+export const SIM_ERROR = {
+  /** -1100 ILLEGAL_CHARS: `newClientOrderId` outside `^[.A-Z:/a-z0-9_-]{1,36}$`. */
+  ILLEGAL_CHARS: { code: -1100, reason: "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'." },
+  /** -1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED (price on a LIMIT, quantity). Use {@link mandatoryParam}. */
+  MANDATORY_PARAM: -1102,
+  /** -1115 INVALID_TIME_IN_FORCE. */
+  INVALID_TIF: { code: -1115, reason: 'Invalid timeInForce.' },
+  /** -1116 INVALID_ORDER_TYPE. */
+  INVALID_ORDER_TYPE: { code: -1116, reason: 'Invalid orderType.' },
+  /** -1117 INVALID_SIDE. */
+  INVALID_SIDE: { code: -1117, reason: 'Invalid side.' },
+  /** -2022 REDUCE_ONLY_REJECT: a reduce-only order that would open or increase a position. */
+  REDUCE_ONLY_REJECT: { code: -2022, reason: 'ReduceOnly Order is rejected.' },
+  /** -4001 PRICE_LESS_THAN_ZERO (the engine also refuses a price of 0). */
+  PRICE_LE_ZERO: { code: -4001, reason: 'Price less than 0.' },
+  /** -4003 QTY_LESS_THAN_ZERO: quantity ≤ 0. */
+  QTY_LE_ZERO: { code: -4003, reason: 'Quantity less than or equal to zero.' },
+  /** -4116 DUPLICATED_CLIENT_ORDER_ID: another OPEN order already uses this `newClientOrderId`. */
+  DUPLICATE_CLIENT_ORDER_ID: { code: -4116, reason: 'ClientOrderId is duplicated.' },
+  /** -5022 GTX_ORDER_REJECT: a post-only order that would immediately take liquidity. */
+  GTX_REJECT: {
+    code: -5022,
+    reason: 'Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history',
+  },
+} as const;
+
+/** -1102 with Binance's text for parameter `param` (e.g. `"price"`). */
+export function mandatoryParam(param: string): { code: number; reason: string } {
+  return { code: SIM_ERROR.MANDATORY_PARAM, reason: `Mandatory parameter '${param}' was not sent, was empty/null, or malformed.` };
+}
+
+/** `OrderExpired.reason` when a reduce-only order meets a flat or opposite position at fill time. */
+export const REDUCE_ONLY_NOTHING = 'reduce-only: nothing to reduce';
+/** `OrderExpired.reason` for the part of a reduce-only order beyond the position it closed. */
+export const REDUCE_ONLY_REMAINDER = 'reduce-only: remaining quantity exceeds position';
+/** `OrderExpired.reason` for an IOC/FOK LIMIT not marketable at its arrival price. */
+export const IOC_NOT_FILLED = 'IOC/FOK: not marketable at arrival';
+/** `OrderExpired.reason` for a GTX whose arrival price would have made it a taker (Binance -5022). */
+export const GTX_WOULD_TAKE = 'GTX: would take liquidity at arrival (-5022)';
+
+/** Binance's `newClientOrderId` pattern. */
+const CLIENT_ORDER_ID_RE = /^[.A-Z:/a-z0-9_-]{1,36}$/;
+const INT64_MAX = 9223372036854775807n;
+
+/** Rejection returned by {@link MatchingEngineConfig.validate}: a Binance code and its message. */
+export interface EngineRejection {
+  code: number;
+  reason: string;
+}
+
+/** Configuration of a {@link MatchingEngine}. Every field has a default. */
+export interface MatchingEngineConfig {
+  /** Taker fee rate as a decimal fraction of notional. Default `"0.0005"` (0.05 %). */
+  takerFeeRate: DecimalString;
+  /** Maker fee rate as a decimal fraction of notional (may be negative for a rebate). Default `"0.0002"`. */
+  makerFeeRate: DecimalString;
+  /**
+   * Slippage applied to MARKET fills, basis points of the price, against the taker (BUY pays
+   * more, SELL receives less). Default `"1"`. Not applied to LIMIT fills.
+   */
+  slippageBps: DecimalString;
+  /** Starting wallet balance, USDT. Default `"10000"`. */
+  startingBalance: DecimalString;
+  /**
+   * Tick size per symbol, used to round slipped MARKET prices to the tick *away* from the taker's
+   * favour (BUY up, SELL down); a Decimal or decimal text (e.g. exchangeInfo PRICE_FILTER
+   * `tickSize` "0.10"). `undefined` (or a missing function) = no rounding.
+   */
+  tickSize?: (symbol: Symbol) => Decimal | DecimalString | undefined;
+  /** First exchange order id (int64). Default `1000000000000000001n`. Ids are sequential. */
+  firstOrderId?: bigint;
+  /** First trade id (int64). Default `1000000001n`. Ids are sequential. */
+  firstTradeId?: bigint;
+  /**
+   * Optional pre-check called first by {@link MatchingEngine.submit} (exchange filters, e.g. from
+   * executor/filters.ts). Return a rejection to refuse the order with that code, or `null`.
+   */
+  validate?: (intent: OrderIntent) => EngineRejection | null;
+  /**
+   * How many finished (filled, canceled, expired) orders {@link MatchingEngine.getOrder} still
+   * knows, oldest forgotten first. Default 1000. Bounded so memory stays flat.
+   */
+  orderHistoryLimit?: number;
+}
+
+/** A snapshot of one order as the engine knows it (Binance GET /fapi/v1/order, our spelling). */
+export interface EngineOrder {
+  /** Exchange order id, int64 as a string. */
+  orderId: string;
+  clientOrderId: string;
+  symbol: Symbol;
+  side: Side;
+  type: OrderType;
+  /** `null` for MARKET; LIMIT defaults to GTC when the intent had none. */
+  timeInForce: TimeInForce | null;
+  /** Ordered quantity, base asset. */
+  quantity: DecimalString;
+  /** Limit price, quote asset; `null` for MARKET. */
+  price: DecimalString | null;
+  reduceOnly: boolean;
+  /** NEW, PARTIALLY_FILLED (open), or FILLED, CANCELED, EXPIRED (finished). */
+  status: OrderStatus;
+  /** Filled quantity so far, base asset. */
+  executedQuantity: DecimalString;
+  /** Quantity-weighted average fill price, quote asset; `"0"` before any fill. */
+  averagePrice: DecimalString;
+  /** Submit time, UTC epoch ms. */
+  submittedAt: number;
+  /** Time of the last change, UTC epoch ms. */
+  updatedAt: number;
+  /** The intent as submitted. */
+  intent: OrderIntent;
+}
+
+/** Counters kept instead of histories (memory stays flat). */
+export interface EngineStats {
+  ordersAccepted: number;
+  ordersRejected: number;
+  ordersFilled: number;
+  ordersCanceled: number;
+  ordersExpired: number;
+  /** Number of fills (trades). */
+  fills: number;
+  /** Open orders right now. */
+  openOrders: number;
+  /** Σ realized PnL over all symbols, USDT, before fees. */
+  realizedPnl: DecimalString;
+  /** Σ fees over all symbols, USDT. */
+  fees: DecimalString;
+}
+
+interface SimOrder {
+  readonly intent: OrderIntent;
+  readonly orderId: string;
+  readonly symbol: Symbol;
+  readonly side: Side;
+  readonly type: OrderType;
+  readonly tif: TimeInForce | null;
+  readonly qty: Decimal;
+  readonly price: Decimal | null;
+  /** `price` as plain canonical text, for the allocation-free comparison against bar prices. */
+  readonly priceText: string | null;
+  readonly reduceOnly: boolean;
+  readonly submittedAt: number;
+  executed: Decimal;
+  quoteExecuted: Decimal;
+  status: OrderStatus;
+  /** True once the order has seen its first price after submit (it has "arrived" and rests). */
+  arrived: boolean;
+  updatedAt: number;
+}
+
+interface Book {
+  /** Open orders of the symbol, in submission order. */
+  open: SimOrder[];
+  /** Last price seen (kline close or mark), text, and its time. */
+  last: string | null;
+  lastTs: number;
+}
+
+interface PosState {
+  readonly symbol: Symbol;
+  qty: Decimal;
+  entry: Decimal;
+  realized: Decimal;
+  fees: Decimal;
+  updatedAt: number;
+}
+
+const DEFAULTS = {
+  takerFeeRate: '0.0005',
+  makerFeeRate: '0.0002',
+  slippageBps: '1',
+  startingBalance: '10000',
+} as const;
+
+/**
+ * The matching engine: one USDT-margined account in one-way mode.
+ *
+ * Every mutating method returns the events it produced, in order (a fill is always an
+ * `OrderFilled` followed by its `PositionChanged`). Calls must come in non-decreasing time.
+ * Malformed kline/mark prices throw `TypeError` (from `dec`); bad orders never throw, they are
+ * answered with `OrderRejected` carrying a Binance code.
+ */
+export class MatchingEngine {
+  private readonly takerFee: Decimal;
+  private readonly makerFee: Decimal;
+  private readonly slipUp: Decimal | null;
+  private readonly slipDown: Decimal | null;
+  private readonly start: Decimal;
+  private readonly tickSize: ((symbol: Symbol) => Decimal | DecimalString | undefined) | undefined;
+  private readonly validate: ((intent: OrderIntent) => EngineRejection | null) | undefined;
+  private readonly historyLimit: number;
+
+  private nextOrderId: bigint;
+  private nextTradeId: bigint;
+  private readonly books = new Map<Symbol, Book>();
+  private readonly openById = new Map<string, SimOrder>();
+  private readonly finished = new Map<string, SimOrder>();
+  private readonly pos = new Map<Symbol, PosState>();
+  private realizedTotal: Decimal = ZERO;
+  private feesTotal: Decimal = ZERO;
+  private readonly counters = { accepted: 0, rejected: 0, filled: 0, canceled: 0, expired: 0, fills: 0 };
+
+  /**
+   * @param config partial configuration; missing fields take their defaults.
+   * @throws ConfigError listing every invalid field (non-decimal rate, negative taker fee or
+   *   slippage, slippage ≥ 10000 bps, non-positive id, id beyond int64, bad history limit).
+   */
+  constructor(config: Partial<MatchingEngineConfig> = {}) {
+    const issues: string[] = [];
+    const num = (key: keyof typeof DEFAULTS, min: Decimal | null): Decimal => {
+      const raw = config[key] ?? DEFAULTS[key];
+      if (!isDecimalString(raw)) {
+        issues.push(`${key}: got ${JSON.stringify(raw)}, expected a decimal string`);
+        return ZERO;
+      }
+      const d = new Decimal(raw);
+      if (min !== null && d.lt(min)) issues.push(`${key}: got "${raw}", expected ≥ ${str(min)}`);
+      return d;
+    };
+    this.takerFee = num('takerFeeRate', ZERO);
+    this.makerFee = num('makerFeeRate', null);
+    const bps = num('slippageBps', ZERO);
+    if (bps.gte(10000)) issues.push(`slippageBps: got "${str(bps)}", expected < 10000`);
+    this.start = num('startingBalance', ZERO);
+    const frac = bps.div(10000);
+    this.slipUp = bps.isZero() ? null : frac.plus(1);
+    this.slipDown = bps.isZero() ? null : new Decimal(1).minus(frac);
+    this.nextOrderId = config.firstOrderId ?? 1000000000000000001n;
+    this.nextTradeId = config.firstTradeId ?? 1000000001n;
+    for (const [k, v] of [['firstOrderId', this.nextOrderId], ['firstTradeId', this.nextTradeId]] as const) {
+      if (typeof v !== 'bigint' || v < 1n || v > INT64_MAX) issues.push(`${k}: got ${String(v)}, expected a bigint in [1, 2^63-1]`);
+    }
+    this.historyLimit = config.orderHistoryLimit ?? 1000;
+    if (!Number.isInteger(this.historyLimit) || this.historyLimit < 0) {
+      issues.push(`orderHistoryLimit: got ${String(this.historyLimit)}, expected an integer ≥ 0`);
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
+    this.tickSize = config.tickSize;
+    this.validate = config.validate;
+  }
+
+  // ------------------------------------------------------------------ orders
+
+  /**
+   * Place an order (Binance POST /fapi/v1/order). Never fills at submit time: fills come from a
+   * later {@link onKline} / {@link onMarkPrice}.
+   *
+   * Checks, in order (the first failure answers `OrderRejected` with the Binance code):
+   * `config.validate` hook; `clientOrderId` pattern (-1100); side (-1117); type (-1116);
+   * quantity malformed (-1102) or ≤ 0 (-4003); LIMIT price missing/malformed (-1102) or ≤ 0
+   * (-4001); timeInForce (-1115, LIMIT defaults to GTC); `clientOrderId` already used by an OPEN
+   * order (-4116); reduce-only with no position or on the side that would increase it (-2022);
+   * GTX whose price would cross the last price seen for the symbol (-5022).
+   *
+   * @param intent the order; `quantity`/`price` are decimal strings (base / quote asset)
+   * @param now submit time, UTC epoch ms; fills need a price at or after it
+   * @returns `[OrderAccepted]` (orderId: next int64 id as a string) or `[OrderRejected]`
+   */
+  submit(intent: OrderIntent, now: number): readonly EngineEvent[] {
+    const checked = this.check(intent);
+    if ('code' in checked) {
+      this.counters.rejected++;
+      const ev: OrderRejected = {
+        type: 'OrderRejected',
+        ts: now,
+        clientOrderId: intent.clientOrderId,
+        symbol: intent.symbol,
+        code: checked.code,
+        reason: checked.reason,
+      };
+      return [ev];
+    }
+    const orderId = (this.nextOrderId++).toString();
+    const order: SimOrder = {
+      intent,
+      orderId,
+      symbol: intent.symbol,
+      side: intent.side,
+      type: intent.type,
+      tif: checked.tif,
+      qty: checked.qty,
+      price: checked.price,
+      priceText: checked.price === null ? null : str(checked.price),
+      reduceOnly: intent.reduceOnly === true,
+      submittedAt: now,
+      executed: ZERO,
+      quoteExecuted: ZERO,
+      status: 'NEW',
+      arrived: false,
+      updatedAt: now,
+    };
+    this.book(intent.symbol).open.push(order);
+    this.openById.set(intent.clientOrderId, order);
+    this.counters.accepted++;
+    const ev: OrderAccepted = { type: 'OrderAccepted', ts: now, clientOrderId: intent.clientOrderId, orderId, symbol: intent.symbol };
+    return [ev];
+  }
+
+  /**
+   * Cancel an open order (Binance DELETE /fapi/v1/order by `origClientOrderId`).
+   * @param symbol the order's symbol; an open order of another symbol is not found
+   * @param now cancel time, UTC epoch ms
+   * @param reason carried into `OrderCanceled.reason`
+   * @returns `[OrderCanceled]`, or {@link NO_EVENTS} when no such order is open (Binance would
+   *   answer -2011 "Unknown order sent."): `length > 0` tells whether it existed.
+   */
+  cancel(symbol: Symbol, clientOrderId: string, now: number, reason = 'canceled'): readonly EngineEvent[] {
+    const o = this.openById.get(clientOrderId);
+    if (o === undefined || o.symbol !== symbol) return NO_EVENTS;
+    const book = this.books.get(symbol)!;
+    const i = book.open.indexOf(o);
+    if (i >= 0) book.open.splice(i, 1);
+    return [this.cancelOrder(o, now, reason)];
+  }
+
+  /**
+   * Cancel every open order of a symbol (Binance DELETE /fapi/v1/allOpenOrders).
+   * @returns one `OrderCanceled` per order, in submission order (may be empty)
+   */
+  cancelAll(symbol: Symbol, now: number, reason = 'canceled'): readonly EngineEvent[] {
+    const book = this.books.get(symbol);
+    if (book === undefined || book.open.length === 0) return NO_EVENTS;
+    const orders = book.open;
+    book.open = [];
+    return orders.map((o) => this.cancelOrder(o, now, reason));
+  }
+
+  /** Open orders (NEW or PARTIALLY_FILLED), of one symbol or all, in submission order. */
+  openOrders(symbol?: Symbol): EngineOrder[] {
+    if (symbol !== undefined) return (this.books.get(symbol)?.open ?? []).map(snapshot);
+    return [...this.openById.values()].map(snapshot);
+  }
+
+  /** True when `clientOrderId` names an open order. */
+  isOpen(clientOrderId: string): boolean {
+    return this.openById.has(clientOrderId);
+  }
+
+  /**
+   * An order by client order id: open orders, then the last `orderHistoryLimit` finished ones
+   * (the newest order wins when a finished id was reused). Rejected orders are never recorded.
+   */
+  getOrder(clientOrderId: string): EngineOrder | undefined {
+    const o = this.openById.get(clientOrderId) ?? this.finished.get(clientOrderId);
+    return o === undefined ? undefined : snapshot(o);
+  }
+
+  // ------------------------------------------------------------------ prices
+
+  /**
+   * Show the engine a kline. Orders of `k.symbol` submitted at or before `k.openTime` are matched
+   * against it (open, then high/low), in submission order; fills are stamped `k.openTime`.
+   * Only closed klines (`k.closed`) are used; others are ignored. The close is remembered as the
+   * symbol's last price (for the GTX check at submit).
+   *
+   * Hot path: with no open order for the symbol this returns {@link NO_EVENTS} without allocating
+   * and without decimal arithmetic.
+   * @throws TypeError when a price field the matching needs is not a decimal string
+   */
+  onKline(k: Kline): readonly EngineEvent[] {
+    if (!k.closed) return NO_EVENTS;
+    let book = this.books.get(k.symbol);
+    if (book === undefined) book = this.book(k.symbol);
+    book.last = k.close;
+    book.lastTs = k.closeTime;
+    if (book.open.length === 0) return NO_EVENTS;
+    return this.match(book, k.open, k.high, k.low, k.openTime, true);
+  }
+
+  /**
+   * Show the engine a mark price (treated as a kline whose open = high = low = `price`). Orders
+   * of `symbol` submitted at or before `ts` are matched; fills are stamped `ts`.
+   * Same hot path as {@link onKline}.
+   * @param price quote asset, decimal string
+   * @param ts UTC epoch ms
+   * @throws TypeError when `price` is not a decimal string and an order needs it
+   */
+  onMarkPrice(symbol: Symbol, price: DecimalString, ts: number): readonly EngineEvent[] {
+    let book = this.books.get(symbol);
+    if (book === undefined) book = this.book(symbol);
+    book.last = price;
+    book.lastTs = ts;
+    if (book.open.length === 0) return NO_EVENTS;
+    return this.match(book, price, price, price, ts, false);
+  }
+
+  /** The last price seen for `symbol` (kline close or mark price) and its time (kline closeTime or mark ts). */
+  lastPrice(symbol: Symbol): { price: DecimalString; ts: number } | undefined {
+    const b = this.books.get(symbol);
+    return b === undefined || b.last === null ? undefined : { price: b.last, ts: b.lastTs };
+  }
+
+  // ------------------------------------------------------------------ account
+
+  /**
+   * Every symbol the account has traded, flat ones included (quantity `"0"`), in order of first
+   * fill. Like Binance GET /fapi/v2/positionRisk, one-way mode, plus our realized PnL and fees.
+   */
+  positions(): Position[] {
+    return [...this.pos.values()].map(toPosition);
+  }
+
+  /** The position in `symbol`; a flat one (`updatedAt` 0) when it never traded. */
+  position(symbol: Symbol): Position {
+    const p = this.pos.get(symbol);
+    return p === undefined
+      ? { symbol, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: 0 }
+      : toPosition(p);
+  }
+
+  /**
+   * Wallet balance, USDT: `startingBalance + Σ realizedPnl − Σ fees` (exact). Unrealized PnL is
+   * not included; see {@link unrealizedPnl}.
+   */
+  balance(): DecimalString {
+    return str(this.start.plus(this.realizedTotal).minus(this.feesTotal));
+  }
+
+  /**
+   * Unrealized PnL of the position in `symbol` at `markPrice`, USDT:
+   * `signedQuantity × (markPrice − entryPrice)`; `"0"` when flat.
+   * @throws TypeError when `markPrice` is not a decimal string
+   */
+  unrealizedPnl(symbol: Symbol, markPrice: DecimalString): DecimalString {
+    const p = this.pos.get(symbol);
+    if (p === undefined || p.qty.isZero()) return '0';
+    return str(p.qty.times(dec(markPrice, 'markPrice').minus(p.entry)));
+  }
+
+  /** Counters and account totals (no history is kept). */
+  stats(): EngineStats {
+    const c = this.counters;
+    return {
+      ordersAccepted: c.accepted,
+      ordersRejected: c.rejected,
+      ordersFilled: c.filled,
+      ordersCanceled: c.canceled,
+      ordersExpired: c.expired,
+      fills: c.fills,
+      openOrders: this.openById.size,
+      realizedPnl: str(this.realizedTotal),
+      fees: str(this.feesTotal),
+    };
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private book(symbol: Symbol): Book {
+    let b = this.books.get(symbol);
+    if (b === undefined) {
+      b = { open: [], last: null, lastTs: 0 };
+      this.books.set(symbol, b);
+    }
+    return b;
+  }
+
+  private check(intent: OrderIntent): EngineRejection | { tif: TimeInForce | null; qty: Decimal; price: Decimal | null } {
+    if (this.validate !== undefined) {
+      const r = this.validate(intent);
+      if (r !== null) return r;
+    }
+    if (typeof intent.clientOrderId !== 'string' || !CLIENT_ORDER_ID_RE.test(intent.clientOrderId)) return SIM_ERROR.ILLEGAL_CHARS;
+    if (intent.side !== 'BUY' && intent.side !== 'SELL') return SIM_ERROR.INVALID_SIDE;
+    if (intent.type !== 'MARKET' && intent.type !== 'LIMIT') return SIM_ERROR.INVALID_ORDER_TYPE;
+    if (!isDecimalString(intent.quantity)) return mandatoryParam('quantity');
+    const qty = new Decimal(intent.quantity);
+    if (qty.lte(0)) return SIM_ERROR.QTY_LE_ZERO;
+    let price: Decimal | null = null;
+    let tif: TimeInForce | null = null;
+    if (intent.type === 'LIMIT') {
+      if (intent.price === undefined || !isDecimalString(intent.price)) return mandatoryParam('price');
+      price = new Decimal(intent.price);
+      if (price.lte(0)) return SIM_ERROR.PRICE_LE_ZERO;
+      tif = intent.timeInForce ?? 'GTC';
+      if (tif !== 'GTC' && tif !== 'IOC' && tif !== 'FOK' && tif !== 'GTX') return SIM_ERROR.INVALID_TIF;
+    }
+    if (this.openById.has(intent.clientOrderId)) return SIM_ERROR.DUPLICATE_CLIENT_ORDER_ID;
+    if (intent.reduceOnly) {
+      const q = this.pos.get(intent.symbol)?.qty ?? ZERO;
+      if (intent.side === 'BUY' ? !q.isNeg() || q.isZero() : !q.isPos() || q.isZero()) return SIM_ERROR.REDUCE_ONLY_REJECT;
+    }
+    if (tif === 'GTX' && price !== null) {
+      const last = this.books.get(intent.symbol)?.last ?? null;
+      if (last !== null && isDecimalString(last)) {
+        const l = new Decimal(last);
+        if (intent.side === 'BUY' ? price.gte(l) : price.lte(l)) return SIM_ERROR.GTX_REJECT;
+      }
+    }
+    return { tif, qty, price };
+  }
+
+  /**
+   * Match the open orders of `book` against one price bar. `open/high/low` are decimal text
+   * (equal for a mark price); `t` is the bar's time (kline openTime or mark ts).
+   */
+  private match(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean): readonly EngineEvent[] {
+    const list = book.open;
+    const openField = isKline ? 'kline.open' : 'markPrice';
+    let events: EngineEvent[] | null = null;
+    let done = false;
+    for (let i = 0; i < list.length; i++) {
+      const o = list[i]!;
+      if (t < o.submittedAt) continue; // submitted after this bar started: no look-ahead
+      const first = !o.arrived;
+      if (o.type === 'MARKET') {
+        events ??= [];
+        this.execute(o, this.slip(dec(openS, openField), o.side, o.symbol), false, t, events);
+      } else {
+        const limitS = o.priceText!;
+        const buy = o.side === 'BUY';
+        if (first) {
+          const c = compare(openS, limitS, openField);
+          const crossesAtOpen = buy ? c <= 0 : c >= 0;
+          if (o.tif === 'IOC' || o.tif === 'FOK') {
+            events ??= [];
+            if (crossesAtOpen) this.execute(o, dec(openS, openField), false, t, events);
+            else this.expire(o, t, IOC_NOT_FILLED, events);
+            done = true;
+            continue;
+          }
+          if (crossesAtOpen) {
+            events ??= [];
+            if (o.tif === 'GTX') this.expire(o, t, GTX_WOULD_TAKE, events);
+            else this.execute(o, dec(openS, openField), false, t, events);
+            done = true;
+            continue;
+          }
+        }
+        // Resting: a maker fill at its own limit price once the bar trades through it.
+        const touched = buy ? compare(lowS, limitS, isKline ? 'kline.low' : openField) <= 0 : compare(highS, limitS, isKline ? 'kline.high' : openField) >= 0;
+        if (touched) {
+          events ??= [];
+          this.execute(o, o.price!, true, t, events);
+        }
+      }
+      o.arrived = true; // set only once the bar was read without error
+      if (o.status !== 'NEW' && o.status !== 'PARTIALLY_FILLED') done = true;
+    }
+    if (done) {
+      book.open = list.filter((o) => o.status === 'NEW' || o.status === 'PARTIALLY_FILLED');
+    }
+    return events ?? NO_EVENTS;
+  }
+
+
+  /** Fill the rest of `o` at `price` (after the reduce-only cap); marks it finished when done. */
+  private execute(o: SimOrder, price: Decimal, maker: boolean, t: number, events: EngineEvent[]): void {
+    let qty = o.qty.minus(o.executed);
+    let capped = false;
+    if (o.reduceOnly) {
+      const q = this.pos.get(o.symbol)?.qty ?? ZERO;
+      const reducible = o.side === 'BUY' ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
+      if (reducible.isZero()) {
+        this.expire(o, t, REDUCE_ONLY_NOTHING, events);
+        return;
+      }
+      if (reducible.lt(qty)) {
+        qty = reducible;
+        capped = true;
+      }
+    }
+    this.fill(o, price, qty, maker, t, events);
+    if (capped) this.expire(o, t, REDUCE_ONLY_REMAINDER, events);
+  }
+
+  private fill(o: SimOrder, price: Decimal, qty: Decimal, maker: boolean, t: number, events: EngineEvent[]): void {
+    const notional = price.times(qty);
+    const commission = notional.times(maker ? this.makerFee : this.takerFee);
+    let p = this.pos.get(o.symbol);
+    if (p === undefined) {
+      p = { symbol: o.symbol, qty: ZERO, entry: ZERO, realized: ZERO, fees: ZERO, updatedAt: t };
+      this.pos.set(o.symbol, p);
+    }
+    const signed = o.side === 'BUY' ? qty : qty.neg();
+    const q0 = p.qty;
+    let realized = ZERO;
+    if (q0.isZero() || q0.isPos() === signed.isPos()) {
+      // Open or increase: quantity-weighted average entry.
+      const a0 = q0.abs();
+      p.entry = a0.times(p.entry).plus(notional).div(a0.plus(qty));
+      p.qty = q0.plus(signed);
+    } else {
+      // Reduce, close, or flip: the closed part realizes against the entry.
+      const a0 = q0.abs();
+      const closed = Decimal.min(a0, qty);
+      realized = (q0.isPos() ? price.minus(p.entry) : p.entry.minus(price)).times(closed);
+      p.qty = q0.plus(signed);
+      if (p.qty.isZero()) p.entry = ZERO;
+      else if (qty.gt(a0)) p.entry = price; // flipped: the rest opened at the fill price
+    }
+    p.realized = p.realized.plus(realized);
+    p.fees = p.fees.plus(commission);
+    p.updatedAt = t;
+    this.realizedTotal = this.realizedTotal.plus(realized);
+    this.feesTotal = this.feesTotal.plus(commission);
+
+    o.executed = o.executed.plus(qty);
+    o.quoteExecuted = o.quoteExecuted.plus(notional);
+    const full = o.executed.gte(o.qty);
+    o.status = full ? 'FILLED' : 'PARTIALLY_FILLED';
+    o.updatedAt = t;
+    this.counters.fills++;
+    if (full) {
+      this.counters.filled++;
+      this.finish(o);
+    }
+    const filled: OrderFilled = {
+      type: 'OrderFilled',
+      ts: t,
+      fill: {
+        tradeId: (this.nextTradeId++).toString(),
+        orderId: o.orderId,
+        clientOrderId: o.intent.clientOrderId,
+        symbol: o.symbol,
+        side: o.side,
+        price: str(price),
+        quantity: str(qty),
+        commission: str(commission),
+        commissionAsset: 'USDT',
+        realizedPnl: str(realized),
+        maker,
+        time: t,
+      },
+      cumulativeQuantity: str(o.executed),
+      status: full ? 'FILLED' : 'PARTIALLY_FILLED',
+    };
+    const changed: PositionChanged = { type: 'PositionChanged', ts: t, position: toPosition(p) };
+    events.push(filled, changed);
+  }
+
+  private expire(o: SimOrder, t: number, reason: string, events: EngineEvent[]): void {
+    o.status = 'EXPIRED';
+    o.updatedAt = t;
+    this.counters.expired++;
+    this.finish(o);
+    const ev: OrderExpired = { type: 'OrderExpired', ts: t, clientOrderId: o.intent.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason };
+    events.push(ev);
+  }
+
+  private cancelOrder(o: SimOrder, now: number, reason: string): OrderCanceled {
+    o.status = 'CANCELED';
+    o.updatedAt = now;
+    this.counters.canceled++;
+    this.finish(o);
+    return { type: 'OrderCanceled', ts: now, clientOrderId: o.intent.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason };
+  }
+
+  /** Move a finished order from the open set to the bounded history (caller fixes the book list). */
+  private finish(o: SimOrder): void {
+    const id = o.intent.clientOrderId;
+    if (this.openById.get(id) === o) this.openById.delete(id);
+    if (this.historyLimit === 0) return;
+    this.finished.delete(id);
+    this.finished.set(id, o);
+    if (this.finished.size > this.historyLimit) {
+      const oldest = this.finished.keys().next().value;
+      if (oldest !== undefined) this.finished.delete(oldest);
+    }
+  }
+
+  /** MARKET price after slippage, rounded to the tick away from the taker (BUY up, SELL down). */
+  private slip(price: Decimal, side: Side, symbol: Symbol): Decimal {
+    const factor = side === 'BUY' ? this.slipUp : this.slipDown;
+    if (factor === null) return price;
+    const p = price.times(factor);
+    const raw = this.tickSize?.(symbol);
+    if (raw === undefined) return p;
+    const tick = typeof raw === 'string' ? dec(raw, 'tickSize') : raw;
+    if (!tick.isPos()) return p;
+    return p.toNearest(tick, side === 'BUY' ? Decimal.ROUND_CEIL : Decimal.ROUND_FLOOR);
+  }
+}
+
+/**
+ * Exact comparison of two non-negative plain decimal strings ("108090.0", "0.001", "7"), without
+ * allocating and without a float: -1, 0 or 1, or NaN when either is not of that form (sign,
+ * exponent, empty integer part, stray character).
+ */
+export function comparePlainDecimal(a: string, b: string): number {
+  const da = plainDot(a);
+  const db = plainDot(b);
+  if (da < 0 || db < 0) return NaN;
+  let sa = 0;
+  while (sa < da - 1 && a.charCodeAt(sa) === 48) sa++;
+  let sb = 0;
+  while (sb < db - 1 && b.charCodeAt(sb) === 48) sb++;
+  const la = da - sa;
+  const lb = db - sb;
+  if (la !== lb) return la < lb ? -1 : 1;
+  for (let i = 0; i < la; i++) {
+    const ca = a.charCodeAt(sa + i);
+    const cb = b.charCodeAt(sb + i);
+    if (ca !== cb) return ca < cb ? -1 : 1;
+  }
+  const fa = da + 1;
+  const fb = db + 1;
+  const na = a.length > fa ? a.length - fa : 0;
+  const nb = b.length > fb ? b.length - fb : 0;
+  const n = na > nb ? na : nb;
+  for (let i = 0; i < n; i++) {
+    const ca = i < na ? a.charCodeAt(fa + i) : 48;
+    const cb = i < nb ? b.charCodeAt(fb + i) : 48;
+    if (ca !== cb) return ca < cb ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Index of the '.' (or the length) when `s` is digits with at most one '.', ≥ 1 integer digit; else -1. */
+function plainDot(s: string): number {
+  let dot = -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (dot >= 0 || i === 0) return -1;
+      dot = i;
+    } else if (c < 48 || c > 57) return -1;
+  }
+  if (s.length === 0) return -1;
+  return dot < 0 ? s.length : dot;
+}
+
+/** Compare decimal text exactly: the fast plain-string path, else through Decimal (throws TypeError naming `field`). */
+function compare(bar: string, limit: string, field: string): number {
+  const c = comparePlainDecimal(bar, limit);
+  return c === c ? c : dec(bar, field).cmp(dec(limit, 'price'));
+}
+
+function toPosition(p: PosState): Position {
+  return {
+    symbol: p.symbol,
+    quantity: str(p.qty),
+    entryPrice: str(p.entry),
+    realizedPnl: str(p.realized),
+    fees: str(p.fees),
+    updatedAt: p.updatedAt,
+  };
+}
+
+function snapshot(o: SimOrder): EngineOrder {
+  return {
+    orderId: o.orderId,
+    clientOrderId: o.intent.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    timeInForce: o.tif,
+    quantity: str(o.qty),
+    price: o.price === null ? null : str(o.price),
+    reduceOnly: o.reduceOnly,
+    status: o.status,
+    executedQuantity: str(o.executed),
+    averagePrice: o.executed.isZero() ? '0' : str(o.quoteExecuted.div(o.executed)),
+    submittedAt: o.submittedAt,
+    updatedAt: o.updatedAt,
+    intent: o.intent,
+  };
+}

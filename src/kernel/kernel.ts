@@ -1,0 +1,307 @@
+/**
+ * The kernel: wires the same components in every mode (ARCHITECTURE.md, "The flow").
+ *
+ *   market data source ─► bus ─► strategies ─► bus ─► executor ─► venue
+ *                                                         │
+ *          order.update / account.update  ◄───────────────┘
+ *   recorder (database/) subscribes to what is worth keeping; the heartbeat reads every part.
+ *
+ * Only the market-data source, the venue and the clock differ by mode. This module holds the
+ * replay mode (recorded klines, simulated venue, replay clock); paper and live plug a websocket
+ * source, a Binance venue and the wall clock into the same {@link Kernel}.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { EventBus } from '../bus/bus.ts';
+import type { Config } from '../config/schema.ts';
+import { redactConfig } from '../config/load.ts';
+import { ReplayClock, type Clock } from '../core/clock.ts';
+import { Decimal } from '../core/decimal.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Kline, KlineClosed, Mode, Symbol } from '../core/types.ts';
+import { HeartbeatWriter, type SourceHealth } from '../health/heartbeat.ts';
+import { mergeKlines } from '../market/kline-csv.ts';
+import type { ReplayData } from '../market/replay-source.ts';
+import { SimVenue } from '../exchange/sim/sim-venue.ts';
+import { PerformanceTracker } from '../backtest/performance.ts';
+import { buildReport, type BacktestReport } from '../backtest/report.ts';
+import { startStrategies, type StrategyInstance } from './strategy-host.ts';
+import { Executor } from '../../executor/executor.ts';
+import type { ExchangeRules } from '../../executor/exchange-info.ts';
+import { validateOrder } from '../../executor/filters.ts';
+import type { RiskLimits } from '../../executor/risk.ts';
+import type { Venue, VenueEvent } from '../../executor/venue.ts';
+import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
+import { RecordWriter } from '../../database/writer.ts';
+import { startRecorder, type Recorder } from '../../database/recorder.ts';
+
+/** Risk limits from the validated config. */
+export function riskLimitsFrom(config: Config): RiskLimits {
+  const r = config.risk;
+  return {
+    maxOpenPositions: r.maxOpenPositions,
+    maxNotionalPerSymbol: new Decimal(r.maxNotionalPerSymbol),
+    maxDailyQuantity: new Map(Object.entries(r.maxDailyQuantity).map(([s, q]) => [s, new Decimal(q)])),
+    dailyLossLimit: new Decimal(r.dailyLossLimit),
+    maxConsecutiveLosses: r.maxConsecutiveLosses,
+    haltCooldownMinutes: r.haltCooldownMinutes,
+    fundingBlackoutMinutes: r.fundingBlackoutMinutes,
+  };
+}
+
+/** A new run id: `<mode>-<UTC yyyymmddThhmmss>-<6 hex>`. */
+export function newRunId(mode: Mode, now: number): string {
+  const t = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `${mode}-${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** What the kernel is built from. */
+export interface KernelOptions {
+  config: Config;
+  mode: Mode;
+  rules: ExchangeRules;
+  symbols: Symbol[];
+  log: Logger;
+  /** Heartbeat on (the long-lived bot) or off (a backtest that only wants its report). */
+  heartbeat: boolean;
+  /** Run id; a new one by default. */
+  runId?: string;
+}
+
+/**
+ * The kernel of one run. Build with {@link Kernel.forReplay}, then {@link Kernel.replay}.
+ * Call {@link Kernel.close} in every case (it flushes the database and marks the heartbeat).
+ */
+export class Kernel {
+  readonly bus: EventBus;
+  readonly runId: string;
+  readonly startedAt = Date.now();
+  readonly db: Db;
+  readonly writer: RecordWriter;
+  readonly executor: Executor;
+  readonly strategies: StrategyInstance[];
+  readonly perf: PerformanceTracker;
+  readonly heartbeat: HeartbeatWriter | null;
+  private readonly recorder: Recorder;
+  private readonly sources: Record<string, SourceHealth> = {};
+  private lastError: { message: string; at: number } | null = null;
+  private stopRequested = false;
+  private closed = false;
+  private klines = 0;
+
+  private constructor(
+    private readonly o: KernelOptions,
+    readonly clock: Clock,
+    readonly venue: Venue,
+    /** Set for the simulated venue: the kernel feeds it market data before the strategies. */
+    private readonly sim: SimVenue | null,
+  ) {
+    const { config, log } = o;
+    this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
+    this.bus = new EventBus({
+      onHandlerError: (subscriber, err, msg) => {
+        this.noteError(`${subscriber}: ${errorMessage(err)}`);
+        log.error({ err, subscriber, msgType: msg.type }, 'bus handler failed');
+      },
+    });
+    this.db = openDatabase(config.db);
+    this.writer = new RecordWriter(this.db, this.runId);
+    this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) });
+    this.recorder = startRecorder(this.bus, this.writer, { recordCandles: config.recordCandles, flushIntervalMs: 250 });
+    for (const s of o.symbols) {
+      this.sources[s] = { state: 'connecting', lastMessageAt: null, ageMs: null, lastEventTime: null, messages: 0, errors: 0 };
+    }
+
+    venue.onEvent((e: VenueEvent) => {
+      if (e.type === 'PositionChanged') {
+        this.perf.onPosition(e.position);
+        void this.bus.publish('account.update', e);
+      } else void this.bus.publish('order.update', e);
+    });
+
+    this.executor = new Executor({
+      bus: this.bus,
+      venue,
+      rules: o.rules,
+      clock,
+      sizing: config.sizing,
+      limits: riskLimitsFrom(config),
+      journal: { recordIntent: (intent) => this.writer.writeIntentNow(intent) },
+      log: log.child({ component: 'executor' }),
+      startingEquity: config.sim.startingBalance,
+    });
+    this.executor.start();
+    this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
+    this.perf = new PerformanceTracker(Number(config.sim.startingBalance));
+    this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
+
+    this.heartbeat = o.heartbeat
+      ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>
+          log.error({ err }, 'heartbeat write failed'),
+        )
+      : null;
+    this.heartbeat?.start();
+  }
+
+  /**
+   * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
+   * @throws PerpbotError DATABASE when the database cannot be opened, STRATEGY_* for bad strategy config
+   */
+  static forReplay(o: KernelOptions): Kernel {
+    const clock = new ReplayClock(0);
+    const { config, rules } = o;
+    const sim = new SimVenue({
+      clock,
+      config: {
+        takerFeeRate: config.sim.takerFeeRate,
+        makerFeeRate: config.sim.makerFeeRate,
+        slippageBps: config.sim.slippageBps,
+        startingBalance: config.sim.startingBalance,
+        tickSize: (s) => (rules.has(s) ? new Decimal(rules.get(s).priceFilter.tickSize) : undefined),
+        validate: (intent) => {
+          const v = validateOrder(rules.get(intent.symbol), intent);
+          return v ? { code: v.code, reason: v.reason } : null;
+        },
+      },
+    });
+    return new Kernel(o, clock, sim, sim);
+  }
+
+  /** Ask a running replay to stop after the current kline (SIGINT/SIGTERM). */
+  requestStop(): void {
+    this.stopRequested = true;
+    this.heartbeat?.finish('stopping');
+  }
+
+  private noteError(message: string): void {
+    this.lastError = { message, at: Date.now() };
+  }
+
+  /**
+   * Replay recorded klines through the whole pipeline as fast as the pipeline allows. Each
+   * minute: the clock moves to the close, the simulated venue sees the klines first (fills of
+   * orders placed on the previous close happen at this kline's open), then the klines are
+   * published and the bus is drained, so every decision is made and every order placed before
+   * the next minute — what live would have done.
+   */
+  async replay(data: ReplayData): Promise<BacktestReport> {
+    const clock = this.clock as ReplayClock;
+    const bus = this.bus;
+    const sim = this.sim;
+    const topics = new Map<Symbol, `market.kline.${string}`>(data.symbols.map((s) => [s, `market.kline.${s}`]));
+    const health = this.sources;
+    for (const s of data.symbols) health[s]!.state = 'replaying';
+    const t0 = performance.now();
+    let lastYield = t0;
+    let n = 0;
+    for (const group of mergeKlines(data.streams)) {
+      if (this.stopRequested) break;
+      const t = (group[0] as Kline).closeTime + 1;
+      clock.set(t);
+      if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);
+      for (let i = 0; i < group.length; i++) {
+        const k = group[i] as Kline;
+        const h = health[k.symbol] as SourceHealth;
+        h.messages++;
+        h.lastEventTime = k.closeTime;
+        const ev: KlineClosed = { type: 'KlineClosed', ts: t, kline: k };
+        this.perf.onKline(k);
+        const wait = bus.publish(topics.get(k.symbol)!, ev);
+        if (wait !== undefined) await wait;
+      }
+      n += group.length;
+      if (!bus.idle) await bus.drain();
+      // Let timers (heartbeat, log flushing, signals) run now and then: replay is all microtasks.
+      if ((n & 1023) < group.length) {
+        const now = performance.now();
+        if (now - lastYield > 50) {
+          const wall = Date.now();
+          for (const s of data.symbols) health[s]!.lastMessageAt = wall;
+          await new Promise<void>((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
+      }
+    }
+    await bus.drain();
+    const elapsedMs = performance.now() - t0;
+    this.klines = n;
+    const wall = Date.now();
+    for (const s of data.symbols) {
+      health[s]!.state = 'done';
+      health[s]!.lastMessageAt = wall;
+    }
+    this.recorder.stop();
+    const report = buildReport({
+      runId: this.runId,
+      mode: this.o.mode,
+      data,
+      candles: n,
+      elapsedMs,
+      executor: this.executor,
+      perf: this.perf.summary(),
+      bus: bus.stats(),
+      dbFile: this.db.file,
+      stopped: this.stopRequested,
+      startingBalance: this.o.config.sim.startingBalance,
+    });
+    return report;
+  }
+
+  private snapshot() {
+    const now = Date.now();
+    for (const h of Object.values(this.sources)) h.ageMs = h.lastMessageAt === null ? null : now - h.lastMessageAt;
+    const ts = this.executor.tradingState();
+    const bus = this.bus.stats();
+    const dbCheck = this.closed ? { ok: true, detail: 'closed' } : checkDatabase(this.db);
+    return {
+      pid: process.pid,
+      mode: this.o.mode,
+      runId: this.runId,
+      startedAt: this.startedAt,
+      sources: this.sources,
+      database: { ...dbCheck, file: this.db.file },
+      risk: { state: ts.state, reason: ts.reason || null, consecutiveLosses: ts.consecutiveLosses },
+      positions: this.executor.positionSnapshot(),
+      openOrders: this.executor.openOrders().map((o) => ({
+        clientOrderId: o.clientOrderId,
+        symbol: o.symbol,
+        side: o.side,
+        type: o.type,
+        quantity: o.quantity,
+        price: o.price ?? null,
+      })),
+      lastError: this.lastError ?? (this.executor.error ? { message: this.executor.error, at: now } : null),
+      clockOffsetMs: null,
+      dataTime: this.clock.now() || null,
+      counters: {
+        klines: this.klines || Object.values(this.sources).reduce((a, s) => a + s.messages, 0),
+        signals: this.executor.stats.signals,
+        ordersSubmitted: this.executor.stats.submitted,
+        ordersDenied: this.executor.stats.denied,
+        fills: this.executor.stats.fills,
+        busPublished: bus.published,
+        busConflated: bus.conflated,
+        busHandlerErrors: bus.handlerErrors,
+        heartbeatWriteErrors: this.heartbeat?.errors ?? 0,
+      },
+    };
+  }
+
+  /**
+   * Flush and close everything; end the run row with its summary and mark the heartbeat stopped.
+   * Safe to call twice.
+   */
+  close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): void {
+    if (this.closed) return;
+    try {
+      this.recorder.stop();
+      this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
+      this.writer.flush();
+    } finally {
+      this.heartbeat?.finish('stopped');
+      this.closed = true;
+      this.bus.close();
+      this.db.close();
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Logging: pino JSON lines to stdout (or stderr) and to rotating files under `logs/` (pino-roll),
+ * a child logger per component (`logger.child({ component: 'executor' })`), and redaction of
+ * anything secret: API keys and secrets, signatures, listen keys, tokens, Authorization headers,
+ * also when they hide inside an error message or a URL query.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+const SECRET_KEYS = ['apiKey', 'apiSecret', 'api_key', 'api_secret', 'secret', 'signature', 'token', 'slackToken', 'listenKey', 'authorization', 'password', 'X-MBX-APIKEY'];
+
+/** pino redact paths: the secret keys at the top level and up to three levels deep. */
+export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
+  const key = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
+  const dot = key.startsWith('[') ? '' : '.';
+  return [key, `*${dot}${key}`, `*.*${dot}${key}`, `*.*.*${dot}${key}`];
+});
+
+const SECRET_IN_TEXT = /((?:signature|apiKey|api_key|apiSecret|secret|listenKey|token|X-MBX-APIKEY)["']?\s*[=:]\s*["']?)[^&\s"',}]+/gi;
+const SLACK_TOKEN = /xox[abprs]-[A-Za-z0-9-]+/g;
+
+/** Replace secrets inside free text (error messages, URLs) by `***`. */
+export function scrub(text: string): string {
+  return text.replace(SECRET_IN_TEXT, '$1***').replace(SLACK_TOKEN, 'xox*-***');
+}
+
+function errSerializer(err: unknown): unknown {
+  const e = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (typeof e.message === 'string') e.message = scrub(e.message);
+  if (typeof e.stack === 'string') e.stack = scrub(e.stack);
+  return e;
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  level: string;
+  /** Where the console copy goes. */
+  console: 'stdout' | 'stderr' | 'none';
+  /** Folder for rotating files, or null for no files. */
+  dir: string | null;
+  /** Rotate at this size ("10m"). */
+  rotateSize?: string;
+  /** Rotated files kept. */
+  keep?: number;
+}
+
+/** A root logger and how to flush it before exit. */
+export interface LoggerHandle {
+  logger: Logger;
+  /** Flush and close the file transport. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Create the root logger. Files are written by a pino-roll worker thread:
+ * `<dir>/perpbot.<n>.log`, rotated daily and at `rotateSize`, `keep` files kept.
+ */
+export function createLogger(opts: LoggerOptions): LoggerHandle {
+  const targets: pino.TransportTargetOptions[] = [];
+  if (opts.console !== 'none') {
+    targets.push({ target: 'pino/file', level: opts.level, options: { destination: opts.console === 'stdout' ? 1 : 2 } });
+  }
+  if (opts.dir) {
+    const dir = resolve(opts.dir);
+    mkdirSync(dir, { recursive: true });
+    targets.push({
+      target: 'pino-roll',
+      level: opts.level,
+      options: {
+        file: join(dir, 'perpbot'),
+        extension: '.log',
+        frequency: 'daily',
+        size: opts.rotateSize ?? '10m',
+        mkdir: true,
+        limit: { count: opts.keep ?? 14 },
+      },
+    });
+  }
+  const base = {
+    level: opts.level,
+    redact: { paths: REDACT_PATHS, censor: '***' },
+    serializers: { err: errSerializer, error: errSerializer },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (targets.length === 0) {
+    const logger = pino({ ...base, enabled: false });
+    return { logger, close: async () => {} };
+  }
+  const transport = pino.transport({ targets });
+  const logger = pino(base, transport);
+  let closed: Promise<void> | null = null;
+  return {
+    logger,
+    close: () =>
+      (closed ??= new Promise<void>((done) => {
+        const timer = setTimeout(done, 2_000);
+        transport.once('close', () => {
+          clearTimeout(timer);
+          done();
+        });
+        logger.flush();
+        transport.end();
+      })),
+  };
+}
+
+/** A logger that writes nothing (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ enabled: false });
+}

@@ -1,14 +1,27 @@
 /**
  * The recorder: the database learns what happened by subscribing to the bus. One subscriber with
  * one queue, so rows are written in the order events happened. Writes are buffered by the
- * {@link RecordWriter} and flushed in one transaction per batch, on a timer, and at stop.
+ * sink and committed in one transaction per batch, on a timer, and at stop.
  *
  * Order intents are also written ahead, synchronously, by the executor's journal
  * ({@link RecordWriter.writeIntentNow}); the `OrderSubmitted` event arriving here later is then
  * a no-op insert (idempotent on the client order id).
  */
 import type { Consumer, EventBus } from '../src/bus/bus.ts';
-import type { RecordWriter } from './writer.ts';
+import type { Kline, OrderEvent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
+
+/**
+ * Where records go: the {@link RecordWriter} itself, or the writer thread in front of it
+ * (`ThreadedRecordWriter`). Same methods, same order guarantees.
+ */
+export interface RecordSink {
+  candle(k: Kline): void;
+  signal(e: SignalEmitted): void;
+  orderEvent(e: OrderEvent): void;
+  position(e: PositionChanged): void;
+  riskEvent(e: TradingStateChanged): void;
+  flush(): void;
+}
 
 /** Options of {@link startRecorder}. */
 export interface RecorderOptions {
@@ -21,12 +34,12 @@ export interface RecorderOptions {
 /** A running recorder. */
 export interface Recorder {
   consumer: Consumer;
-  /** Stop the timer and flush what is buffered. */
+  /** Stop the timer and hand over what is buffered. */
   stop(): void;
 }
 
 /** Subscribe the writer to the bus. */
-export function startRecorder(bus: EventBus, writer: RecordWriter, opts: RecorderOptions): Recorder {
+export function startRecorder(bus: EventBus, writer: RecordSink, opts: RecorderOptions): Recorder {
   const patterns = opts.recordCandles
     ? (['market.kline.*', 'signal.*', 'order.update', 'account.update', 'risk.state'] as const)
     : (['signal.*', 'order.update', 'account.update', 'risk.state'] as const);
@@ -48,7 +61,12 @@ export function startRecorder(bus: EventBus, writer: RecordWriter, opts: Recorde
     },
     { name: 'recorder' },
   );
-  const timer = opts.flushIntervalMs > 0 ? setInterval(() => writer.flush(), opts.flushIntervalMs) : null;
+  const timer =
+    opts.flushIntervalMs > 0
+      ? setInterval(() => {
+          writer.flush();
+        }, opts.flushIntervalMs)
+      : null;
   timer?.unref();
   return {
     consumer,

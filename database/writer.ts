@@ -466,7 +466,7 @@ export class RecordWriter {
   /** Runs inside the flush transaction. Must not touch the buffers' contents. */
   private applyBuffers(delta: Delta): void {
     const multi = this.stmt.candleMulti;
-    for (const chunk of this.fullChunks) delta.candles += multi.run(chunk).changes;
+    for (const chunk of this.fullChunks) delta.candles += multi.run(...chunk).changes;
     if (this.chunkPos > 0) {
       const rows = this.chunkPos / CANDLE_COLUMNS;
       let st = this.stmt.candleBySize.get(rows);
@@ -474,7 +474,7 @@ export class RecordWriter {
         st = this.candleStatement(rows);
         this.stmt.candleBySize.set(rows, st);
       }
-      delta.candles += st.run(this.chunk.slice(0, this.chunkPos)).changes;
+      delta.candles += st.run(...this.chunk.slice(0, this.chunkPos)).changes;
     }
 
     const insertSignal = this.stmt.insertSignal;

@@ -78,7 +78,7 @@ async function replayRun(
     log.info({ report }, 'replay finished');
     return { report, kernel };
   } finally {
-    kernel.close(report ?? null, report ? (report.interrupted ? 'stopped' : 'completed') : 'failed');
+    await kernel.close(report ?? null, report ? (report.interrupted ? 'stopped' : 'completed') : 'failed');
   }
 }
 

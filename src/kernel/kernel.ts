@@ -17,7 +17,7 @@ import type { Config } from '../config/schema.ts';
 import { redactConfig } from '../config/load.ts';
 import { ReplayClock, type Clock } from '../core/clock.ts';
 import { Decimal } from '../core/decimal.ts';
-import { errorMessage } from '../core/errors.ts';
+import { PerpbotError, errorMessage } from '../core/errors.ts';
 import type { Kline, KlineClosed, Mode, Symbol } from '../core/types.ts';
 import { HeartbeatWriter, type SourceHealth } from '../health/heartbeat.ts';
 import { mergeKlines } from '../market/kline-csv.ts';
@@ -32,7 +32,7 @@ import { validateOrder } from '../../executor/filters.ts';
 import type { RiskLimits } from '../../executor/risk.ts';
 import type { Venue, VenueEvent } from '../../executor/venue.ts';
 import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
-import { RecordWriter } from '../../database/writer.ts';
+import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 
 /** Risk limits from the validated config. */
@@ -77,7 +77,7 @@ export class Kernel {
   readonly runId: string;
   readonly startedAt = Date.now();
   readonly db: Db;
-  readonly writer: RecordWriter;
+  readonly writer: ThreadedRecordWriter;
   readonly executor: Executor;
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
@@ -104,8 +104,17 @@ export class Kernel {
         log.error({ err, subscriber, msgType: msg.type }, 'bus handler failed');
       },
     });
+    // This connection creates/migrates the file and serves health checks; every write goes
+    // through the writer thread's connection (one writer: no lock contention).
     this.db = openDatabase(config.db);
-    this.writer = new RecordWriter(this.db, this.runId);
+    this.writer = ThreadedRecordWriter.start(config.db, this.runId, {
+      onError: (message) => {
+        // What is not recorded cannot be recovered: stop trading until an operator looks.
+        this.noteError(message);
+        log.error({ component: 'database' }, message);
+        void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
+      },
+    });
     this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) });
     this.recorder = startRecorder(this.bus, this.writer, { recordCandles: config.recordCandles, flushIntervalMs: 250 });
     for (const s of o.symbols) {
@@ -126,7 +135,11 @@ export class Kernel {
       clock,
       sizing: config.sizing,
       limits: riskLimitsFrom(config),
-      journal: { recordIntent: (intent) => this.writer.writeIntentNow(intent) },
+      // Write-ahead exists to recover orders a remote exchange may hold after a crash. The
+      // simulated venue lives in this process and dies with it, so its intents are recorded by
+      // the recorder from OrderSubmitted, like every other event; a remote venue gets the
+      // synchronous, committed-before-sent path.
+      journal: { recordIntent: sim ? () => {} : (intent) => void this.writer.writeIntentNow(intent) },
       log: log.child({ component: 'executor' }),
       startingEquity: config.sim.startingBalance,
     });
@@ -211,6 +224,8 @@ export class Kernel {
       }
       n += group.length;
       if (!bus.idle) await bus.drain();
+      // Backpressure: never let the writer thread fall more than a few batches behind.
+      if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
       // Let timers (heartbeat, log flushing, signals) run now and then: replay is all microtasks.
       if ((n & 1023) < group.length) {
         const now = performance.now();
@@ -223,14 +238,19 @@ export class Kernel {
       }
     }
     await bus.drain();
+    // Wait for every record, candles included, to be committed: that is part of the run.
+    this.recorder.stop();
+    await this.writer.waitForBacklog(0);
     const elapsedMs = performance.now() - t0;
+    if (this.writer.errorCount > 0) {
+      throw new PerpbotError('DATABASE', `${this.writer.errorCount} database write(s) failed (first: ${this.lastError?.message ?? 'see the log'}); the run's records are incomplete`);
+    }
     this.klines = n;
     const wall = Date.now();
     for (const s of data.symbols) {
       health[s]!.state = 'done';
       health[s]!.lastMessageAt = wall;
     }
-    this.recorder.stop();
     const report = buildReport({
       runId: this.runId,
       mode: this.o.mode,
@@ -291,12 +311,12 @@ export class Kernel {
    * Flush and close everything; end the run row with its summary and mark the heartbeat stopped.
    * Safe to call twice.
    */
-  close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): void {
+  async close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): Promise<void> {
     if (this.closed) return;
     try {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
-      this.writer.flush();
+      await this.writer.close();
     } finally {
       this.heartbeat?.finish('stopped');
       this.closed = true;

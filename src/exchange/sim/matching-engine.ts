@@ -21,7 +21,11 @@
  * - LIMIT: on the first price after submit the order "arrives": if the open already crosses the
  *   limit it takes liquidity (taker fee) at the open (GTC, IOC, FOK); IOC/FOK that do not cross
  *   expire; GTX (post-only) that would cross expires. Otherwise it rests, and fills as a maker at
- *   its own limit price on the first kline whose low (BUY) / high (SELL) reaches it.
+ *   its own limit price on the first kline whose low (BUY) / high (SELL) reaches it — also when a
+ *   later kline opens beyond it: on Binance a trade executes at the resting (maker) order's price,
+ *   so a resting BUY never fills below its limit.
+ * - GTX is also checked at submit against the last price seen (kline close or mark): one that
+ *   would cross is rejected with -5022, as Binance does synchronously.
  * - No volume model: an order fills in full in one fill, except that a reduce-only order is capped
  *   to the position (the remainder then expires). `cumulativeQuantity`/`status` are kept exact so
  *   partial fills can be added later.

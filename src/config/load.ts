@@ -48,6 +48,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_RECORD_CANDLES: { key: 'recordCandles', kind: 'string' },
   SLACK_BOT_TOKEN: { key: 'alerts.slackToken', kind: 'string', secret: true },
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
+  PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */

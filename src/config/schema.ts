@@ -125,6 +125,8 @@ export const configSchema = z.strictObject({
       slackToken: z.string().default(''),
       /** Slack channel id or name for alerts. */
       slackChannel: z.string().default(''),
+      /** Slack Web API base URL (change only to test against a local server). */
+      slackApiUrl: z.url({ error: 'expected a URL like https://slack.com/api/' }).default('https://slack.com/api/'),
     })
     .prefault({}),
 });

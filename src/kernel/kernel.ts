@@ -24,6 +24,7 @@ import { mergeKlines } from '../market/kline-csv.ts';
 import type { ReplayData } from '../market/replay-source.ts';
 import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
+import { Alerter } from '../alerts/slack.ts';
 import { buildReport, type BacktestReport } from '../backtest/report.ts';
 import { startStrategies, type StrategyInstance } from './strategy-host.ts';
 import { Executor } from '../../executor/executor.ts';
@@ -82,6 +83,7 @@ export class Kernel {
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
   readonly heartbeat: HeartbeatWriter | null;
+  readonly alerter: Alerter;
   private readonly recorder: Recorder;
   private readonly sources: Record<string, SourceHealth> = {};
   private lastError: { message: string; at: number } | null = null;
@@ -98,6 +100,7 @@ export class Kernel {
   ) {
     const { config, log } = o;
     this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
+    this.alerter = new Alerter(config.alerts, log.child({ component: 'alerts' }), `perpbot ${o.mode} ${this.runId}`);
     this.bus = new EventBus({
       onHandlerError: (subscriber, err, msg) => {
         this.noteError(`${subscriber}: ${errorMessage(err)}`);
@@ -111,7 +114,7 @@ export class Kernel {
       onError: (message) => {
         // What is not recorded cannot be recovered: stop trading until an operator looks.
         this.noteError(message);
-        log.error({ component: 'database' }, message);
+        this.alerter.send('error', `database write failed: ${message}`);
         void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
       },
     });
@@ -147,6 +150,7 @@ export class Kernel {
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
     this.perf = new PerformanceTracker(Number(config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
+    this.alerter.watch(this.bus);
 
     this.heartbeat = o.heartbeat
       ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>
@@ -317,6 +321,8 @@ export class Kernel {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
       await this.writer.close();
+      if (status !== 'completed') this.alerter.send('warn', `run ended: ${status}`);
+      await this.alerter.flush();
     } finally {
       this.heartbeat?.finish('stopped');
       this.closed = true;

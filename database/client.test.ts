@@ -146,6 +146,21 @@ describe('schema', () => {
   });
 });
 
+describe('constraints', () => {
+  it('refuses an unknown order status and a row for a run that does not exist', () => {
+    const db = track(openDatabase(path.join(dir, 'ck.db')));
+    db.sqlite.prepare(`INSERT INTO runs (id, mode, started_at, status, config_json) VALUES ('r1', 'replay', 1, 'running', '{}')`).run();
+    const insert = db.sqlite.prepare(
+      `INSERT INTO orders (run_id, client_order_id, symbol, side, type, quantity, reduce_only, strategy_id, ref_price, status, created_at, updated_at)
+       VALUES (?, 'c1', 'BTCUSDT', 'BUY', 'MARKET', '0.001', 0, 's', '1', ?, 1, 1)`,
+    );
+    expect(() => insert.run('r1', 'BOGUS')).toThrow(/CHECK constraint failed/);
+    expect(() => insert.run('no-such-run', 'NEW')).toThrow(/FOREIGN KEY constraint failed/);
+    insert.run('r1', 'NEW');
+    expect(db.sqlite.prepare(`SELECT executed_qty, cum_quote FROM orders`).get()).toEqual({ executed_qty: '0', cum_quote: '0' });
+  });
+});
+
 describe('checkDatabase', () => {
   it('reports ok on a healthy database, with and without the integrity check', () => {
     const db = track(openDatabase(path.join(dir, 'health.db')));

@@ -149,10 +149,9 @@ export const orders = sqliteTable(
     primaryKey({ name: 'orders_pk', columns: [t.runId, t.clientOrderId] }),
     index('orders_status_idx').on(t.status),
     index('orders_symbol_idx').on(t.symbol),
-    check(
-      'orders_status_ck',
-      sql`${t.status} IN ('PENDING_NEW','NEW','PARTIALLY_FILLED','FILLED','CANCELED','REJECTED','EXPIRED','DENIED')`,
-    ),
+    // Unqualified column name on purpose: drizzle-kit recreates SQLite tables under a temporary
+    // name when altering them, and a CHECK naming "orders"."status" would not survive that.
+    check('orders_status_ck', sql.raw(`status IN (${ORDER_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
 );
 

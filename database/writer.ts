@@ -33,8 +33,9 @@ import type { Db } from './client.ts';
 export const DEFAULT_BATCH_SIZE = 5000;
 
 /**
- * Candle rows per multi-row INSERT statement on the flush path. Measured on a 2-core VM
- * (see database/README or the module report): 10 rows per statement beat 1, 25, 50 and 100.
+ * Candle rows per multi-row INSERT statement on the flush path. Measured on a 2-core VM with
+ * 1,000,000 candles: 10 rows per statement ran 1.4–1.8× faster than one row per statement and
+ * on a par with 25; 50 and 100 were slower.
  */
 export const CANDLE_ROWS_PER_STATEMENT = 10;
 

@@ -317,10 +317,12 @@ export class Executor {
     void this.d.bus.publish('order.update', { type: 'OrderDenied', ts: this.d.clock.now(), intent, check, reason });
   }
 
+  /** Symbols with a position or an entry order on its way to becoming one. */
   private openPositionCount(): number {
-    let n = 0;
-    for (const q of this.positions.values()) if (!q.isZero()) n++;
-    return n;
+    const symbols = new Set<Symbol>();
+    for (const [s, q] of this.positions) if (!q.isZero()) symbols.add(s);
+    for (const o of this.open.values()) if (!o.intent.reduceOnly) symbols.add(o.intent.symbol);
+    return symbols.size;
   }
 
   private closeOrder(clientOrderId: string): void {

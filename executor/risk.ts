@@ -40,7 +40,7 @@ export interface RiskView {
   state: TradingState;
   /** Signed position of the order's symbol, base asset. */
   position: Decimal;
-  /** Symbols with a non-zero position. */
+  /** Symbols with a non-zero position or an open entry order. */
   openPositions: number;
   /** Base-asset quantity opened on the order's symbol today (UTC). */
   openedToday: Decimal;

@@ -56,7 +56,7 @@ CREATE TABLE `orders` (
 	`updated_at` integer NOT NULL,
 	PRIMARY KEY(`run_id`, `client_order_id`),
 	FOREIGN KEY (`run_id`) REFERENCES `runs`(`id`) ON UPDATE no action ON DELETE cascade,
-	CONSTRAINT "orders_status_ck" CHECK("orders"."status" IN ('PENDING_NEW','NEW','PARTIALLY_FILLED','FILLED','CANCELED','REJECTED','EXPIRED','DENIED'))
+	CONSTRAINT "orders_status_ck" CHECK(status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'DENIED'))
 );
 --> statement-breakpoint
 CREATE INDEX `orders_status_idx` ON `orders` (`status`);--> statement-breakpoint

@@ -29,6 +29,8 @@ export interface RecorderOptions {
   recordCandles: boolean;
   /** Flush the writer's buffers at least this often, ms (0 = only on batch size and stop). */
   flushIntervalMs: number;
+  /** Called when a timed flush fails (the records stay buffered for the next attempt). */
+  onFlushError?: (err: unknown) => void;
 }
 
 /** A running recorder. */
@@ -64,7 +66,11 @@ export function startRecorder(bus: EventBus, writer: RecordSink, opts: RecorderO
   const timer =
     opts.flushIntervalMs > 0
       ? setInterval(() => {
-          writer.flush();
+          try {
+            writer.flush();
+          } catch (err) {
+            opts.onFlushError?.(err);
+          }
         }, opts.flushIntervalMs)
       : null;
   timer?.unref();

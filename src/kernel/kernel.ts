@@ -119,7 +119,11 @@ export class Kernel {
       },
     });
     this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) });
-    this.recorder = startRecorder(this.bus, this.writer, { recordCandles: config.recordCandles, flushIntervalMs: 250 });
+    this.recorder = startRecorder(this.bus, this.writer, {
+      recordCandles: config.recordCandles,
+      flushIntervalMs: 250,
+      onFlushError: (err) => this.noteError(`database flush: ${errorMessage(err)}`),
+    });
     for (const s of o.symbols) {
       this.sources[s] = { state: 'connecting', lastMessageAt: null, ageMs: null, lastEventTime: null, messages: 0, errors: 0 };
     }

@@ -6,11 +6,15 @@
  * A failing Slack never affects trading: sends are fire-and-forget with the library's retries,
  * failures are counted and logged.
  */
-import { WebClient, retryPolicies } from '@slack/web-api';
+import slack from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/bus.ts';
 import { errorMessage } from '../core/errors.ts';
 import { scrub } from '../logging/logger.ts';
+
+// @slack/web-api is CommonJS: Node's ESM loader only sees some of its named exports.
+const { WebClient, retryPolicies } = slack;
+type WebClient = InstanceType<typeof WebClient>;
 
 /** Alert settings, from config `alerts.*`. */
 export interface AlertConfig {

@@ -58,7 +58,7 @@ describe('loadConfig defaults', () => {
     });
     expect(c.sim).toEqual({ takerFeeRate: '0.0005', makerFeeRate: '0.0002', slippageBps: '1', startingBalance: '10000' });
     expect(c.recordCandles).toBe(true);
-    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '' });
+    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '', slackApiUrl: 'https://slack.com/api/' });
   });
 
   it('a .env path that does not exist is ignored', () => {

@@ -445,18 +445,20 @@ describe('Executor: denials are events, and nothing leaves', () => {
     expect(h.venueSaw.map((i) => i.symbol)).toEqual(['BTCUSDT']);
   });
 
-  // BUG (executor/executor.ts, place() → openPositionCount()): maxOpenPositions only counts
-  // filled positions. Two entries on different symbols decided on the same close both pass the
-  // check (0 positions open, the other entry still in flight), so the account ends with 2
-  // positions under a limit of 1. Expected: the second entry is denied with maxOpenPositions.
-  it.fails('maxOpenPositions 1: two entries decided on the same close must not both leave', async () => {
+  // Regression: openPositionCount() once counted only filled positions, so two entries on
+  // different symbols decided on the same close both passed (0 open, the other still in flight)
+  // and the account ended with 2 positions under a limit of 1. An entry order in flight counts.
+  it('maxOpenPositions 1: two entries decided on the same close must not both leave', async () => {
     const h = harness({ limits: { maxOpenPositions: 1 } });
     await h.bar(b(0), ETH[0]!);
     await h.signal('LONG', b(0));
     await h.signal('LONG', ETH[0]!);
-    expect(h.of('OrderDenied').map((e) => [e.check, e.intent.symbol])).toEqual([['maxOpenPositions', 'ETHUSDT']]);
+    // 1000 / 2515.26 = 0.39757… → 0.397
+    expect(h.of('OrderDenied').map((e) => [e.check, e.reason, e.intent.symbol, e.intent.quantity])).toEqual([
+      ['maxOpenPositions', '1 positions open, limit 1', 'ETHUSDT', '0.397'],
+    ]);
     await h.bar(b(1), ETH[1]!);
-    expect(Object.keys(h.executor.positionSnapshot())).toHaveLength(1);
+    expect(h.executor.positionSnapshot()).toEqual({ BTCUSDT: '0.009' });
   });
 
   // BUG (executor/executor.ts, onSignal() reversal → place()): the open leg of a reversal is
@@ -505,7 +507,7 @@ describe('Executor: denials are events, and nothing leaves', () => {
     expect(h.venueSaw.map((i) => [i.side, i.quantity, i.createdAt])).toEqual([['BUY', '0.009', 1751760360000]]);
   });
 
-  it('funding window around 08:00: an exit inside the window leaves, an entry does not, until 08:05:00.001', async () => {
+  it('funding window around 08:00: an exit inside the window leaves; entries are denied 07:57–08:05:00.000 and leave at 08:06', async () => {
     const h = harness({ limits: { fundingBlackoutMinutes: 5 } });
     await h.bar(at0800(53)); // clock 07:54:00, 6 min before 08:00
     await h.signal('LONG', at0800(53)); // 1000 / 107994.6 = 0.00925… → 0.009

@@ -124,6 +124,7 @@ export function sharpe(daily: readonly number[]): number | null {
   if (n < 2) return null;
   const mean = daily.reduce((a, b) => a + b, 0) / n;
   const variance = daily.reduce((a, r) => a + (r - mean) ** 2, 0) / (n - 1);
-  if (!(variance > 0)) return null;
+  // Equal returns leave a variance of rounding noise (~1e-34), not a real one.
+  if (!(variance > 1e-24 * Math.max(1, mean * mean))) return null;
   return (mean / Math.sqrt(variance)) * Math.sqrt(365);
 }

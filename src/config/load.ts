@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
+import { scrub } from '../logging/logger.ts';
 import { configSchema, type Config } from './schema.ts';
 
 type Kind = 'string' | 'list' | 'json';
@@ -112,12 +113,28 @@ function nearest(name: string, known: string[]): string | undefined {
   return bestD <= Math.max(3, Math.floor(name.length / 4)) ? best : undefined;
 }
 
-/** A value as shown in an error message: secrets masked, long values cut. */
+/** A value as shown in an error message: secrets masked (by key and by look), long values cut. */
 function show(key: string, value: unknown): string {
-  if (/token|secret|key$/i.test(key) && typeof value === 'string' && value.length > 0) return '"***"';
+  if (/token|secret|key$|^alerts/i.test(key) && value !== undefined && value !== '') return '"***"';
   if (value === undefined) return 'nothing';
-  const s = JSON.stringify(value) ?? String(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const s = scrub(JSON.stringify(value) ?? String(value));
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Where the value at `path` came from: the longest configured prefix of it. */
+function originOf(origins: Origins, path: readonly PropertyKey[]): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const o = origins.get(path.slice(0, n).map(String).join('.'));
+    if (o !== undefined) return o;
+  }
+  return undefined;
+}
+
+/** Where a JSON syntax error is, without the source text V8 quotes (it may hold a secret). */
+function jsonError(err: unknown): string {
+  const m = /position (\d+)/.exec((err as Error).message);
+  return m ? `syntax error at character ${m[1]}` : 'syntax error';
 }
 
 /** Where a key got its value, to name it in errors (`PERPBOT_DB`, `config.json`, `--db`). */
@@ -133,17 +150,18 @@ export function formatIssues(error: z.ZodError, input: unknown, origins: Origins
       return issue.keys
         .map((k) => {
           const full = base ? `${base}.${k}` : k;
-          return `${full}${origins.has(full) ? ` (from ${origins.get(full)})` : ''}: unknown key`;
+          const origin = originOf(origins, [...issue.path, k]);
+          return `${full}${origin ? ` (from ${origin})` : ''}: unknown key`;
         })
         .join('; ');
     }
     const key = issue.path.join('.') || '(root)';
-    const origin = origins.get(key) ?? origins.get(String(issue.path[0]));
+    const origin = originOf(origins, issue.path);
     const value = getPath(input, issue.path as (string | number)[]);
     let expected = issue.message;
     if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (/^expected /i.test(expected)) expected = expected.replace(/^expected /i, '');
     else if (issue.code === 'invalid_type') expected = `a ${issue.expected}`;
-    else expected = expected.replace(/^expected /i, '');
     return `${key}${origin ? ` (from ${origin})` : ''}: got ${show(key, value)}, expected ${expected}`;
   });
 }
@@ -171,7 +189,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError([`config file ${file}: not valid JSON (${(err as Error).message})`], 'CONFIG_FILE');
+      throw new ConfigError([`config file ${file}: not valid JSON (${jsonError(err)})`], 'CONFIG_FILE');
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError([`config file ${file}: expected a JSON object at the top level`], 'CONFIG_FILE');
@@ -206,8 +224,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     else if (spec.kind === 'json') {
       try {
         value = JSON.parse(raw);
-      } catch {
-        issues.push(`${spec.key} (from ${name}): got ${show(spec.key, raw)}, expected JSON`);
+      } catch (err) {
+        issues.push(`${spec.key} (from ${name}): got ${show(spec.key, raw)}, expected JSON (${jsonError(err)})`);
         continue;
       }
     }
@@ -218,7 +236,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const [key, value] of Object.entries(sources.overrides ?? {})) {
     if (value === undefined) continue;
     setPath(input, key, value);
-    origins.set(key, `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    origins.set(key, `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/\./g, '-')}`);
   }
 
   const result = configSchema.safeParse(input);

@@ -13,10 +13,8 @@ import { projectPath } from '../core/paths.ts';
 
 /** A non-negative decimal given as a string ("1000", "0.0005") or a JSON number. */
 export const decimalString = (what = 'a non-negative decimal number, e.g. "1000"') =>
-  z
-    .union([z.string(), z.number()])
-    .transform((v, ctx) => {
-      const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'NaN') : v.trim();
+  z.unknown().transform((v, ctx) => {
+      const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : String(v)) : typeof v === 'string' ? v.trim() : '';
       if (!isDecimalString(s) || s.startsWith('-')) {
         ctx.addIssue({ code: 'custom', message: `expected ${what}` });
         return z.NEVER;
@@ -24,8 +22,12 @@ export const decimalString = (what = 'a non-negative decimal number, e.g. "1000"
       return s;
     });
 
-const positiveInt = (what: string) => z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`);
-const nonNegInt = (what: string) => z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).min(0, `expected ${what}`);
+/** An empty or blank string is not a number (coercion would read it as 0 and silently switch a limit off). */
+const blankToNaN = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? Number.NaN : v);
+const positiveInt = (what: string) =>
+  z.preprocess(blankToNaN, z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`));
+const nonNegInt = (what: string) =>
+  z.preprocess(blankToNaN, z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).min(0, `expected ${what}`));
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 
 /** One strategy instance set: a registered strategy, the symbols it trades, its parameters. */
@@ -84,7 +86,9 @@ export const configSchema = z.strictObject({
       /** Fraction of equity per entry (0–1), for equity_fraction. */
       equityFraction: decimalString('a decimal fraction between 0 and 1, e.g. "0.1"').default('0.1'),
       /** Leverage applied to equity_fraction sizing (1–125). */
-      leverage: z.coerce.number({ error: 'expected a whole number 1–125' }).int().min(1).max(125).default(5),
+      leverage: z
+        .preprocess(blankToNaN, z.coerce.number({ error: 'expected a whole number 1–125' }).int('expected a whole number 1–125').min(1, 'expected a whole number 1–125').max(125, 'expected a whole number 1–125'))
+        .default(5),
     })
     .prefault({}),
   risk: z

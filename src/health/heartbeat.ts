@@ -78,7 +78,12 @@ export function readHeartbeatFile(file: string): Heartbeat {
   } catch (err) {
     throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable'}`);
   }
-  const doc = JSON.parse(text) as Heartbeat;
+  let doc: Heartbeat;
+  try {
+    doc = JSON.parse(text) as Heartbeat;
+  } catch {
+    throw new Error(`${file}: not JSON (a heartbeat is written atomically, so this file was not written by perpbot)`);
+  }
   if (typeof doc !== 'object' || doc === null || typeof doc.timeMs !== 'number' || typeof doc.status !== 'string') {
     throw new Error(`${file}: not a heartbeat document`);
   }

@@ -99,7 +99,13 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
             if (m.intent.strategyId !== cfg.id || m.intent.symbol !== symbol) return;
             if (m.type === 'OrderSubmitted') mine.add(id);
           } else if (!mine.has(id)) return;
-          if (m.type === 'OrderRejected' || m.type === 'OrderCanceled' || m.type === 'OrderExpired' || (m.type === 'OrderFilled' && m.status === 'FILLED')) {
+          if (
+            m.type === 'OrderDenied' ||
+            m.type === 'OrderRejected' ||
+            m.type === 'OrderCanceled' ||
+            m.type === 'OrderExpired' ||
+            (m.type === 'OrderFilled' && m.status === 'FILLED')
+          ) {
             mine.delete(id);
           }
           strategy.onOrderUpdate?.(m);

@@ -10,7 +10,22 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-const SECRET_KEYS = ['apiKey', 'apiSecret', 'api_key', 'api_secret', 'secret', 'signature', 'token', 'slackToken', 'listenKey', 'authorization', 'password', 'X-MBX-APIKEY'];
+const SECRET_KEYS = [
+  'apiKey',
+  'apiSecret',
+  'api_key',
+  'api_secret',
+  'secret',
+  'signature',
+  'token',
+  'slackToken',
+  'listenKey',
+  'authorization',
+  'Authorization',
+  'password',
+  'X-MBX-APIKEY',
+  'x-mbx-apikey',
+];
 
 /** pino redact paths: the secret keys at the top level and up to three levels deep. */
 export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
@@ -25,6 +40,16 @@ const SLACK_TOKEN = /xox[abprs]-[A-Za-z0-9-]+/g;
 /** Replace secrets inside free text (error messages, URLs) by `***`. */
 export function scrub(text: string): string {
   return text.replace(SECRET_IN_TEXT, '$1***').replace(SLACK_TOKEN, 'xox*-***');
+}
+
+/** Scrub every string inside a log record (a few levels deep; logs are off the hot path). */
+function scrubDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (depth > 4 || value === null || typeof value !== 'object' || value instanceof Error) return value; // errors: errSerializer
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, depth + 1);
+  return out;
 }
 
 function errSerializer(err: unknown): unknown {
@@ -79,10 +104,23 @@ export function createLogger(opts: LoggerOptions): LoggerHandle {
       },
     });
   }
-  const base = {
+  const base: pino.LoggerOptions = {
     level: opts.level,
     redact: { paths: REDACT_PATHS, censor: '***' },
     serializers: { err: errSerializer, error: errSerializer },
+    formatters: { log: (obj) => scrubDeep(obj) as Record<string, unknown> },
+    hooks: {
+      // `log.error(err)` and plain message strings pass here: scrub them too.
+      logMethod(args, method) {
+        const a = args as unknown[];
+        if (a[0] instanceof Error) {
+          if (typeof a[1] !== 'string') a.splice(1, 0, a[0].message);
+          a[0] = { err: a[0] };
+        }
+        for (let i = 0; i < a.length; i++) if (typeof a[i] === 'string') a[i] = scrub(a[i] as string);
+        return method.apply(this, a as Parameters<typeof method>);
+      },
+    },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -7,6 +7,9 @@
  * - Long when a kline closes below the lower band, short when it closes above the upper band.
  * - Exit when the close returns to VWAP (`exit_vwap`), when it closes beyond the outer band
  *   VWAP ∓ stopK·σ against the position (`stop`), or after timeStopMinutes (`time_stop`).
+ * - A position held across 00:00 UTC keeps being judged against the previous session's final
+ *   VWAP and σ until the new session has minSessionKlines klines (a fresh session has σ ≈ 0,
+ *   which would otherwise close every position at midnight).
  * - Volatility guard: no new entry while price moved more than volGuardMaxMove (fraction) within
  *   the last volGuardWindowMs, measured on mark prices (live, paper). Replay has only 1-minute
  *   klines, so there the guard looks at the closing kline's own range (high−low)/low against the
@@ -101,6 +104,8 @@ export class VwapAdxStrategy implements Strategy {
   private lastSignalPrev: Held | null = null;
   private guardBlocks = 0;
   private refusals = 0;
+  /** The previous session's final VWAP and σ, for positions held across 00:00 UTC. */
+  private carry: { vwap: number; sigma: number } | null = null;
 
   constructor(
     private readonly p: VwapAdxParams,
@@ -131,7 +136,13 @@ export class VwapAdxStrategy implements Strategy {
     const high = +k.high;
     const low = +k.low;
     const close = +k.close;
+    const prevSession = this.vwap.sessionStart;
+    const prevVwap = this.vwap.vwap;
+    const prevSigma = this.vwap.stdev;
     this.vwap.update(k.openTime, high, low, close, +k.volume);
+    if (this.vwap.sessionStart !== prevSession) {
+      this.carry = prevVwap !== null && prevSigma !== null ? { vwap: prevVwap, sigma: prevSigma } : null;
+    }
     const adx = this.adx.update(high, low, close);
     const vwap = this.vwap.vwap;
     const sigma = this.vwap.stdev;
@@ -143,12 +154,16 @@ export class VwapAdxStrategy implements Strategy {
 
     if (this.held === 'LONG' || this.held === 'SHORT') {
       const long = this.held === 'LONG';
+      // Young session: judge the position against the previous session's bands.
+      const carried = this.carry !== null && this.vwap.count < p.minSessionKlines;
+      const v = carried ? this.carry!.vwap : vwap;
+      const sd = carried ? this.carry!.sigma : sigma;
       let reason: 'exit_vwap' | 'stop' | 'time_stop' | null = null;
-      if (long ? close <= vwap - p.stopK * sigma : close >= vwap + p.stopK * sigma) reason = 'stop';
-      else if (long ? close >= vwap : close <= vwap) reason = 'exit_vwap';
+      if (long ? close <= v - p.stopK * sd : close >= v + p.stopK * sd) reason = 'stop';
+      else if (long ? close >= v : close <= v) reason = 'exit_vwap';
       else if (p.timeStopMinutes > 0 && now - this.enteredAt >= p.timeStopMinutes * 60_000) reason = 'time_stop';
       if (reason !== null) {
-        this.signal('FLAT', reason, k.close, k.openTime, vwap, sigma, upper, lower, adx);
+        this.signal('FLAT', reason, k.close, k.openTime, v, sd, v + p.bandK * sd, v - p.bandK * sd, adx, carried);
         this.lastExitAt = now;
       }
       return;
@@ -178,6 +193,7 @@ export class VwapAdxStrategy implements Strategy {
     upper: number,
     lower: number,
     adx: number | null,
+    carried = false,
   ): void {
     this.lastSignalPrev = this.held;
     this.held = target;
@@ -195,6 +211,8 @@ export class VwapAdxStrategy implements Strategy {
         stopLower: vwap - this.p.stopK * sigma,
         adx,
         sessionKlines: this.vwap.count,
+        /** 1 when the bands are the previous session's (position held across 00:00 UTC). */
+        carriedSession: carried ? 1 : 0,
       },
     });
   }

@@ -418,6 +418,17 @@ describe('Executor: denials are events, and nothing leaves', () => {
     ]);
   });
 
+  it('FLAT while the entry is still in flight is denied (orderInFlight), not silently ignored as "already flat"', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    const flat = await h.signal('FLAT', b(0), 1);
+    const denied = h.of('OrderDenied');
+    expect(denied.map((e) => e.check)).toEqual(['orderInFlight']);
+    expect(denied[0]!.intent).toMatchObject({ clientOrderId: clientOrderIdFor(flat.signalId, 'x'), side: 'SELL', reduceOnly: true });
+    expect(h.executor.stats.ignoredSignals).toBe(0);
+  });
+
   it('maxNotionalPerSymbol 900: 0.009 × 108167.0 = 973.503 → OrderDenied', async () => {
     const h = harness({ limits: { maxNotionalPerSymbol: new Decimal('900') } });
     await h.bar(b(0));
@@ -467,7 +478,7 @@ describe('Executor: denials are events, and nothing leaves', () => {
   // Input: limit 1000, sizing notional 1500, long 0.009 (operator order), then a SHORT signal.
   // Expected: the open leg (SELL 0.013) is denied with maxNotionalPerSymbol.
   // Actual: it is sent and the account ends short 0.013 BTC = 1405.47 USDT > the 1000 limit.
-  it.fails('maxNotionalPerSymbol is enforced on the open leg of a reversal', async () => {
+  it('maxNotionalPerSymbol is enforced on the open leg of a reversal', async () => {
     const h = harness({ limits: { maxNotionalPerSymbol: new Decimal('1000') }, sizing: { notional: '1500' } });
     await h.bar(b(0));
     await h.bus.publish('order.request', {

@@ -218,16 +218,14 @@ export class Executor {
     this.publishState(this.risk.setState(cmd.state, cmd.reason));
   }
 
+  /** Lift an automatic halt whose cooldown has passed (the kernel calls this as time moves). */
+  tick(): void {
+    this.publishState(this.risk.tick(this.d.clock.now()));
+  }
+
   private async onSignal(s: SignalEmitted): Promise<void> {
     this.stats.signals++;
-    this.publishState(this.risk.tick(this.d.clock.now()));
-    const pos = this.positions.get(s.symbol) ?? ZERO;
-    const want = s.target === 'LONG' ? 1 : s.target === 'SHORT' ? -1 : 0;
-    const have = pos.isZero() ? 0 : pos.isPositive() ? 1 : -1;
-    if (want === have) {
-      this.stats.ignoredSignals++;
-      return;
-    }
+    this.tick();
     const base = {
       symbol: s.symbol,
       type: 'MARKET' as const,
@@ -236,11 +234,38 @@ export class Executor {
       refPrice: s.refPrice,
       createdAt: this.d.clock.now(),
     };
+    const pos = this.positions.get(s.symbol) ?? ZERO;
+    const want = s.target === 'LONG' ? 1 : s.target === 'SHORT' ? -1 : 0;
+    const have = pos.isZero() ? 0 : pos.isPositive() ? 1 : -1;
+    // In-flight first: until the open order settles, the position we see is not the one we
+    // will have, so "already at target" cannot be judged. The strategy hears the denial and
+    // decides again on its next kline.
     if ((this.openBySymbol.get(s.symbol) ?? 0) > 0) {
       const side: Side = want > have ? 'BUY' : 'SELL';
-      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: have !== 0 }, 'orderInFlight', `an order of ${s.symbol} is still open`);
+      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', `an order of ${s.symbol} is still open`);
       return;
     }
+    if (want === have) {
+      this.stats.ignoredSignals++;
+      return;
+    }
+    try {
+      await this.actOn(s, base, pos, want, have);
+    } catch (err) {
+      // A bug or bad data must not swallow an exit silently: say so as a denial.
+      this.lastError = `signal ${s.signalId}: ${errorMessage(err)}`;
+      this.d.log.error({ err, signalId: s.signalId }, 'signal could not be turned into an order');
+      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'err'), side: want > have ? 'BUY' : 'SELL', quantity: '0', reduceOnly: want === 0 }, 'error', errorMessage(err));
+    }
+  }
+
+  private async actOn(
+    s: SignalEmitted,
+    base: Omit<OrderIntent, 'clientOrderId' | 'side' | 'quantity' | 'reduceOnly'>,
+    pos: Decimal,
+    want: number,
+    have: number,
+  ): Promise<void> {
     if (have !== 0) {
       // Close what we hold first (reduce-only, the whole position).
       const side: Side = have > 0 ? 'SELL' : 'BUY';
@@ -281,7 +306,8 @@ export class Executor {
     }
     const now = this.d.clock.now();
     const position = this.positions.get(intent.symbol) ?? ZERO;
-    const denial = checkRisk(intent, this.risk.view(intent, now, position, this.openPositionCount()), this.d.limits);
+    const view = this.risk.view(intent, now, position, this.openPositionCount(), this.projected(intent.symbol, position));
+    const denial = checkRisk(intent, view, this.d.limits);
     if (denial) {
       this.deny(intent, denial.check, denial.reason);
       return false;
@@ -317,7 +343,18 @@ export class Executor {
     void this.d.bus.publish('order.update', { type: 'OrderDenied', ts: this.d.clock.now(), intent, check, reason });
   }
 
-  /** Symbols with a position or an entry order on its way to becoming one. */
+  /** The position of `symbol` once every open order of it has filled (signed, base asset). */
+  private projected(symbol: Symbol, position: Decimal): Decimal {
+    let q = position;
+    for (const o of this.open.values()) {
+      if (o.intent.symbol !== symbol) continue;
+      const rest = new Decimal(o.intent.quantity).minus(o.executed);
+      q = o.intent.side === 'BUY' ? q.plus(rest) : q.minus(rest);
+    }
+    return q;
+  }
+
+    /** Symbols with a position or an entry order on its way to becoming one. */
   private openPositionCount(): number {
     const symbols = new Set<Symbol>();
     for (const [s, q] of this.positions) if (!q.isZero()) symbols.add(s);

@@ -48,8 +48,10 @@ function intent(p: Partial<OrderIntent> = {}): OrderIntent {
   };
 }
 
+/** A view; `projected` follows `position` unless given (no open orders). */
 function view(p: Partial<RiskView> = {}): RiskView {
-  return { now: QUIET, state: 'ACTIVE', position: ZERO, openPositions: 0, openedToday: ZERO, strategyPnlToday: ZERO, ...p };
+  const position = p.position ?? ZERO;
+  return { now: QUIET, state: 'ACTIVE', position, projected: position, openPositions: 0, openedToday: ZERO, strategyPnlToday: ZERO, ...p };
 }
 
 function limits(p: Partial<RiskLimits> = {}): RiskLimits {
@@ -428,5 +430,40 @@ describe('RiskEngine', () => {
     const v = r.view(intent({ side: 'SELL', reduceOnly: true }), QUIET, d('0.009'), 1);
     expect(v.state).toBe('HALTED');
     expect(checkRisk(intent({ side: 'SELL', reduceOnly: true }), v, limits())?.check).toBe('tradingState');
+  });
+});
+
+describe('operator commands and day boundaries', () => {
+  it('a repeated state command changes nothing: the automatic cooldown and the loss streak survive', () => {
+    const e = new RiskEngine(limits({ maxConsecutiveLosses: 2, haltCooldownMinutes: 60 }));
+    e.roundTripClosed(d('-1'), QUIET);
+    expect(e.roundTripClosed(d('-1'), QUIET)?.state).toBe('REDUCING');
+    expect(e.setState('REDUCING', 'operator says reducing')).toBeNull();
+    expect(e.tick(QUIET + 60 * 60_000)?.state).toBe('ACTIVE');
+    const f = new RiskEngine(limits({ maxConsecutiveLosses: 3 }));
+    f.roundTripClosed(d('-1'), QUIET);
+    expect(f.setState('ACTIVE', 'no-op')).toBeNull();
+    expect(f.consecutiveLosses).toBe(1);
+  });
+
+  it('dailyLossLimit 0 means off, like the other limits', () => {
+    expect(dailyLossCheck(intent(), view({ strategyPnlToday: d('-1000') }), limits({ dailyLossLimit: d('0') }))).toBeNull();
+    expect(dailyLossCheck(intent(), view({ strategyPnlToday: ZERO }), limits({ dailyLossLimit: d('0') }))).toBeNull();
+  });
+
+  it('a late event stamped before midnight does not reset the new day\'s counters', () => {
+    const e = new RiskEngine(limits());
+    const day2 = Math.ceil(QUIET / 86_400_000) * 86_400_000 + 3_600_000;
+    e.recordOpened('BTCUSDT', d('0.5'), day2);
+    e.recordOpened('BTCUSDT', d('0.1'), day2 - 7_200_000); // a fill stamped on the previous day, arriving late
+    expect(e.view(intent(), day2, ZERO, 0).openedToday.toFixed()).toBe('0.6');
+  });
+
+  it('the notional check uses the projected position (open orders included)', () => {
+    // long 0.009 with a 0.009 close in flight: a 0.013 short entry projects to −0.013, not −0.004
+    const v = view({ position: d('0.009'), projected: ZERO });
+    const denial = maxNotionalCheck(intent({ side: 'SELL', quantity: '0.013', refPrice: '108113.3' }), v, limits({ maxNotionalPerSymbol: d('1000') }));
+    expect(denial?.check).toBe('maxNotionalPerSymbol');
+    expect(denial?.reason).toBe('BTCUSDT notional after order 1405.47 > limit 1000');
   });
 });

@@ -23,7 +23,7 @@ export interface RiskLimits {
   maxNotionalPerSymbol: Decimal;
   /** Most base-asset quantity opened per symbol per UTC day; symbols absent have no cap. */
   maxDailyQuantity: ReadonlyMap<Symbol, Decimal>;
-  /** Per strategy: no entries once its realized PnL net of fees today ≤ −this, USDT. */
+  /** Per strategy: no entries once its realized PnL net of fees today ≤ −this, USDT; 0 = off. */
   dailyLossLimit: Decimal;
   /** Losing round trips in a row that switch trading to REDUCING; 0 = off. */
   maxConsecutiveLosses: number;
@@ -40,6 +40,8 @@ export interface RiskView {
   state: TradingState;
   /** Signed position of the order's symbol, base asset. */
   position: Decimal;
+  /** The position once the symbol's open orders have filled (signed, base asset); the notional check uses it. */
+  projected: Decimal;
   /** Symbols with a non-zero position or an open entry order. */
   openPositions: number;
   /** Base-asset quantity opened on the order's symbol today (UTC). */
@@ -100,9 +102,9 @@ export const maxOpenPositionsCheck: RiskCheck = (_intent, view, limits) => {
   return { check: 'maxOpenPositions', reason: `${view.openPositions} positions open, limit ${limits.maxOpenPositions}` };
 };
 
-/** |position after the order| × refPrice must stay within maxNotionalPerSymbol. */
+/** |position after the order and the symbol's open orders| × refPrice must stay within maxNotionalPerSymbol. */
 export const maxNotionalCheck: RiskCheck = (intent, view, limits) => {
-  const after = view.position.plus(signed(intent)).abs().times(intent.refPrice);
+  const after = view.projected.plus(signed(intent)).abs().times(intent.refPrice);
   if (after.lte(limits.maxNotionalPerSymbol)) return null;
   return {
     check: 'maxNotionalPerSymbol',
@@ -119,9 +121,9 @@ export const maxDailyQuantityCheck: RiskCheck = (intent, view, limits) => {
   return { check: 'maxDailyQuantity', reason: `${intent.symbol} opened today ${str(view.openedToday)} + ${intent.quantity} > limit ${str(cap)}` };
 };
 
-/** A strategy whose net realized PnL today reached −dailyLossLimit opens nothing more today. */
+/** A strategy whose net realized PnL today reached −dailyLossLimit opens nothing more today (0 = off). */
 export const dailyLossCheck: RiskCheck = (intent, view, limits) => {
-  if (view.strategyPnlToday.gt(limits.dailyLossLimit.neg())) return null;
+  if (limits.dailyLossLimit.isZero() || view.strategyPnlToday.gt(limits.dailyLossLimit.neg())) return null;
   return {
     check: 'dailyLossLimit',
     reason: `strategy ${intent.strategyId} PnL today ${str(view.strategyPnlToday.toDecimalPlaces(4))} ≤ −${str(limits.dailyLossLimit)}`,
@@ -184,22 +186,27 @@ export class RiskEngine {
     return this.lossStreak;
   }
 
+  /** Move to the UTC day of `now`; a late event from an earlier day counts toward the current one. */
   private rollDay(now: number): void {
     const d = Math.floor(now / DAY_MS);
-    if (d !== this.day) {
+    if (d > this.day) {
       this.day = d;
       this.opened.clear();
       this.strategyPnl.clear();
     }
   }
 
-  /** The view the checks need for `intent` at `now`. */
-  view(intent: OrderIntent, now: number, position: Decimal, openPositions: number): RiskView {
+  /**
+   * The view the checks need for `intent` at `now`.
+   * @param projected the position once open orders fill; defaults to `position`
+   */
+  view(intent: OrderIntent, now: number, position: Decimal, openPositions: number, projected: Decimal = position): RiskView {
     this.rollDay(now);
     return {
       now,
       state: this.tradingState,
       position,
+      projected,
       openPositions,
       openedToday: this.opened.get(intent.symbol) ?? ZERO,
       strategyPnlToday: this.strategyPnl.get(intent.strategyId) ?? ZERO,
@@ -250,6 +257,7 @@ export class RiskEngine {
 
   /** Operator command: set the state. @returns the change, or null when already in that state */
   setState(state: TradingState, reason: string): StateChange | null {
+    if (state === this.tradingState) return null; // a repeated command changes nothing
     this.resumeAt = null;
     if (state === 'ACTIVE') this.lossStreak = 0;
     return this.set(state, reason);

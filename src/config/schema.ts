@@ -99,7 +99,7 @@ export const configSchema = z.strictObject({
       maxNotionalPerSymbol: decimalString().default('5000'),
       /** Most base-asset quantity opened per symbol per UTC day, by symbol; symbols not listed have no cap. */
       maxDailyQuantity: z.record(z.string(), decimalString()).default({}),
-      /** Per strategy: entries stop for the UTC day once its realized PnL net of fees reaches −this, USDT. */
+      /** Per strategy: entries stop for the UTC day once its realized PnL net of fees reaches −this, USDT; 0 = off. */
       dailyLossLimit: decimalString().default('300'),
       /** After this many losing round trips in a row, trading goes to REDUCING (exits only). 0 = off. */
       maxConsecutiveLosses: nonNegInt('a whole number ≥ 0').default(4),

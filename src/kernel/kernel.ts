@@ -232,6 +232,7 @@ export class Kernel {
       }
       n += group.length;
       if (!bus.idle) await bus.drain();
+      this.executor.tick();
       // Backpressure: never let the writer thread fall more than a few batches behind.
       if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
       // Let timers (heartbeat, log flushing, signals) run now and then: replay is all microtasks.

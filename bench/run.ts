@@ -7,7 +7,10 @@
  *    real klines: the bundled BTCUSDT/ETHUSDT files repeated with shifted times to ≥ 1,000,000
  *    candles, for one symbol and for two.
  *
- * Options: `--candles N` (default 1,000,000), `--no-candles-table` to skip candles_1m writes.
+ * Each pipeline case runs twice: with every candle written to candles_1m (the default
+ * configuration) and with `recordCandles` off (signals, orders, fills, positions still written).
+ *
+ * Options: `--candles N` (default 1,000,000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +27,6 @@ import { loadExchangeInfo } from '../executor/exchange-info.ts';
 
 const args = process.argv.slice(2);
 const target = Number(args[args.indexOf('--candles') + 1] ?? NaN) || 1_000_000;
-const recordCandles = !args.includes('--no-candles-table');
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -90,8 +92,8 @@ function repeat(files: Array<{ symbol: string; path: string }>, minCandles: numb
   };
 }
 
-async function benchPipeline(label: string, files: Array<{ symbol: string; path: string }>): Promise<void> {
-  const data = repeat(files, target);
+/** One replay of `data` through a fresh kernel and database; the report. */
+async function replayOnce(data: ReplayData, recordCandles: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'perpbot-bench-'));
   try {
     const config = loadConfig({
@@ -103,13 +105,23 @@ async function benchPipeline(label: string, files: Array<{ symbol: string; path:
     const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log: silentLogger(), heartbeat: false });
     const report = await kernel.replay(data);
     await kernel.close(report, 'completed');
-    console.log(
-      `pipeline, ${label}: ${fmt(report.candlesPerSecond)} candles/s (${fmt(report.candles)} candles in ${report.elapsedMs.toFixed(0)} ms; ` +
-        `${report.signals} signals, ${report.ordersSubmitted} orders, ${report.fills} fills, candles_1m ${recordCandles ? 'written' : 'skipped'})`,
-    );
+    return report;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Median and range of `runs` replays (after one warm-up), printed as one line. */
+async function benchPipeline(label: string, data: ReplayData, recordCandles: boolean, runs = 3): Promise<void> {
+  await replayOnce(data, recordCandles); // warm-up: JIT, page cache
+  const reports = [];
+  for (let i = 0; i < runs; i++) reports.push(await replayOnce(data, recordCandles));
+  const rates = reports.map((r) => r.candlesPerSecond).sort((a, b) => a - b);
+  const r = reports[0]!;
+  console.log(
+    `pipeline, ${label}, candles_1m ${recordCandles ? 'written' : 'off'}: ${fmt(rates[Math.floor(rates.length / 2)]!)} candles/s median ` +
+      `(${fmt(rates[0]!)}–${fmt(rates[rates.length - 1]!)} over ${runs} runs of ${fmt(r.candles)} candles; ${r.signals} signals, ${r.ordersSubmitted} orders, ${r.fills} fills each)`,
+  );
 }
 
 const btc = { symbol: 'BTCUSDT', path: projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv') };
@@ -119,5 +131,9 @@ console.log(`perpbot bench — node ${process.version}, ${new Date().toISOString
 // Exchange info loading is not timed; the replay clock starts when the first kline is published.
 void loadExchangeInfo;
 await benchBus();
-await benchPipeline('1 symbol (BTCUSDT)', [btc]);
-await benchPipeline('2 symbols (BTCUSDT+ETHUSDT)', [btc, eth]);
+const one = repeat([btc], target);
+const two = repeat([btc, eth], target);
+for (const record of [true, false]) {
+  await benchPipeline('1 symbol (BTCUSDT)', one, record);
+  await benchPipeline('2 symbols (BTCUSDT+ETHUSDT)', two, record);
+}

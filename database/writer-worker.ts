@@ -5,7 +5,6 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../src/core/errors.ts';
-import type { Kline } from '../src/core/types.ts';
 import { openDatabase, type Db } from './client.ts';
 import { RecordWriter } from './writer.ts';
 import { FIELD_SEP, ROW_SEP, SYNC, SYNC_RESULT, SYNC_STATE, type FromWorker, type ToWorker } from './writer-thread.ts';
@@ -46,21 +45,20 @@ function applyBatch(w: RecordWriter, m: Extract<ToWorker, { type: 'batch' }>): v
     for (let r = 0; r < m.count; r++) {
       const f = (rows[r] as string).split(FIELD_SEP);
       const trades = nums[3 * r + 2] as number;
-      const k: Kline = {
-        symbol: f[0] as string,
-        interval: f[7] as string,
-        openTime: nums[3 * r] as number,
-        closeTime: nums[3 * r + 1] as number,
-        open: f[1] as string,
-        high: f[2] as string,
-        low: f[3] as string,
-        close: f[4] as string,
-        volume: f[5] as string,
-        closed: true,
-      };
-      if (f[6]) k.quoteVolume = f[6];
-      if (!Number.isNaN(trades)) k.trades = trades;
-      w.candle(k);
+      // fields: symbol, open, high, low, close, volume, quoteVolume ('' = none), interval
+      w.candleValues(
+        f[0] as string,
+        f[7] as string,
+        nums[3 * r] as number,
+        nums[3 * r + 1] as number,
+        f[1] as string,
+        f[2] as string,
+        f[3] as string,
+        f[4] as string,
+        f[5] as string,
+        f[6] ? (f[6] as string) : null,
+        Number.isNaN(trades) ? null : trades,
+      );
     }
   }
   for (const [kind, payload] of m.ops) {

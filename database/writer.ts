@@ -300,19 +300,40 @@ export class RecordWriter {
    */
   candle(k: Kline): void {
     if (!k.closed) return;
-    if (k.interval !== '1m') throw new InvariantError(`candles_1m: got a ${k.interval} kline for ${k.symbol}`, { interval: k.interval });
+    this.candleValues(k.symbol, k.interval, k.openTime, k.closeTime, k.open, k.high, k.low, k.close, k.volume, k.quoteVolume ?? null, k.trades ?? null);
+  }
+
+  /**
+   * {@link candle} from its values, for callers that hold packed rows (the writer thread) and
+   * would otherwise build a Kline object per row. Same checks and buffering.
+   * @throws InvariantError when `interval` is not `"1m"`
+   */
+  candleValues(
+    symbol: string,
+    interval: string,
+    openTime: number,
+    closeTime: number,
+    open: string,
+    high: string,
+    low: string,
+    close: string,
+    volume: string,
+    quoteVolume: string | null,
+    trades: number | null,
+  ): void {
+    if (interval !== '1m') throw new InvariantError(`candles_1m: got a ${interval} kline for ${symbol}`, { interval });
     const c = this.chunk;
     let i = this.chunkPos;
-    c[i++] = k.symbol;
-    c[i++] = k.openTime;
-    c[i++] = k.closeTime;
-    c[i++] = k.open;
-    c[i++] = k.high;
-    c[i++] = k.low;
-    c[i++] = k.close;
-    c[i++] = k.volume;
-    c[i++] = k.quoteVolume ?? null;
-    c[i++] = k.trades ?? null;
+    c[i++] = symbol;
+    c[i++] = openTime;
+    c[i++] = closeTime;
+    c[i++] = open;
+    c[i++] = high;
+    c[i++] = low;
+    c[i++] = close;
+    c[i++] = volume;
+    c[i++] = quoteVolume;
+    c[i++] = trades;
     if (i === this.chunkLen) {
       this.fullChunks.push(c);
       this.chunk = new Array<Bind>(this.chunkLen);
@@ -321,6 +342,7 @@ export class RecordWriter {
     this.chunkPos = i;
     if (++this.counters.pending >= this.flushAt) this.autoFlush();
   }
+
 
   /**
    * Buffer a strategy signal for `signals` (ignored when (run, signalId) is already stored).

@@ -35,7 +35,12 @@ export interface PerformanceSummary {
 /** Tracks equity from position updates and kline closes. */
 export class PerformanceTracker {
   private held = new Map<string, Held>();
-  private last = new Map<string, number>();
+  /** Last close text per symbol (parsed only while a position is open on it). */
+  private lastClose = new Map<string, string>();
+  /** Symbols with a non-zero position. */
+  private open = 0;
+  /** A position changed since the last sample. */
+  private dirty = false;
   private settled = 0;
   private unrealized = 0;
   private peak: number;
@@ -58,28 +63,38 @@ export class PerformanceTracker {
     const prev = this.held.get(p.symbol);
     const settled = Number(p.realizedPnl) - Number(p.fees);
     this.settled += settled - (prev?.settled ?? 0);
-    this.held.set(p.symbol, { qty: Number(p.quantity), entry: Number(p.entryPrice), settled });
+    const qty = Number(p.quantity);
+    if ((prev?.qty ?? 0) !== 0) this.open--;
+    if (qty !== 0) this.open++;
+    this.held.set(p.symbol, { qty, entry: Number(p.entryPrice), settled });
     this.recomputeUnrealized();
+    this.dirty = true;
   }
 
   private recomputeUnrealized(): void {
     let u = 0;
     for (const [s, h] of this.held) {
       if (h.qty !== 0) {
-        const px = this.last.get(s);
-        if (px !== undefined) u += h.qty * (px - h.entry);
+        const px = this.lastClose.get(s);
+        if (px !== undefined) u += h.qty * (+px - h.entry);
       }
     }
     this.unrealized = u;
   }
 
-  /** A kline closed: mark its symbol to the close and sample the equity curve. */
+  /**
+   * A kline closed: mark its symbol to the close and sample the equity curve. With no position
+   * open and none changed, equity cannot move, so only the day boundary is looked at (this runs
+   * per kline).
+   */
   onKline(k: Kline): void {
-    const close = +k.close;
-    this.last.set(k.symbol, close);
-    const h = this.held.get(k.symbol);
-    if (h !== undefined && h.qty !== 0) this.recomputeUnrealized();
-    this.sample(k.closeTime + 1);
+    this.lastClose.set(k.symbol, k.close);
+    if (this.open > 0 || this.dirty) {
+      const h = this.held.get(k.symbol);
+      if (h !== undefined && h.qty !== 0) this.recomputeUnrealized();
+      this.dirty = false;
+      this.sample(k.closeTime + 1);
+    } else if (Math.floor(k.closeTime / DAY_MS) !== this.day) this.sample(k.closeTime + 1);
   }
 
   private sample(t: number): void {

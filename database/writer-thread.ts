@@ -18,8 +18,9 @@ import { PerpbotError } from '../src/core/errors.ts';
 import type { Kline, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
 import type { RunEnd, RunStart, WriterStats } from './writer.ts';
 
-/** Field and row separators of packed candles (never inside a symbol or a decimal string). */
+/** Separator of the fields of a packed candle (never inside a symbol or a decimal string). */
 export const FIELD_SEP = '\x1f';
+/** Separator of packed candles. */
 export const ROW_SEP = '\x1e';
 const FIELD_BYTE = 0x1f;
 const ROW_BYTE = 0x1e;

@@ -42,6 +42,10 @@ export const strategyConfigSchema = z.strictObject({
   params: z.record(z.string(), z.unknown()).default({}),
 });
 
+/**
+ * The whole configuration. Strict at every level: an unknown key is an error, not ignored.
+ * README "Configuration" lists every key with its environment variable and default.
+ */
 export const configSchema = z.strictObject({
   /** Run mode. Only `replay` is available until the live connector lands. */
   mode: z.enum(['replay', 'paper', 'live']).default('replay'),

@@ -322,6 +322,13 @@ export class Kernel {
    */
   async close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): Promise<void> {
     if (this.closed) return;
+    for (const inst of this.strategies) {
+      try {
+        inst.strategy.stop?.();
+      } catch (err) {
+        this.o.log.error({ err, strategy: inst.strategyId, symbol: inst.symbol }, 'strategy stop failed');
+      }
+    }
     try {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });

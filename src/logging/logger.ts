@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 
+/** pino's logger type, re-exported so components need not import pino. */
 export type { Logger } from 'pino';
 
 const SECRET_KEYS = [

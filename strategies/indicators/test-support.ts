@@ -64,6 +64,7 @@ export function readKlinesCsv(path: string): KlineColumns {
 
 /** decimal.js with 60 significant digits: far more than any float comparison needs. */
 export const D = DecimalJs.clone({ precision: 60, rounding: DecimalJs.ROUND_HALF_EVEN });
+/** A value of the test-only 60-digit Decimal. */
 export type D = InstanceType<typeof D>;
 
 /** Exact session VWAP and volume-weighted σ of a prefix; null when the prefix has no volume. */

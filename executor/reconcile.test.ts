@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import type { Fill } from '../src/core/types.ts';
+import { formatReconciliation, reconcile, type ExchangeOrder, type ExchangeState, type LocalOrder, type LocalState } from './reconcile.ts';
+
+// Ids and prices from the bundled real data (an orderId above 2^53 from the annotated user-data notes).
+const BIG_ID = '8389766049535966587';
+
+const localOrder = (p: Partial<LocalOrder> = {}): LocalOrder => ({
+  clientOrderId: 'pb-AAAAAAAAAAAAAAAAAAAAAA',
+  orderId: BIG_ID,
+  symbol: 'BTCUSDT',
+  side: 'BUY',
+  quantity: '0.009',
+  status: 'NEW',
+  executedQty: '0',
+  ...p,
+});
+const exchangeOrder = (p: Partial<ExchangeOrder> = {}): ExchangeOrder => ({
+  clientOrderId: 'pb-AAAAAAAAAAAAAAAAAAAAAA',
+  orderId: BIG_ID,
+  symbol: 'BTCUSDT',
+  side: 'BUY',
+  quantity: '0.009',
+  status: 'NEW',
+  executedQty: '0',
+  ...p,
+});
+const fill = (p: Partial<Fill> = {}): Fill => ({
+  tradeId: '1000000001',
+  orderId: BIG_ID,
+  clientOrderId: 'pb-AAAAAAAAAAAAAAAAAAAAAA',
+  symbol: 'BTCUSDT',
+  side: 'BUY',
+  price: '108167.0',
+  quantity: '0.009',
+  commission: '0.4867515',
+  commissionAsset: 'USDT',
+  realizedPnl: '0',
+  maker: false,
+  time: 1751760060000,
+  ...p,
+});
+const local = (p: Partial<LocalState> = {}): LocalState => ({ openOrders: [], positions: {}, knownTradeIds: {}, ...p });
+const exch = (p: Partial<ExchangeState> = {}): ExchangeState => ({ openOrders: [], settled: {}, positions: {}, trades: [], ...p });
+
+describe('reconcile', () => {
+  it('agreeing views are clean', () => {
+    const r = reconcile(
+      local({ openOrders: [localOrder()], positions: { BTCUSDT: '0.009' }, knownTradeIds: { BTCUSDT: new Set(['1000000001']) } }),
+      exch({ openOrders: [exchangeOrder()], positions: { BTCUSDT: '0.0090' }, trades: [fill()] }),
+    );
+    expect(r).toEqual({ actions: [], clean: true });
+    expect(formatReconciliation(r)).toBe('database and exchange agree: nothing to do');
+  });
+
+  it('adopts what the exchange has open, settles what it no longer has, inserts missing fills, follows its positions', () => {
+    const r = reconcile(
+      local({
+        openOrders: [
+          localOrder({ clientOrderId: 'pb-partial', status: 'NEW' }),
+          localOrder({ clientOrderId: 'pb-gone-filled', symbol: 'ETHUSDT', side: 'SELL', quantity: '0.397', orderId: null, status: 'PENDING_NEW' }),
+          localOrder({ clientOrderId: 'pb-never-arrived', status: 'PENDING_NEW', orderId: null }),
+        ],
+        positions: { BTCUSDT: '0', ETHUSDT: '0' },
+        knownTradeIds: { ETHUSDT: new Set(['7']) },
+      }),
+      exch({
+        openOrders: [
+          exchangeOrder({ clientOrderId: 'pb-partial', status: 'PARTIALLY_FILLED', executedQty: '0.004' }),
+          exchangeOrder({ clientOrderId: 'pb-lost', orderId: '1000000000000000009', side: 'SELL', quantity: '0.002' }),
+          exchangeOrder({ clientOrderId: 'web_manual1', orderId: '42', quantity: '0.5' }),
+        ],
+        settled: {
+          'pb-gone-filled': exchangeOrder({ clientOrderId: 'pb-gone-filled', symbol: 'ETHUSDT', side: 'SELL', quantity: '0.397', status: 'FILLED', executedQty: '0.397', orderId: '1000000000000000002' }),
+          'pb-never-arrived': null,
+        },
+        positions: { BTCUSDT: '0.004', ETHUSDT: '-0.397' },
+        trades: [
+          fill({ symbol: 'ETHUSDT', tradeId: '8', clientOrderId: 'pb-gone-filled', side: 'SELL', price: '2517.64', quantity: '0.397' }),
+          fill({ symbol: 'ETHUSDT', tradeId: '7' }), // known: not inserted again
+          fill({ clientOrderId: 'pb-partial', tradeId: '1000000002', quantity: '0.004' }),
+          fill({ clientOrderId: 'pb-partial', tradeId: '1000000002', quantity: '0.004' }), // duplicate in the answer
+        ],
+      }),
+    );
+    expect(r.clean).toBe(false);
+    expect(formatReconciliation(r).split('\n')).toEqual([
+      'adopt order pb-lost (BTCUSDT SELL 0.002, exchange id 1000000000000000009): open on the exchange, missing from the database',
+      'adopt order pb-partial (BTCUSDT): database NEW → exchange PARTIALLY_FILLED, executed 0.004',
+      'leave order web_manual1 (BTCUSDT BUY 0.5): not placed by perpbot',
+      'settle order pb-never-arrived (BTCUSDT): database PENDING_NEW → exchange REJECTED, executed 0',
+      'settle order pb-gone-filled (ETHUSDT): database PENDING_NEW → exchange FILLED, executed 0.397',
+      'insert fill BTCUSDT trade 1000000002: BUY 0.004 @ 108167.0 (order pb-partial)',
+      'insert fill ETHUSDT trade 8: SELL 0.397 @ 2517.64 (order pb-gone-filled)',
+      'position BTCUSDT: database 0 → exchange 0.004',
+      'position ETHUSDT: database 0 → exchange -0.397',
+    ]);
+    const adoptLost = r.actions.find((a) => a.kind === 'adopt' && a.unknown);
+    expect(adoptLost).toMatchObject({ order: { orderId: '1000000000000000009' } });
+  });
+
+  it('a foreign order alone leaves the views clean (it is reported, never touched)', () => {
+    const r = reconcile(local(), exch({ openOrders: [exchangeOrder({ clientOrderId: 'android_x', orderId: BIG_ID })] }));
+    expect(r.clean).toBe(true);
+    expect(r.actions).toEqual([{ kind: 'foreign', order: expect.objectContaining({ orderId: BIG_ID }) }]);
+  });
+
+  it('an open local order the exchange was not asked about is not settled by guess', () => {
+    const r = reconcile(local({ openOrders: [localOrder({ clientOrderId: 'pb-unasked' })] }), exch());
+    expect(r.actions).toEqual([]);
+  });
+
+  it('trade ids are compared as int64 text, in numeric order', () => {
+    const r = reconcile(local(), exch({ trades: [fill({ tradeId: '10' }), fill({ tradeId: '9' }), fill({ tradeId: BIG_ID })] }));
+    expect(r.actions.map((a) => (a.kind === 'insertFill' ? a.fill.tradeId : ''))).toEqual(['9', '10', BIG_ID]);
+  });
+});

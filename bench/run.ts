@@ -102,8 +102,8 @@ async function replayOnce(data: ReplayData, recordCandles: boolean) {
       overrides: { db: join(dir, 'bench.sqlite'), recordCandles: recordCandles ? 'true' : 'false', 'log.file': 'false' },
     });
     const rules = loadExchangeInfo(config.exchangeInfo);
-    const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log: silentLogger(), heartbeat: false });
-    const report = await kernel.replay(data);
+    const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log: silentLogger(), heartbeat: false }, data);
+    const report = await kernel.run();
     await kernel.close(report, 'completed');
     return report;
   } finally {

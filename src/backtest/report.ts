@@ -5,7 +5,7 @@
  * ran. `perpbot backtest --json` prints this object alone on stdout.
  */
 import type { BusStats } from '../bus/bus.ts';
-import type { ReplayData } from '../market/replay-source.ts';
+import type { ReplayFile } from '../market/replay-source.ts';
 import type { Executor } from '../../executor/executor.ts';
 import type { PerformanceSummary } from './performance.ts';
 
@@ -52,7 +52,9 @@ export interface BacktestReport {
 export interface ReportInputs {
   runId: string;
   mode: string;
-  data: ReplayData;
+  /** The replayed files (none for live sources). */
+  files: readonly ReplayFile[];
+  symbols: string[];
   candles: number;
   elapsedMs: number;
   executor: Executor;
@@ -73,8 +75,8 @@ export function buildReport(i: ReportInputs): BacktestReport {
     runId: i.runId,
     mode: i.mode,
     interrupted: i.stopped,
-    symbols: i.data.symbols,
-    data: i.data.files.map((f) => ({
+    symbols: i.symbols,
+    data: i.files.map((f) => ({
       symbol: f.symbol,
       file: f.path,
       rows: f.rows,

@@ -66,7 +66,7 @@ async function replayRun(
   const rules = loadExchangeInfo(config.exchangeInfo);
   const data = loadReplayData(config.data);
   for (const s of data.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
-  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat });
+  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat }, data);
   opts.onStart?.(kernel);
   let report: BacktestReport | undefined;
   try {
@@ -74,7 +74,7 @@ async function replayRun(
     for (const f of data.files) {
       if (f.gaps.length > 0) log.warn({ symbol: f.symbol, file: f.path, gaps: f.gaps.length, missingMinutes: f.missingMinutes }, 'gaps in kline data');
     }
-    report = await kernel.replay(data);
+    report = await kernel.run();
     log.info({ report }, 'replay finished');
     return { report, kernel };
   } finally {

@@ -18,10 +18,10 @@ import { redactConfig } from '../config/load.ts';
 import { ReplayClock, type Clock } from '../core/clock.ts';
 import { Decimal } from '../core/decimal.ts';
 import { PerpbotError, errorMessage } from '../core/errors.ts';
-import type { Kline, KlineClosed, Mode, Symbol } from '../core/types.ts';
-import { HeartbeatWriter, type SourceHealth } from '../health/heartbeat.ts';
-import { mergeKlines } from '../market/kline-csv.ts';
-import type { ReplayData } from '../market/replay-source.ts';
+import type { Kline, KlineClosed, MarkPriceUpdated, Mode, Symbol } from '../core/types.ts';
+import { HeartbeatWriter } from '../health/heartbeat.ts';
+import { ReplaySource, type ReplayData } from '../market/replay-source.ts';
+import type { MarketDataSource, MarketFeed } from '../market/source.ts';
 import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
 import { Alerter } from '../alerts/slack.ts';
@@ -85,9 +85,9 @@ export class Kernel {
   readonly heartbeat: HeartbeatWriter | null;
   readonly alerter: Alerter;
   private readonly recorder: Recorder;
-  private readonly sources: Record<string, SourceHealth> = {};
+  private readonly topics = new Map<Symbol, `market.kline.${string}`>();
+  private readonly markTopics = new Map<Symbol, `market.markPrice.${string}`>();
   private lastError: { message: string; at: number } | null = null;
-  private stopRequested = false;
   private closed = false;
   private klines = 0;
 
@@ -97,6 +97,10 @@ export class Kernel {
     readonly venue: Venue,
     /** Set for the simulated venue: the kernel feeds it market data before the strategies. */
     private readonly sim: SimVenue | null,
+    /** Where market data comes from. */
+    readonly source: MarketDataSource,
+    /** Wait for the bus to drain after each minute (replay: deterministic results). */
+    private readonly drainEachStep: boolean,
   ) {
     const { config, log } = o;
     this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
@@ -125,7 +129,8 @@ export class Kernel {
       onFlushError: (err) => this.noteError(`database flush: ${errorMessage(err)}`),
     });
     for (const s of o.symbols) {
-      this.sources[s] = { state: 'connecting', lastMessageAt: null, ageMs: null, lastEventTime: null, messages: 0, errors: 0 };
+      this.topics.set(s, `market.kline.${s}`);
+      this.markTopics.set(s, `market.markPrice.${s}`);
     }
 
     venue.onEvent((e: VenueEvent) => {
@@ -168,7 +173,7 @@ export class Kernel {
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
    * @throws PerpbotError DATABASE when the database cannot be opened, STRATEGY_* for bad strategy config
    */
-  static forReplay(o: KernelOptions): Kernel {
+  static forReplay(o: KernelOptions, data: ReplayData): Kernel {
     const clock = new ReplayClock(0);
     const { config, rules } = o;
     const sim = new SimVenue({
@@ -185,12 +190,12 @@ export class Kernel {
         },
       },
     });
-    return new Kernel(o, clock, sim, sim);
+    return new Kernel(o, clock, sim, sim, new ReplaySource(data, clock), true);
   }
 
-  /** Ask a running replay to stop after the current kline (SIGINT/SIGTERM). */
+  /** Ask a running bot to stop after the current step (SIGINT/SIGTERM). */
   requestStop(): void {
-    this.stopRequested = true;
+    this.source.stop();
     this.heartbeat?.finish('stopping');
   }
 
@@ -199,54 +204,49 @@ export class Kernel {
   }
 
   /**
-   * Replay recorded klines through the whole pipeline as fast as the pipeline allows. Each
-   * minute: the clock moves to the close, the simulated venue sees the klines first (fills of
-   * orders placed on the previous close happen at this kline's open), then the klines are
-   * published and the bus is drained, so every decision is made and every order placed before
-   * the next minute — what live would have done.
+   * The feed every market data source writes into. For each minute's klines: the simulated venue
+   * (if any) sees them first, as an exchange sees prices before anyone else (orders placed on the
+   * previous close fill at this kline's open); then they are published; in replay the bus is then
+   * drained, so every decision and order is made before the next minute.
    */
-  async replay(data: ReplayData): Promise<BacktestReport> {
-    const clock = this.clock as ReplayClock;
-    const bus = this.bus;
-    const sim = this.sim;
-    const topics = new Map<Symbol, `market.kline.${string}`>(data.symbols.map((s) => [s, `market.kline.${s}`]));
-    const health = this.sources;
-    for (const s of data.symbols) health[s]!.state = 'replaying';
-    const t0 = performance.now();
-    let lastYield = t0;
-    let n = 0;
-    for (const group of mergeKlines(data.streams)) {
-      if (this.stopRequested) break;
-      const t = (group[0] as Kline).closeTime + 1;
-      clock.set(t);
+  private readonly feed: MarketFeed = {
+    klines: async (group: readonly Kline[]): Promise<void> => {
+      const bus = this.bus;
+      const sim = this.sim;
       if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);
+      const ts = this.clock.now();
       for (let i = 0; i < group.length; i++) {
         const k = group[i] as Kline;
-        const h = health[k.symbol] as SourceHealth;
-        h.messages++;
-        h.lastEventTime = k.closeTime;
-        const ev: KlineClosed = { type: 'KlineClosed', ts: t, kline: k };
         this.perf.onKline(k);
-        const wait = bus.publish(topics.get(k.symbol)!, ev);
+        const topic = this.topics.get(k.symbol);
+        if (topic === undefined) continue; // not a symbol of this run
+        const ev: KlineClosed = { type: 'KlineClosed', ts, kline: k };
+        const wait = bus.publish(topic, ev);
         if (wait !== undefined) await wait;
       }
-      n += group.length;
-      if (!bus.idle) await bus.drain();
+      this.klines += group.length;
+      if (this.drainEachStep && !bus.idle) await bus.drain();
       this.executor.tick();
       // Backpressure: never let the writer thread fall more than a few batches behind.
       if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
-      // Let timers (heartbeat, log flushing, signals) run now and then: replay is all microtasks.
-      if ((n & 1023) < group.length) {
-        const now = performance.now();
-        if (now - lastYield > 50) {
-          const wall = Date.now();
-          for (const s of data.symbols) health[s]!.lastMessageAt = wall;
-          await new Promise<void>((r) => setImmediate(r));
-          lastYield = performance.now();
-        }
-      }
-    }
-    await bus.drain();
+    },
+    markPrice: (m: MarkPriceUpdated): void => {
+      this.sim?.onMarkPrice(m.symbol, m.markPrice, m.ts);
+      const topic = this.markTopics.get(m.symbol);
+      if (topic !== undefined) void this.bus.publish(topic, m);
+    },
+    healthChanged: (): void => this.heartbeat?.write(),
+  };
+
+  /**
+   * Run the source through the whole pipeline until it ends (replay) or is stopped; then wait
+   * for every record to be committed and build the report.
+   * @throws PerpbotError DATABASE when a database write failed during the run
+   */
+  async run(): Promise<BacktestReport> {
+    const t0 = performance.now();
+    await this.source.run(this.feed);
+    await this.bus.drain();
     // Wait for every record, candles included, to be committed: that is part of the run.
     this.recorder.stop();
     await this.writer.waitForBacklog(0);
@@ -254,31 +254,26 @@ export class Kernel {
     if (this.writer.errorCount > 0) {
       throw new PerpbotError('DATABASE', `${this.writer.errorCount} database write(s) failed (first: ${this.lastError?.message ?? 'see the log'}); the run's records are incomplete`);
     }
-    this.klines = n;
-    const wall = Date.now();
-    for (const s of data.symbols) {
-      health[s]!.state = 'done';
-      health[s]!.lastMessageAt = wall;
-    }
-    const report = buildReport({
+    const replay = this.source instanceof ReplaySource ? this.source : null;
+    return buildReport({
       runId: this.runId,
       mode: this.o.mode,
-      data,
-      candles: n,
+      files: replay?.data.files ?? [],
+      symbols: [...this.source.symbols],
+      candles: this.klines,
       elapsedMs,
       executor: this.executor,
       perf: this.perf.summary(),
-      bus: bus.stats(),
+      bus: this.bus.stats(),
       dbFile: this.db.file,
-      stopped: this.stopRequested,
+      stopped: replay?.interrupted ?? false,
       startingBalance: this.o.config.sim.startingBalance,
     });
-    return report;
   }
 
   private snapshot() {
     const now = Date.now();
-    for (const h of Object.values(this.sources)) h.ageMs = h.lastMessageAt === null ? null : now - h.lastMessageAt;
+    const sources = this.source.health();
     const ts = this.executor.tradingState();
     const bus = this.bus.stats();
     const dbCheck = this.closed ? { ok: true, detail: 'closed' } : checkDatabase(this.db);
@@ -287,7 +282,7 @@ export class Kernel {
       mode: this.o.mode,
       runId: this.runId,
       startedAt: this.startedAt,
-      sources: this.sources,
+      sources,
       database: { ...dbCheck, file: this.db.file },
       risk: { state: ts.state, reason: ts.reason || null, consecutiveLosses: ts.consecutiveLosses },
       positions: this.executor.positionSnapshot(),
@@ -303,7 +298,7 @@ export class Kernel {
       clockOffsetMs: null,
       dataTime: this.clock.now() || null,
       counters: {
-        klines: this.klines || Object.values(this.sources).reduce((a, s) => a + s.messages, 0),
+        klines: this.klines,
         signals: this.executor.stats.signals,
         ordersSubmitted: this.executor.stats.submitted,
         ordersDenied: this.executor.stats.denied,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Fill } from '../src/core/types.ts';
-import { formatReconciliation, reconcile, type ExchangeOrder, type ExchangeState, type LocalOrder, type LocalState } from './reconcile.ts';
+import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalOrder, type LocalState } from './reconcile.ts';
 
 // Ids and prices from the bundled real data (an orderId above 2^53 from the annotated user-data notes).
 const BIG_ID = '8389766049535966587';
@@ -113,5 +113,45 @@ describe('reconcile', () => {
   it('trade ids are compared as int64 text, in numeric order', () => {
     const r = reconcile(local(), exch({ trades: [fill({ tradeId: '10' }), fill({ tradeId: '9' }), fill({ tradeId: BIG_ID })] }));
     expect(r.actions.map((a) => (a.kind === 'insertFill' ? a.fill.tradeId : ''))).toEqual(['9', '10', BIG_ID]);
+  });
+});
+
+describe('reconciliationEvents', () => {
+  it('turns the actions into the events the recorder and executor already understand', () => {
+    const r = reconcile(
+      local({
+        openOrders: [
+          localOrder({ clientOrderId: 'pb-pending', status: 'PENDING_NEW', orderId: null }),
+          localOrder({ clientOrderId: 'pb-filled', status: 'NEW' }),
+          localOrder({ clientOrderId: 'pb-canceled', status: 'NEW' }),
+          localOrder({ clientOrderId: 'pb-lost-in-transit', status: 'PENDING_NEW', orderId: null }),
+        ],
+      }),
+      exch({
+        openOrders: [exchangeOrder({ clientOrderId: 'pb-pending', orderId: '1000000000000000007', status: 'NEW' })],
+        settled: {
+          'pb-filled': exchangeOrder({ clientOrderId: 'pb-filled', status: 'FILLED', executedQty: '0.009' }),
+          'pb-canceled': exchangeOrder({ clientOrderId: 'pb-canceled', status: 'CANCELED' }),
+          'pb-lost-in-transit': null,
+        },
+        trades: [
+          fill({ clientOrderId: 'pb-filled', tradeId: '11', quantity: '0.004' }),
+          fill({ clientOrderId: 'pb-filled', tradeId: '12', quantity: '0.005' }),
+        ],
+        positions: { BTCUSDT: '0.009' },
+      }),
+    );
+    const ev = reconciliationEvents(r, 1751760120000, { BTCUSDT: '108167.0' });
+    expect(ev.map((e) => [e.type, 'clientOrderId' in e ? e.clientOrderId : e.type === 'OrderFilled' ? `${e.fill.tradeId}:${e.status}:${e.cumulativeQuantity}` : e.type === 'PositionChanged' ? e.position.quantity : ''])).toEqual([
+      ['OrderAccepted', 'pb-pending'],
+      ['OrderCanceled', 'pb-canceled'],
+      ['OrderRejected', 'pb-lost-in-transit'],
+      ['OrderFilled', '11:PARTIALLY_FILLED:0.004'],
+      ['OrderFilled', '12:FILLED:0.009'],
+      ['PositionChanged', '0.009'],
+    ]);
+    expect(ev[0]).toMatchObject({ orderId: '1000000000000000007' });
+    expect(ev[2]).toMatchObject({ code: -2013 });
+    expect(ev[5]).toMatchObject({ position: { entryPrice: '108167.0' } });
   });
 });

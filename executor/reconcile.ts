@@ -23,7 +23,7 @@
  * Quantities are decimal strings in the base asset (positions signed, one-way mode).
  */
 import { Decimal, str } from '../src/core/decimal.ts';
-import type { Fill, OrderStatus, Side, Symbol } from '../src/core/types.ts';
+import type { Fill, OrderEvent, OrderStatus, PositionChanged, Side, Symbol } from '../src/core/types.ts';
 
 /** Perpbot's client order ids start with this (executor: `pb-` + hash; operator orders `pb-op-`). */
 export const CLIENT_ORDER_PREFIX = 'pb-';
@@ -166,4 +166,60 @@ export function formatReconciliation(r: Reconciliation): string {
       }
     })
     .join('\n');
+}
+
+/**
+ * The actions as perpbot's own events, so the database (through the recorder) and the executor
+ * learn the exchange's truth the same way they learn everything else:
+ * - adopt → `OrderAccepted` (the exchange order id and NEW), unless the order is already known as
+ *   accepted with that id; its executed quantity arrives as fills;
+ * - settle → `OrderCanceled` / `OrderExpired` / `OrderRejected` (never received); FILLED needs no
+ *   event of its own: its fills are in `insertFill`;
+ * - insertFill → `OrderFilled` (status FILLED when the fill completes the order as far as the
+ *   exchange's answer says, else PARTIALLY_FILLED);
+ * - position → `PositionChanged` with the exchange's quantity.
+ * Foreign orders produce nothing.
+ * @param entryPrices exchange entry price per symbol, quote asset (for position events)
+ */
+export function reconciliationEvents(r: Reconciliation, now: number, entryPrices: Record<Symbol, string> = {}): Array<OrderEvent | PositionChanged> {
+  const out: Array<OrderEvent | PositionChanged> = [];
+  const filledTotal = new Map<string, Decimal>();
+  const finalQty = new Map<string, string>();
+  for (const a of r.actions) {
+    if (a.kind === 'settle' && a.now === 'FILLED') finalQty.set(a.clientOrderId, a.executedQty);
+    if (a.kind === 'adopt') finalQty.set(a.order.clientOrderId, a.order.status === 'FILLED' ? a.order.executedQty : '');
+  }
+  for (const a of r.actions) {
+    switch (a.kind) {
+      case 'adopt':
+        if (a.was !== 'NEW' && a.was !== 'PARTIALLY_FILLED') {
+          out.push({ type: 'OrderAccepted', ts: now, clientOrderId: a.order.clientOrderId, orderId: a.order.orderId, symbol: a.order.symbol });
+        }
+        break;
+      case 'settle':
+        if (a.now === 'CANCELED') out.push({ type: 'OrderCanceled', ts: now, clientOrderId: a.clientOrderId, orderId: a.orderId ?? '', symbol: a.symbol, reason: 'reconciled: canceled on the exchange' });
+        else if (a.now === 'EXPIRED') out.push({ type: 'OrderExpired', ts: now, clientOrderId: a.clientOrderId, orderId: a.orderId ?? '', symbol: a.symbol, reason: 'reconciled: expired on the exchange' });
+        else if (a.now === 'REJECTED') out.push({ type: 'OrderRejected', ts: now, clientOrderId: a.clientOrderId, symbol: a.symbol, code: -2013, reason: 'reconciled: the exchange does not know this order (never received)' });
+        break;
+      case 'insertFill': {
+        const f = a.fill;
+        const cum = (filledTotal.get(f.clientOrderId) ?? new Decimal(0)).plus(f.quantity);
+        filledTotal.set(f.clientOrderId, cum);
+        const total = finalQty.get(f.clientOrderId);
+        const full = total !== undefined && total !== '' && cum.gte(total);
+        out.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: str(cum), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
+        break;
+      }
+      case 'position':
+        out.push({
+          type: 'PositionChanged',
+          ts: now,
+          position: { symbol: a.symbol, quantity: a.exchange, entryPrice: entryPrices[a.symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: now },
+        });
+        break;
+      case 'foreign':
+        break;
+    }
+  }
+  return out;
 }

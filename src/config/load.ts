@@ -9,7 +9,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { scrub } from '../logging/logger.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, crossChecks, type Config } from './schema.ts';
 
 type Kind = 'string' | 'list' | 'json';
 
@@ -47,6 +47,17 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_SIM_SLIPPAGE_BPS: { key: 'sim.slippageBps', kind: 'string' },
   PERPBOT_SIM_STARTING_BALANCE: { key: 'sim.startingBalance', kind: 'string' },
   PERPBOT_RECORD_CANDLES: { key: 'recordCandles', kind: 'string' },
+  BINANCE_ENV: { key: 'binance.env', kind: 'string' },
+  BINANCE_BASE_URL: { key: 'binance.baseUrl', kind: 'string' },
+  BINANCE_WS_URL: { key: 'binance.wsUrl', kind: 'string' },
+  PERPBOT_BINANCE_RECV_WINDOW_MS: { key: 'binance.recvWindowMs', kind: 'string' },
+  PERPBOT_BINANCE_MARGIN_TYPE: { key: 'binance.marginType', kind: 'string' },
+  PERPBOT_LIVE_STREAM_SILENCE_MS: { key: 'live.streamSilenceMs', kind: 'string' },
+  PERPBOT_LIVE_ROTATE_AFTER_MINUTES: { key: 'live.rotateAfterMinutes', kind: 'string' },
+  PERPBOT_LIVE_LIMIT_ORDER_TTL_MS: { key: 'live.limitOrderTtlMs', kind: 'string' },
+  PERPBOT_LIVE_ORDER_ATTEMPTS: { key: 'live.orderAttempts', kind: 'string' },
+  PERPBOT_LIVE_EXCHANGE_INFO_REFRESH_MINUTES: { key: 'live.exchangeInfoRefreshMinutes', kind: 'string' },
+  PERPBOT_LIVE_FORCE_WITHOUT_RECONCILE: { key: 'live.forceWithoutReconcile', kind: 'string' },
   SLACK_BOT_TOKEN: { key: 'alerts.slackToken', kind: 'string', secret: true },
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
   PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
@@ -241,6 +252,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const result = configSchema.safeParse(input);
   if (!result.success) issues.push(...formatIssues(result.error, input, origins));
+  else issues.push(...crossChecks(result.data));
   if (issues.length > 0) throw new ConfigError(issues);
   return result.data!;
 }

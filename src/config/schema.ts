@@ -47,7 +47,7 @@ export const strategyConfigSchema = z.strictObject({
  * README "Configuration" lists every key with its environment variable and default.
  */
 export const configSchema = z.strictObject({
-  /** Run mode. Only `replay` is available until the live connector lands. */
+  /** Run mode: `replay` (recorded data, simulated venue), `paper` (Binance market data, simulated venue), `live`. */
   mode: z.enum(['replay', 'paper', 'live']).default('replay'),
   /** Kline data for replay: paths or SYMBOL=path, Binance kline CSV (12-column archive or 6-column prefix). */
   data: z.array(z.string().min(1)).default([projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv'), projectPath('data/klines/ETHUSDT-1m-2025-07-06_2025-07-17.csv')]),
@@ -127,6 +127,38 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Record every replayed kline into candles_1m (idempotent). */
   recordCandles: bool.default(true),
+  binance: z
+    .strictObject({
+      /** Which Binance: `testnet` (default) or `mainnet` (real money: needs allowMainnet). */
+      env: z.enum(['testnet', 'mainnet']).default('testnet'),
+      /** The explicit opt-in to trade on mainnet. Set it in the config file; no variable sets it. */
+      allowMainnet: bool.default(false),
+      /** REST base URL override (e.g. the local simulator, http://127.0.0.1:8080). Empty: the env's. */
+      baseUrl: z.union([z.literal(''), z.url({ error: 'expected a URL like http://127.0.0.1:8080' })]).default(''),
+      /** Websocket base URL override (e.g. ws://127.0.0.1:8080). Empty: the env's. */
+      wsUrl: z.union([z.literal(''), z.url({ error: 'expected a URL like ws://127.0.0.1:8080' })]).default(''),
+      /** recvWindow of signed requests, ms (Binance: ≤ 60000). */
+      recvWindowMs: positiveInt('milliseconds 1–60000').pipe(z.number().max(60_000, 'expected milliseconds 1–60000')).default(5_000),
+      /** Margin type set per symbol at start (idempotent). */
+      marginType: z.enum(['ISOLATED', 'CROSSED']).default('ISOLATED'),
+    })
+    .prefault({}),
+  live: z
+    .strictObject({
+      /** A market stream silent for longer than this is reconnected, ms. */
+      streamSilenceMs: positiveInt('milliseconds ≥ 1').default(15_000),
+      /** Websocket connections are replaced before Binance's 24 h limit, after this many minutes. */
+      rotateAfterMinutes: positiveInt('minutes ≥ 1').default(23 * 60),
+      /** LIMIT orders still open after this long are canceled, ms. */
+      limitOrderTtlMs: positiveInt('milliseconds ≥ 1').default(60_000),
+      /** Attempts per order request for retryable failures (network, 5xx, -1001, 429). */
+      orderAttempts: positiveInt('a whole number ≥ 1').pipe(z.number().max(10, 'expected 1–10')).default(5),
+      /** exchangeInfo (filters) is refreshed this often, minutes. */
+      exchangeInfoRefreshMinutes: positiveInt('minutes ≥ 1').default(60),
+      /** Start trading even when reconciliation with the exchange failed (not recommended). */
+      forceWithoutReconcile: bool.default(false),
+    })
+    .prefault({}),
   alerts: z
     .strictObject({
       /** Slack bot token (xoxb-…). Empty: alerts go to the log only. Never logged. */
@@ -141,5 +173,17 @@ export const configSchema = z.strictObject({
 
 /** The validated configuration. */
 export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Rules across keys, checked after the schema: mainnet needs the explicit opt-in.
+ * @returns one line per problem, in the format of the schema's errors
+ */
+export function crossChecks(c: Config): string[] {
+  const out: string[] = [];
+  if (c.mode === 'live' && c.binance.env === 'mainnet' && !c.binance.allowMainnet && c.binance.baseUrl === '') {
+    out.push('binance.env: got "mainnet", expected "testnet" unless binance.allowMainnet is true in the config file (real money)');
+  }
+  return out;
+}
 /** One strategy instance's configuration. */
 export type StrategyConfig = z.infer<typeof strategyConfigSchema>;

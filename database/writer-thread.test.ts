@@ -107,6 +107,23 @@ describe('ThreadedRecordWriter', () => {
     await w.close();
   });
 
+  it('resumes an existing run when asked (live keeps one run per account)', async () => {
+    const file = join(dir, 'd.sqlite');
+    const w = ThreadedRecordWriter.start(file, 'live-testnet');
+    w.startRun({ id: 'live-testnet', mode: 'live', startedAt: 1, configJson: '{}' });
+    w.endRun('live-testnet', { endedAt: 2, status: 'stopped', summaryJson: null });
+    await w.close();
+    const w2 = ThreadedRecordWriter.start(file, 'live-testnet');
+    expect(() => w2.startRun({ id: 'live-testnet', mode: 'live', startedAt: 5, configJson: '{}' })).toThrow(/already exists/);
+    w2.startRun({ id: 'live-testnet', mode: 'live', startedAt: 5, configJson: '{"x":1}' }, { resume: true });
+    await w2.close();
+    const reader = new Database(file, { readonly: true });
+    expect(reader.prepare('select started_at, ended_at, status, config_json from runs').all()).toEqual([
+      { started_at: 1, ended_at: null, status: 'running', config_json: '{"x":1}' },
+    ]);
+    reader.close();
+  });
+
   it('reports a failed batch through onError and counts it', async () => {
     const file = join(dir, 'c.sqlite');
     const errors: string[] = [];

@@ -36,7 +36,7 @@ export type WriterOp =
 /** Messages to the worker. */
 export type ToWorker =
   | { type: 'batch'; seq: number; bytes: ArrayBuffer; length: number; nums: ArrayBuffer; count: number; ops: WriterOp[] }
-  | { type: 'sync'; op: 'startRun'; run: RunStart }
+  | { type: 'sync'; op: 'startRun'; run: RunStart; resume: boolean }
   | { type: 'sync'; op: 'intent'; intent: OrderIntent }
   | { type: 'close' };
 
@@ -171,11 +171,11 @@ export class ThreadedRecordWriter {
   }
 
   /**
-   * Insert the `runs` row; returns once committed.
-   * @throws PerpbotError DATABASE when the run exists or the write fails
+   * Insert the `runs` row (or, with `resume`, continue an existing one); returns once committed.
+   * @throws PerpbotError DATABASE when the run exists (without `resume`) or the write fails
    */
-  startRun(run: RunStart): void {
-    this.call({ type: 'sync', op: 'startRun', run });
+  startRun(run: RunStart, opts: { resume?: boolean } = {}): void {
+    this.call({ type: 'sync', op: 'startRun', run, resume: opts.resume === true });
   }
 
   /** End the run (after every record given before it). */

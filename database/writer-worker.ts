@@ -101,7 +101,7 @@ port.on('message', (m: ToWorker) => {
     if (!writer) return answer(SYNC_RESULT.FAILED, openError ?? `${file}: not open`);
     try {
       if (m.op === 'startRun') {
-        writer.startRun(m.run);
+        writer.startRun(m.run, { resume: m.resume });
         return answer(SYNC_RESULT.INSERTED);
       }
       return answer(writer.writeIntentNow(m.intent) ? SYNC_RESULT.INSERTED : SYNC_RESULT.EXISTED);

@@ -127,6 +127,9 @@ const ORDER_COLUMNS =
 const SQL = {
   insertRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
     VALUES (@id, @mode, @startedAt, NULL, 'running', @configJson, NULL)`,
+  resumeRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
+    VALUES (@id, @mode, @startedAt, NULL, 'running', @configJson, NULL)
+    ON CONFLICT (id) DO UPDATE SET ended_at = NULL, status = 'running', config_json = excluded.config_json`,
   endRun: `UPDATE runs SET ended_at = @endedAt, status = @status, summary_json = @summaryJson WHERE id = @id`,
   insertSignal: `INSERT INTO signals (run_id, signal_id, strategy_id, symbol, ts, target, reason, ref_price, indicators)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, signal_id) DO NOTHING`,
@@ -257,13 +260,15 @@ export class RecordWriter {
    * (see {@link RunStart.configJson}). Sets the `syncIntents` default from `mode` when the
    * option was not given.
    * @throws InvariantError when `configJson` is not valid JSON
-   * @throws PerpbotError `DATABASE` when the run id already exists or the write fails
+   * @param opts `resume`: continue the run if it exists (live and paper keep one run per account,
+   *   so a restart continues its history); its `started_at` is kept
+   * @throws PerpbotError `DATABASE` when the run id already exists (without `resume`) or the write fails
    */
-  startRun(run: RunStart): void {
+  startRun(run: RunStart, opts: { resume?: boolean } = {}): void {
     const configJson = redactJson(run.configJson, 'configJson');
     this.syncIntents ??= run.mode === 'live';
     try {
-      this.stmt.insertRun.run({ id: run.id, mode: run.mode, startedAt: run.startedAt, configJson });
+      (opts.resume ? this.stmt.resumeRun : this.stmt.insertRun).run({ id: run.id, mode: run.mode, startedAt: run.startedAt, configJson });
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new PerpbotError('DATABASE', `run ${run.id} already exists in ${this.file}`, false, { runId: run.id, file: this.file });

@@ -757,3 +757,35 @@ describe('Executor: venue answers', () => {
     expect(h.of('OrderDenied').map((e) => e.check)).toEqual(['orderInFlight']);
   });
 });
+
+describe('Executor.restore (after a restart)', () => {
+  it('knows the open orders and positions it restored: no second order while one is open, exits close the restored position', async () => {
+    const h = harness();
+    const intent = {
+      clientOrderId: 'pb-restored-entry-000000',
+      symbol: 'BTCUSDT',
+      side: 'BUY' as const,
+      type: 'MARKET' as const,
+      quantity: '0.009',
+      reduceOnly: false,
+      strategyId: 'vwap-adx',
+      refPrice: '108167.0',
+      createdAt: 1751760060000,
+    };
+    h.executor.restore([{ intent, executedQty: '0' }], [{ symbol: 'ETHUSDT', quantity: '-0.397', entryPrice: '2517.64', realizedPnl: '0', fees: '0', updatedAt: 0 }]);
+    expect(h.executor.openOrders().map((o) => o.clientOrderId)).toEqual(['pb-restored-entry-000000']);
+    expect(h.executor.positionSnapshot()).toEqual({ ETHUSDT: '-0.397' });
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    expect(h.of('OrderDenied').map((e) => e.check)).toEqual(['orderInFlight']);
+  });
+
+  it('refuses to restore once orders were placed in this process', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    expect(h.executor.stats.submitted).toBe(1);
+    expect(() => h.executor.restore([], [])).toThrow(/after orders were placed/);
+  });
+});
+

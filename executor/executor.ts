@@ -19,10 +19,11 @@ import type { Logger } from 'pino';
 import type { CancelOrder, EventBus, SubmitOrder } from '../src/bus/bus.ts';
 import type { Clock } from '../src/core/clock.ts';
 import { Decimal, ZERO, str } from '../src/core/decimal.ts';
-import { errorMessage } from '../src/core/errors.ts';
+import { InvariantError, errorMessage } from '../src/core/errors.ts';
 import type {
   OrderEvent,
   OrderIntent,
+  Position,
   PositionChanged,
   SetTradingState,
   Side,
@@ -169,6 +170,30 @@ export class Executor {
       },
       { name: 'executor' },
     );
+  }
+
+  /**
+   * Restore the book at start (live and paper, after a restart): the orders the database holds as
+   * open, with what has executed of them, and the positions (the exchange's, after
+   * reconciliation). Call before {@link Executor.start}'s queue sees any signal.
+   * @throws InvariantError when called after orders were placed in this process
+   */
+  restore(openOrders: ReadonlyArray<{ intent: OrderIntent; executedQty: string }>, positions: ReadonlyArray<Position>): void {
+    if (this.stats.submitted > 0) throw new InvariantError('executor.restore after orders were placed');
+    for (const { intent, executedQty } of openOrders) {
+      this.open.set(intent.clientOrderId, { intent, executed: new Decimal(executedQty) });
+      this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
+    }
+    for (const p of positions) {
+      const q = new Decimal(p.quantity);
+      this.positions.set(p.symbol, q);
+      // A position held across the restart: its round trip continues, its earlier PnL is history.
+      if (!q.isZero()) this.trips.set(p.symbol, { strategyId: this.ownerOf(p.symbol, openOrders), net: ZERO });
+    }
+  }
+
+  private ownerOf(symbol: Symbol, orders: ReadonlyArray<{ intent: OrderIntent }>): string {
+    return orders.find((o) => o.intent.symbol === symbol)?.intent.strategyId ?? 'restored';
   }
 
   /** Current trading state and why. */

@@ -295,7 +295,10 @@ export type BinanceAccountUpdate = z.output<typeof BinanceAccountUpdateSchema>;
  */
 export const BinanceListenKeyExpiredSchema = z.object({
   e: lit('listenKeyExpired'),
-  E: z.union([ms, field<number>('a time in epoch milliseconds', (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined))]),
+  E: field<number>('a time in epoch milliseconds', (v) => {
+    const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v;
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  }),
 });
 /** Wire type of listenKeyExpired. */
 export type BinanceListenKeyExpired = z.output<typeof BinanceListenKeyExpiredSchema>;

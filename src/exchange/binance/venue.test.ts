@@ -1,0 +1,194 @@
+/**
+ * The live venue's order rules with a scripted REST port: each failure Binance (or the network)
+ * can produce, on cue, and what the venue must do about it. The failures are the shapes the
+ * `binance` library / axios reject with; orders are real-looking Binance REST answers.
+ */
+import { describe, expect, it } from 'vitest';
+import type { OrderIntent } from '../../core/types.ts';
+import { ReplayClock } from '../../core/clock.ts';
+import { silentLogger } from '../../logging/logger.ts';
+import type { VenueEvent } from '../../../executor/venue.ts';
+import { BinanceVenue, type UsdmRestPort } from './venue.ts';
+
+const BIG_ID = '8389766049535966587';
+const intent: OrderIntent = {
+  clientOrderId: 'pb-0123456789abcdefghijkl',
+  symbol: 'BTCUSDT',
+  side: 'BUY',
+  type: 'MARKET',
+  quantity: '0.009',
+  reduceOnly: false,
+  strategyId: 'vwap-adx',
+  signalId: 'vwap-adx:BTCUSDT:1751760000000:0',
+  refPrice: '108167.0',
+  createdAt: 1751760060000,
+};
+const restOrder = (p: Record<string, unknown> = {}) => ({
+  orderId: BIG_ID,
+  clientOrderId: intent.clientOrderId,
+  symbol: 'BTCUSDT',
+  status: 'NEW',
+  side: 'BUY',
+  type: 'MARKET',
+  timeInForce: 'GTC',
+  price: '0',
+  avgPrice: '0.00',
+  origQty: '0.009',
+  executedQty: '0',
+  cumQuote: '0',
+  reduceOnly: false,
+  updateTime: 1751760060100,
+  ...p,
+});
+
+// What the library/axios reject with.
+const timeout = () => ({ code: 'ECONNABORTED', message: 'timeout of 10000ms exceeded', request: {} });
+const binance = (code: number, msg: string, status = 400) => ({ code, message: msg, body: { code, msg }, headers: {}, status, data: { code, msg } });
+const http = (status: number, headers: Record<string, string> = {}) => ({ response: { status, data: '', headers } });
+
+type Step = (() => unknown) | { throw: unknown };
+
+function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[] }) {
+  const calls: string[] = [];
+  const take = (list: Step[] | undefined, what: string) => {
+    calls.push(what);
+    const s = list?.shift();
+    if (s === undefined) throw new Error(`unscripted ${what}`);
+    if (typeof s === 'function') return Promise.resolve(s());
+    return Promise.reject(s.throw);
+  };
+  const rest: UsdmRestPort = {
+    submitNewOrder: async (p) => {
+      expect(p.newClientOrderId).toBe(intent.clientOrderId);
+      return take(script.submit, 'POST order');
+    },
+    getOrder: async () => take(script.get, 'GET order'),
+    cancelOrder: async () => take(script.cancel, 'DELETE order'),
+    getAllOpenOrders: async () => [],
+    getPositionsV3: async () => [],
+    getAccountTrades: async () => [],
+  };
+  const halts: string[] = [];
+  const sleeps: number[] = [];
+  const v = new BinanceVenue({
+    rest,
+    clock: new ReplayClock(1751760060000),
+    log: silentLogger(),
+    attempts: 5,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    random: () => 0.5,
+    onHalt: (r) => halts.push(r),
+  });
+  const events: VenueEvent[] = [];
+  v.onEvent((e) => events.push(e));
+  return { v, calls, events, halts, sleeps };
+}
+
+describe('BinanceVenue.submit', () => {
+  it('accepted: one POST, one OrderAccepted with the int64 id as exact text', async () => {
+    const t = venue({ submit: [() => restOrder()] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.calls).toEqual(['POST order']);
+    expect(t.events).toEqual([{ type: 'OrderAccepted', ts: 1751760060000, clientOrderId: intent.clientOrderId, orderId: BIG_ID, symbol: 'BTCUSDT' }]);
+  });
+
+  it('a timeout is an unknown outcome: it queries first and adopts the order it finds, without resending', async () => {
+    const t = venue({ submit: [{ throw: timeout() }], get: [() => restOrder({ status: 'FILLED', executedQty: '0.009' })] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.calls).toEqual(['POST order', 'GET order']);
+  });
+
+  it('a timeout, then -2013 (the order does not exist): resent with the same client order id', async () => {
+    const t = venue({ submit: [{ throw: timeout() }, () => restOrder()], get: [{ throw: binance(-2013, 'Order does not exist.') }] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.calls).toEqual(['POST order', 'GET order', 'POST order']);
+    expect(t.v.stats.retries).toBe(1);
+  });
+
+  it('a timeout and a failing query: NOT resent; the outcome stays unknown (reconciliation settles it)', async () => {
+    const t = venue({ submit: [{ throw: timeout() }], get: [{ throw: http(503) }, { throw: http(503) }, { throw: http(503) }] });
+    await expect(t.v.submit(intent)).rejects.toMatchObject({ code: 'VENUE' });
+    expect(t.calls).toEqual(['POST order', 'GET order', 'GET order', 'GET order']);
+    expect(t.events).toEqual([]);
+    expect(t.v.stats.unknownOutcomes).toBe(1);
+  });
+
+  it('-4116 (duplicate client order id) means already placed: queried and adopted', async () => {
+    const t = venue({ submit: [{ throw: binance(-4116, 'ClientOrderId is duplicated.') }], get: [() => restOrder()] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.v.stats.duplicatesAdopted).toBe(1);
+  });
+
+  it.each([
+    [-2019, 'Margin is insufficient.'],
+    [-4164, "Order's notional must be no smaller than 100 (unless you choose reduce only)."],
+    [-1111, 'Precision is over the maximum defined for this asset.'],
+    [-2022, 'ReduceOnly Order is rejected.'],
+  ])('business refusal %i is final: no retry, OrderRejected with the code', async (code, msg) => {
+    const t = venue({ submit: [{ throw: binance(code, msg) }] });
+    const r = await t.v.submit(intent);
+    expect(r).toMatchObject({ accepted: false, code });
+    expect(t.calls).toEqual(['POST order']);
+    expect(t.events).toMatchObject([{ type: 'OrderRejected', code, clientOrderId: intent.clientOrderId }]);
+  });
+
+  it('429 waits for Retry-After, then retries', async () => {
+    const t = venue({ submit: [{ throw: http(429, { 'retry-after': '7' }) }, () => restOrder()] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.sleeps).toEqual([7000]);
+  });
+
+  it('418 (IP ban) halts trading and rejects, never retries', async () => {
+    const t = venue({ submit: [{ throw: { ...http(418, { 'retry-after': '120' }), response: { status: 418, data: { code: -1003, msg: 'Way too many requests; IP banned until 1751760180000.' }, headers: { 'retry-after': '120' } } } }] });
+    const r = await t.v.submit(intent);
+    expect(r.accepted).toBe(false);
+    expect(t.calls).toEqual(['POST order']);
+    expect(t.halts).toHaveLength(1);
+    expect(t.halts[0]).toMatch(/IP banned by Binance \(418\)/);
+  });
+
+  it('5 attempts at most for retryable failures before a placement is known', async () => {
+    const tooMany = binance(-1003, 'Too many requests; current limit is 2400 requests per minute.', 429);
+    const t = venue({ submit: [1, 2, 3, 4, 5].map(() => ({ throw: tooMany })) });
+    await expect(t.v.submit(intent)).rejects.toMatchObject({ code: 'VENUE' });
+    expect(t.calls.filter((c) => c === 'POST order')).toHaveLength(5);
+  });
+});
+
+describe('BinanceVenue updates', () => {
+  const otu = (x: string, X: string, extra: Record<string, unknown> = {}) => ({
+    e: 'ORDER_TRADE_UPDATE',
+    T: 1751760060200,
+    E: 1751760060201,
+    o: {
+      s: 'BTCUSDT', c: intent.clientOrderId, S: 'BUY', o: 'MARKET', f: 'GTC', q: '0.009', p: '0', ap: '108167.0', sp: '0', x, X,
+      i: BIG_ID, l: '0', z: '0', L: '0', n: '0', N: 'USDT', T: 1751760060200, t: 0, b: '0', a: '0', m: false, R: false,
+      wt: 'CONTRACT_PRICE', ot: 'MARKET', ps: 'BOTH', cp: false, rp: '0', pP: false, si: 0, ss: 0, V: 'EXPIRE_TAKER', pm: 'NONE', gtd: 0,
+      ...extra,
+    },
+  });
+
+  it('stream and REST answers are de-duplicated: one accept, one event per trade id, one terminal state', async () => {
+    const t = venue({ submit: [() => restOrder()] });
+    await t.v.submit(intent);
+    t.v.onUserData(otu('NEW', 'NEW'));
+    const trade = otu('TRADE', 'FILLED', { l: '0.009', z: '0.009', L: '108167.0', n: '0.48675150', t: 1000000001 });
+    t.v.onUserData(trade);
+    t.v.onUserData(trade); // a replayed frame after a reconnect
+    expect(t.events.map((e) => e.type)).toEqual(['OrderAccepted', 'OrderFilled']);
+    expect(t.events[1]).toMatchObject({ status: 'FILLED', fill: { tradeId: '1000000001', price: '108167.0', commission: '0.48675150', orderId: BIG_ID } });
+  });
+
+  it('updates of orders perpbot did not place are ignored', async () => {
+    const t = venue({});
+    t.v.onUserData({ ...otu('NEW', 'NEW'), o: { ...otu('NEW', 'NEW').o, c: 'web_manual_order' } });
+    expect(t.events).toEqual([]);
+  });
+
+  it('cancel of an order already gone (-2011) is not an error', async () => {
+    const t = venue({ cancel: [{ throw: binance(-2011, 'Unknown order sent.') }] });
+    await expect(t.v.cancel('BTCUSDT', intent.clientOrderId)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,401 @@
+/**
+ * The live venue: perpbot's {@link Venue} on Binance USDⓈ-M futures REST, with order updates from
+ * the user-data stream (ORDER_TRADE_UPDATE / ACCOUNT_UPDATE) and REST polling as the fallback
+ * while that stream is down.
+ *
+ * Placing an order (the executor has already written it ahead with its deterministic client
+ * order id):
+ * - up to `attempts` tries, exponential backoff with full jitter, only for retryable failures
+ *   (network, timeouts, 5xx, -1001, 429/-1003 after Retry-After, -1021 after a clock resync);
+ * - business refusals (-2019, -4164, -1111, -4014, -2022, …) are final: `OrderRejected`;
+ * - after an unknown outcome (timeout, network error, 5xx on POST /fapi/v1/order) it QUERIES the
+ *   order by client order id before anything else: found → accepted; Binance says it does not
+ *   exist (-2013) → resent with the same id; the query itself fails → NOT resent (a market order
+ *   may have filled); the outcome stays unknown and reconciliation settles it;
+ * - -4116 (duplicate client order id) means "already placed": it is queried and adopted;
+ * - 418 (IP ban) halts trading through `onHalt` and says so.
+ * Events reach listeners once each: OrderAccepted once per order, a fill once per trade id, a
+ * terminal status once, whether it came from the stream, the REST answer or a poll.
+ *
+ * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api
+ * (New Order, Query Order, Cancel Order), .../user-data-streams (Event Order Update), and the
+ * error-code page (-2013, -2011, -4116, -1021, 418/429).
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.ts';
+import { Decimal } from '../../core/decimal.ts';
+import { errorMessage } from '../../core/errors.ts';
+import type { Fill, OrderEvent, OrderIntent, Position, PositionChanged, Symbol } from '../../core/types.ts';
+import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../executor/venue.ts';
+import { toVenueError, type VenueError } from './errors.ts';
+import { mapAccountUpdate, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
+import { backoffDelay, type RateLimitTracker } from './retry.ts';
+
+/** The REST calls the venue makes (the `binance` USDMClient satisfies it through a thin adapter). */
+export interface UsdmRestPort {
+  /** POST /fapi/v1/order; resolves with the raw (losslessly parsed) response. */
+  submitNewOrder(params: Record<string, string | number | boolean>): Promise<unknown>;
+  /** GET /fapi/v1/order by origClientOrderId. */
+  getOrder(params: { symbol: string; origClientOrderId: string }): Promise<unknown>;
+  /** DELETE /fapi/v1/order by origClientOrderId. */
+  cancelOrder(params: { symbol: string; origClientOrderId: string }): Promise<unknown>;
+  /** GET /fapi/v1/openOrders. */
+  getAllOpenOrders(params?: { symbol?: string }): Promise<unknown>;
+  /** GET /fapi/v3/positionRisk. */
+  getPositionsV3(): Promise<unknown>;
+  /** GET /fapi/v1/userTrades. */
+  getAccountTrades(params: { symbol: string; orderId?: string; fromId?: string; startTime?: number; limit?: number }): Promise<unknown>;
+}
+
+/** Options of {@link BinanceVenue}. */
+export interface BinanceVenueOptions {
+  rest: UsdmRestPort;
+  clock: Clock;
+  log: Logger;
+  /** Tries per order for retryable failures. Default 5. */
+  attempts?: number;
+  /** Backoff base and cap, ms. Defaults 250 and 10,000. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Waits `ms` (injectable for tests). */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Request-weight and order-count budget; the venue waits before exceeding it. */
+  limits?: RateLimitTracker;
+  /** Re-measure the clock offset after -1021. */
+  resyncClock?: () => Promise<void>;
+  /** Trading must stop (418 IP ban, auth failure): the kernel sets HALTED with this reason. */
+  onHalt?: (reason: string) => void;
+}
+
+/** What the venue knows of an order it placed or adopted. */
+interface Tracked {
+  intent: Pick<OrderIntent, 'clientOrderId' | 'symbol' | 'side' | 'type' | 'quantity' | 'reduceOnly'>;
+  orderId: string | null;
+  accepted: boolean;
+  terminal: boolean;
+  executed: Decimal;
+  tradeIds: Set<string>;
+}
+
+const TERMINAL = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED']);
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** perpbot's Venue on Binance USDⓈ-M futures. */
+export class BinanceVenue implements Venue {
+  readonly name = 'binance';
+  private readonly listeners: VenueListener[] = [];
+  private readonly orders = new Map<string, Tracked>();
+  private readonly attempts: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  /** Counters for the heartbeat. */
+  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, rejected: 0, duplicatesAdopted: 0, polls: 0 };
+
+  constructor(private readonly o: BinanceVenueOptions) {
+    this.attempts = o.attempts ?? 5;
+    this.sleep = o.sleep ?? defaultSleep;
+    this.random = o.random ?? Math.random;
+  }
+
+  onEvent(listener: VenueListener): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(e: VenueEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.o.log.error({ err, event: e.type }, 'venue listener failed');
+      }
+    }
+  }
+
+  /** Adopt orders known from the database (after a restart) so their updates are recognised. */
+  adopt(orders: ReadonlyArray<{ intent: Tracked['intent']; orderId: string | null; executedQty: string }>): void {
+    for (const x of orders) {
+      this.orders.set(x.intent.clientOrderId, {
+        intent: x.intent,
+        orderId: x.orderId,
+        accepted: x.orderId !== null,
+        terminal: false,
+        executed: new Decimal(x.executedQty),
+        tradeIds: new Set(),
+      });
+    }
+  }
+
+  private async throttle(weight: number, orders: number): Promise<void> {
+    const l = this.o.limits;
+    if (!l) return;
+    const wait = l.waitMs(weight, orders);
+    if (wait > 0) await this.sleep(wait);
+    l.reserve(weight, orders);
+  }
+
+  private params(intent: OrderIntent): Record<string, string | number | boolean> {
+    const p: Record<string, string | number | boolean> = {
+      symbol: intent.symbol,
+      side: intent.side,
+      type: intent.type,
+      quantity: intent.quantity,
+      newClientOrderId: intent.clientOrderId,
+      newOrderRespType: 'ACK',
+    };
+    if (intent.reduceOnly) p.reduceOnly = 'true';
+    if (intent.type === 'LIMIT') {
+      p.price = intent.price ?? '';
+      p.timeInForce = intent.timeInForce ?? 'GTC';
+    }
+    return p;
+  }
+
+  /**
+   * Place an order (see the module doc for retries and the unknown-outcome rule).
+   * @returns accepted with the exchange order id, or rejected with Binance's code
+   * @throws VenueError (kind unknown_outcome or the last retryable one) when, after every
+   *   attempt, it is still not known whether the order exists: the caller must not resend;
+   *   reconciliation settles it
+   */
+  async submit(intent: OrderIntent): Promise<SubmitResult> {
+    this.stats.submitted++;
+    const t: Tracked = this.orders.get(intent.clientOrderId) ?? {
+      intent,
+      orderId: null,
+      accepted: false,
+      terminal: false,
+      executed: new Decimal(0),
+      tradeIds: new Set(),
+    };
+    this.orders.set(intent.clientOrderId, t);
+    let last: VenueError | null = null;
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (attempt > 1) {
+        this.stats.retries++;
+        await this.sleep(Math.max(backoffDelay(attempt - 1, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), last?.retryAfterMs ?? 0));
+      }
+      await this.throttle(1, 1);
+      try {
+        const o = mapRestOrder(await this.o.rest.submitNewOrder(this.params(intent)));
+        this.accept(t, o.orderId);
+        return { accepted: true, orderId: o.orderId };
+      } catch (err) {
+        const ve = toVenueError(err, { method: 'POST', path: '/fapi/v1/order', now: this.o.clock.now() });
+        last = ve;
+        if (ve.binanceCode === -4116) {
+          // Already placed (our id is deterministic): find it and adopt it.
+          const found = await this.query(intent.symbol, intent.clientOrderId);
+          if (found.kind === 'found') {
+            this.stats.duplicatesAdopted++;
+            this.accept(t, found.order.orderId);
+            return { accepted: true, orderId: found.order.orderId };
+          }
+          continue;
+        }
+        if (ve.kind === 'ip_ban' || ve.kind === 'auth') {
+          this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
+          return this.reject(t, ve);
+        }
+        if (ve.kind === 'business') return this.reject(t, ve);
+        if (ve.kind === 'clock') {
+          await this.o.resyncClock?.();
+          continue;
+        }
+        if (ve.kind === 'unknown_outcome' || ve.kind === 'timeout' || ve.kind === 'network' || ve.kind === 'server') {
+          // The order may exist: ask before anything else; never resend on a guess.
+          const found = await this.query(intent.symbol, intent.clientOrderId);
+          if (found.kind === 'found') {
+            this.accept(t, found.order.orderId);
+            this.applyRestOrder(found.order);
+            return { accepted: true, orderId: found.order.orderId };
+          }
+          if (found.kind === 'unknown') {
+            this.stats.unknownOutcomes++;
+            this.o.log.error({ clientOrderId: intent.clientOrderId }, `order outcome unknown and the query failed too: not resending (${errorMessage(found.error)})`);
+            throw found.error;
+          }
+          continue; // Binance says it does not exist: resend with the same client order id
+        }
+        // rate_limit and anything retryable: back off and try again
+        if (!ve.retryable) return this.reject(t, ve);
+      }
+    }
+    this.stats.unknownOutcomes++;
+    throw last!;
+  }
+
+  /** GET the order by client order id: found, not found (-2013), or unknown (the query failed). */
+  private async query(symbol: Symbol, clientOrderId: string): Promise<{ kind: 'found'; order: VenueOrder } | { kind: 'absent' } | { kind: 'unknown'; error: VenueError }> {
+    let lastErr: VenueError | null = null;
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) await this.sleep(backoffDelay(i, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random));
+      this.stats.queries++;
+      await this.throttle(1, 0);
+      try {
+        return { kind: 'found', order: mapRestOrder(await this.o.rest.getOrder({ symbol, origClientOrderId: clientOrderId })) };
+      } catch (err) {
+        const ve = toVenueError(err, { method: 'GET', path: '/fapi/v1/order', now: this.o.clock.now() });
+        if (ve.binanceCode === -2013) return { kind: 'absent' };
+        lastErr = ve;
+        if (!ve.retryable) break;
+      }
+    }
+    return { kind: 'unknown', error: lastErr! };
+  }
+
+  private accept(t: Tracked, orderId: string): void {
+    t.orderId = orderId;
+    if (t.accepted) return;
+    t.accepted = true;
+    this.emit({ type: 'OrderAccepted', ts: this.o.clock.now(), clientOrderId: t.intent.clientOrderId, orderId, symbol: t.intent.symbol });
+  }
+
+  private reject(t: Tracked, ve: VenueError): SubmitResult {
+    this.stats.rejected++;
+    t.terminal = true;
+    this.emit({ type: 'OrderRejected', ts: this.o.clock.now(), clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, code: ve.binanceCode, reason: ve.message });
+    return { accepted: false, code: ve.binanceCode, reason: ve.message };
+  }
+
+  /** Apply order events (from the stream or synthesized from REST), once each. */
+  private apply(events: readonly OrderEvent[]): void {
+    for (const e of events) {
+      const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.clientOrderId;
+      const t = this.orders.get(id);
+      if (t === undefined) {
+        // Not ours (manual trading on the same account): never touch it, but say so once.
+        this.o.log.info({ clientOrderId: id, type: e.type }, 'update of an order perpbot did not place: ignored');
+        continue;
+      }
+      switch (e.type) {
+        case 'OrderAccepted':
+          this.accept(t, e.orderId);
+          break;
+        case 'OrderFilled':
+          if (t.tradeIds.has(e.fill.tradeId)) break;
+          t.tradeIds.add(e.fill.tradeId);
+          if (!t.accepted) this.accept(t, e.fill.orderId);
+          t.executed = new Decimal(e.cumulativeQuantity);
+          if (e.status === 'FILLED') t.terminal = true;
+          this.emit(e);
+          break;
+        case 'OrderCanceled':
+        case 'OrderExpired':
+        case 'OrderRejected':
+          if (t.terminal) break;
+          t.terminal = true;
+          this.emit(e);
+          break;
+        default:
+          break;
+      }
+      if (t.terminal) this.forgetLater(id);
+    }
+  }
+
+  /** Keep finished orders a little (late duplicates), then forget them: memory stays flat. */
+  private forgetLater(id: string): void {
+    if (this.orders.size > 10_000) {
+      for (const [k, v] of this.orders) {
+        if (v.terminal) this.orders.delete(k);
+        if (this.orders.size <= 5_000) break;
+      }
+    }
+    void id;
+  }
+
+  private applyRestOrder(o: VenueOrder): void {
+    const t = this.orders.get(o.clientOrderId);
+    if (!t || t.terminal) return;
+    if (o.status === 'CANCELED') this.apply([{ type: 'OrderCanceled', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'canceled on the exchange' }]);
+    else if (o.status === 'EXPIRED') this.apply([{ type: 'OrderExpired', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'expired on the exchange' }]);
+  }
+
+  /**
+   * A user-data frame (already parsed losslessly): ORDER_TRADE_UPDATE and ACCOUNT_UPDATE become
+   * events; anything else is ignored. A malformed frame throws a DataError naming the field
+   * (the caller counts and logs it).
+   */
+  onUserData(frame: unknown): void {
+    const e = (frame as { e?: unknown } | null)?.e;
+    if (e === 'ORDER_TRADE_UPDATE') this.apply(mapOrderTradeUpdate(frame));
+    else if (e === 'ACCOUNT_UPDATE') for (const p of mapAccountUpdate(frame)) this.emit(p);
+  }
+
+  /**
+   * REST fallback while the user-data stream is down: for every open tracked order, query it;
+   * new trades become fills (from GET /fapi/v1/userTrades), final states their events; then
+   * positions are re-read.
+   */
+  async poll(): Promise<void> {
+    this.stats.polls++;
+    for (const [id, t] of [...this.orders]) {
+      if (t.terminal) continue;
+      const q = await this.query(t.intent.symbol, id);
+      if (q.kind !== 'found') continue;
+      const o = q.order;
+      if (!t.accepted) this.accept(t, o.orderId);
+      if (!new Decimal(o.executedQuantity).eq(t.executed)) {
+        await this.throttle(5, 0);
+        const trades = mapUserTrades(await this.o.rest.getAccountTrades({ symbol: o.symbol, orderId: o.orderId, limit: 1000 }), (oid) => (oid === o.orderId ? id : undefined));
+        let cum = new Decimal(0);
+        const fills: OrderEvent[] = [];
+        for (const f of trades.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : 1))) {
+          cum = cum.plus(f.quantity);
+          const full = cum.gte(o.quantity) || (o.status === 'FILLED' && cum.eq(o.executedQuantity));
+          fills.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: cum.toFixed(), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
+        }
+        this.apply(fills);
+      }
+      this.applyRestOrder(o);
+    }
+    for (const p of await this.positions()) this.emit({ type: 'PositionChanged', ts: this.o.clock.now(), position: p } satisfies PositionChanged);
+  }
+
+  /**
+   * Cancel by client order id. An order the exchange no longer has (-2011 / -2013: filled or
+   * canceled already) is not an error: its final state arrives as an event.
+   */
+  async cancel(symbol: Symbol, clientOrderId: string): Promise<void> {
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      await this.throttle(1, 0);
+      try {
+        const o = mapRestOrder(await this.o.rest.cancelOrder({ symbol, origClientOrderId: clientOrderId }));
+        this.applyRestOrder(o);
+        return;
+      } catch (err) {
+        const ve = toVenueError(err, { method: 'DELETE', path: '/fapi/v1/order', now: this.o.clock.now() });
+        if (ve.binanceCode === -2011 || ve.binanceCode === -2013) return;
+        if (!ve.retryable || attempt === this.attempts) throw ve;
+        await this.sleep(Math.max(backoffDelay(attempt, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), ve.retryAfterMs ?? 0));
+      }
+    }
+  }
+
+  /** Positions as the exchange has them (GET /fapi/v3/positionRisk), non-zero and zero alike. */
+  async positions(): Promise<Position[]> {
+    await this.throttle(5, 0);
+    return mapPositionRisks(await this.o.rest.getPositionsV3());
+  }
+
+  /** Open orders as the exchange has them (GET /fapi/v1/openOrders). */
+  async openOrders(): Promise<VenueOrder[]> {
+    await this.throttle(40, 0);
+    return mapRestOpenOrders(await this.o.rest.getAllOpenOrders());
+  }
+
+  /** The exchange's answer for one order: the order, or null when it does not know it (-2013). */
+  async lookup(symbol: Symbol, clientOrderId: string): Promise<VenueOrder | null> {
+    const q = await this.query(symbol, clientOrderId);
+    if (q.kind === 'found') return q.order;
+    if (q.kind === 'absent') return null;
+    throw q.error;
+  }
+
+  /** Trades of `symbol` since `startTime` (UTC epoch ms), oldest first (GET /fapi/v1/userTrades). */
+  async trades(symbol: Symbol, startTime: number, clientOrderIdOf: (orderId: string) => string | undefined): Promise<Fill[]> {
+    await this.throttle(5, 0);
+    return mapUserTrades(await this.o.rest.getAccountTrades({ symbol, startTime, limit: 1000 }), clientOrderIdOf);
+  }
+}

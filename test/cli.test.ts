@@ -215,7 +215,7 @@ describe('bad input: clear error, exit 2, nothing written', () => {
   it('a mode that is not available yet is refused with a reason', () => {
     const r = perpbot(['run', '--mode', 'live'], 'bad-mode');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/mode: got "live"/);
+    expect(r.stderr).toMatch(/mode: got "live", expected "replay" or "paper"/);
   });
 });
 

@@ -19,6 +19,7 @@ import { readHeartbeatFile } from '../health/heartbeat.ts';
 import { createLogger, scrub, type LoggerHandle } from '../logging/logger.ts';
 import { loadReplayData } from '../market/replay-source.ts';
 import { Kernel } from '../kernel/kernel.ts';
+import { startPaper } from '../kernel/live.ts';
 import { formatReport, type BacktestReport } from '../backtest/report.ts';
 import { loadExchangeInfo } from '../../executor/exchange-info.ts';
 import { openDatabase } from '../../database/client.ts';
@@ -82,6 +83,26 @@ async function replayRun(
   }
 }
 
+/**
+ * Paper trading until SIGINT/SIGTERM: Binance market data (retried with backoff while it cannot
+ * be reached, the heartbeat saying degraded), the simulated venue.
+ */
+async function runPaper(config: Config, log: Logger): Promise<void> {
+  const rules = loadExchangeInfo(config.exchangeInfo);
+  for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
+  const bot = await startPaper(config, log, rules, config.symbols);
+  const off = withSignals(() => {
+    log.warn('signal received: stopping');
+    void bot.stop();
+  });
+  try {
+    await bot.done;
+  } finally {
+    off();
+    await bot.kernel.close(null, 'stopped');
+  }
+}
+
 function withSignals(onSignal: () => void): () => void {
   const handler = () => onSignal();
   process.on('SIGINT', handler);
@@ -127,8 +148,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (flags: CommonFlags & { mode?: Mode }) => {
     try {
       const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
-      if (config.mode !== 'replay') {
-        throw new ConfigError([`mode: got "${config.mode}", expected "replay" (paper and live arrive with the Binance connector)`]);
+      if (config.mode === 'live') {
+        throw new ConfigError(['mode: got "live", expected "replay" or "paper" (live trading is being finished: it needs reconciliation at start, which lands next)']);
+      }
+      if (config.mode === 'paper') {
+        await withLogger(config, 'stdout', (log) => runPaper(config, log));
+        setExit(EXIT.ok);
+        return;
       }
       await withLogger(config, 'stdout', async (log) => {
         let kernel: Kernel | undefined;

@@ -19,6 +19,7 @@ type Kind = 'string' | 'list' | 'json';
  */
 export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolean }> = {
   PERPBOT_MODE: { key: 'mode', kind: 'string' },
+  PERPBOT_SYMBOLS: { key: 'symbols', kind: 'list' },
   PERPBOT_DATA: { key: 'data', kind: 'list' },
   PERPBOT_EXCHANGE_INFO: { key: 'exchangeInfo', kind: 'string' },
   PERPBOT_DB: { key: 'db', kind: 'string' },

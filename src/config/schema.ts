@@ -49,6 +49,11 @@ export const strategyConfigSchema = z.strictObject({
 export const configSchema = z.strictObject({
   /** Run mode: `replay` (recorded data, simulated venue), `paper` (Binance market data, simulated venue), `live`. */
   mode: z.enum(['replay', 'paper', 'live']).default('replay'),
+  /** Symbols traded in paper and live modes (replay takes its symbols from the data files). */
+  symbols: z
+    .array(z.string().regex(/^[A-Z0-9]{2,30}$/, 'expected an upper-case symbol like BTCUSDT'))
+    .min(1, 'expected at least one symbol')
+    .default(['BTCUSDT', 'ETHUSDT']),
   /** Kline data for replay: paths or SYMBOL=path, Binance kline CSV (12-column archive or 6-column prefix). */
   data: z.array(z.string().min(1)).default([projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv'), projectPath('data/klines/ETHUSDT-1m-2025-07-06_2025-07-17.csv')]),
   /** A recorded GET /fapi/v1/exchangeInfo response; its filters are enforced on every order. */

@@ -102,11 +102,14 @@ describe('deriveStatus', () => {
     return { risk: s.risk, sources: s.sources, database: s.database };
   };
 
-  it('ok when trading is ACTIVE, the database ok and no source stale or disconnected', () => {
+  it('ok when trading is ACTIVE, the database ok and every source delivering', () => {
     expect(deriveStatus(base())).toEqual({ status: 'ok', reason: null });
     const s = base();
-    s.sources = { A: source('connecting'), B: source('connected'), C: source('replaying'), D: source('done') };
+    s.sources = { B: source('connected'), C: source('replaying'), D: source('done') };
     expect(deriveStatus(s)).toEqual({ status: 'ok', reason: null });
+    // a source still connecting delivers nothing (e.g. Binance unreachable): degraded
+    s.sources = { A: source('connecting'), B: source('connected') };
+    expect(deriveStatus(s)).toEqual({ status: 'degraded', reason: 'sources A connecting' });
     s.sources = {};
     expect(deriveStatus(s)).toEqual({ status: 'ok', reason: null });
   });

@@ -147,11 +147,14 @@ export class HeartbeatWriter {
   }
 }
 
-/** The status a snapshot implies: halted when trading is not ACTIVE, degraded on any unhealthy part. */
+/**
+ * The status a snapshot implies: halted when trading is not ACTIVE; degraded when the database is
+ * unhealthy or a source is not delivering (connecting, stale, disconnected); else ok.
+ */
 export function deriveStatus(s: Pick<Heartbeat, 'risk' | 'sources' | 'database'>): { status: HeartbeatStatus; reason: string | null } {
   if (s.risk.state !== 'ACTIVE') return { status: 'halted', reason: `trading ${s.risk.state}: ${s.risk.reason ?? ''}`.trim() };
   if (!s.database.ok) return { status: 'degraded', reason: `database: ${s.database.detail}` };
-  const bad = Object.entries(s.sources).filter(([, h]) => h.state === 'stale' || h.state === 'disconnected');
+  const bad = Object.entries(s.sources).filter(([, h]) => h.state === 'stale' || h.state === 'disconnected' || h.state === 'connecting');
   if (bad.length > 0) return { status: 'degraded', reason: `sources ${bad.map(([n, h]) => `${n} ${h.state}`).join(', ')}` };
   return { status: 'ok', reason: null };
 }

@@ -65,8 +65,12 @@ export interface KernelOptions {
   log: Logger;
   /** Heartbeat on (the long-lived bot) or off (a backtest that only wants its report). */
   heartbeat: boolean;
-  /** Run id; a new one by default. */
+  /** Run id; a new one by default. Live and paper use one per account, resumed across restarts. */
   runId?: string;
+  /** Continue the run if it exists (live and paper). */
+  resumeRun?: boolean;
+  /** Account equity at start, USDT (live: the wallet balance); default `sim.startingBalance`. */
+  startingEquity?: string;
 }
 
 /**
@@ -90,6 +94,7 @@ export class Kernel {
   private lastError: { message: string; at: number } | null = null;
   private closed = false;
   private klines = 0;
+  private clockOffsetMs: number | null = null;
 
   private constructor(
     private readonly o: KernelOptions,
@@ -122,7 +127,7 @@ export class Kernel {
         void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
       },
     });
-    this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) });
+    this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) }, { resume: o.resumeRun === true });
     this.recorder = startRecorder(this.bus, this.writer, {
       recordCandles: config.recordCandles,
       flushIntervalMs: 250,
@@ -153,11 +158,11 @@ export class Kernel {
       // synchronous, committed-before-sent path.
       journal: { recordIntent: sim ? () => {} : (intent) => void this.writer.writeIntentNow(intent) },
       log: log.child({ component: 'executor' }),
-      startingEquity: config.sim.startingBalance,
+      startingEquity: o.startingEquity ?? config.sim.startingBalance,
     });
     this.executor.start();
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
-    this.perf = new PerformanceTracker(Number(config.sim.startingBalance));
+    this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
     this.alerter.watch(this.bus);
 
@@ -193,6 +198,18 @@ export class Kernel {
     return new Kernel(o, clock, sim, sim, new ReplaySource(data, clock), true);
   }
 
+  /**
+   * A kernel for a market data source that is not a replay (paper, live): wall clock, no
+   * per-minute drain (market data does not wait for the bot). `sim` is the simulated venue in
+   * paper mode (fed klines and mark prices), null in live mode.
+   */
+  static forSource(o: KernelOptions, parts: { clock: Clock; venue: Venue; sim: SimVenue | null; source: MarketDataSource }): Kernel {
+    return new Kernel(o, parts.clock, parts.venue, parts.sim, parts.source, false);
+  }
+
+  /** Publish a command or event on the bus from outside (reconciliation, operator commands). */
+  publish: EventBus['publish'] = (topic, msg) => this.bus.publish(topic, msg);
+
   /** Ask a running bot to stop after the current step (SIGINT/SIGTERM). */
   requestStop(): void {
     this.source.stop();
@@ -201,6 +218,17 @@ export class Kernel {
 
   private noteError(message: string): void {
     this.lastError = { message, at: Date.now() };
+  }
+
+  /** Record a problem for the heartbeat's lastError (e.g. the exchange cannot be reached) and write it now. */
+  noteProblem(message: string): void {
+    this.noteError(message);
+    this.heartbeat?.write();
+  }
+
+  /** The measured offset to the exchange's clock, ms (exchange − local), shown in the heartbeat. */
+  setClockOffset(ms: number): void {
+    this.clockOffsetMs = ms;
   }
 
   /**
@@ -295,7 +323,7 @@ export class Kernel {
         price: o.price ?? null,
       })),
       lastError: this.lastError ?? (this.executor.error ? { message: this.executor.error, at: now } : null),
-      clockOffsetMs: null,
+      clockOffsetMs: this.clockOffsetMs,
       dataTime: this.clock.now() || null,
       counters: {
         klines: this.klines,

@@ -219,6 +219,11 @@ describe('mapOrderTradeUpdate', () => {
     ]);
   });
 
+  it('a fill without commission fields (Binance omits n/N when there is none) has commission "0" in the quote asset', () => {
+    const [ev] = mapOrderTradeUpdate(dropField(dropField(SUSHI, 'n'), 'N'));
+    expect((ev as OrderFilled).fill).toMatchObject({ commission: '0', commissionAsset: 'USDT', price: '0.8464' });
+  });
+
   it('maps PARTIALLY_FILLED too', () => {
     const [ev] = mapOrderTradeUpdate(setField(SUSHI, 'X', '"PARTIALLY_FILLED"'));
     expect((ev as OrderFilled).status).toBe('PARTIALLY_FILLED');
@@ -285,7 +290,7 @@ describe('mapOrderTradeUpdate', () => {
       'ORDER_TRADE_UPDATE o.x: "FILL" is not one of NEW, CANCELED, CALCULATED, EXPIRED, TRADE, AMENDMENT, REJECTED',
     );
     expect(dataErrorOf(() => mapOrderTradeUpdate(dropField(SUSHI, 'T', '"o"'))).message).toBe('ORDER_TRADE_UPDATE o.T: missing, expected a time in epoch milliseconds');
-    expect(dataErrorOf(() => mapOrderTradeUpdate(dropField(SUSHI, 'n'))).message).toBe('ORDER_TRADE_UPDATE o.n: missing, expected a decimal number');
+    expect(dataErrorOf(() => mapOrderTradeUpdate(setField(SUSHI, 'n', '""'))).message).toBe('ORDER_TRADE_UPDATE o.n: "" is not a decimal number');
     expect(dataErrorOf(() => mapOrderTradeUpdate(setField(SUSHI, 'X', '"NEW"'))).message).toBe('ORDER_TRADE_UPDATE o.X: "NEW" is not PARTIALLY_FILLED or FILLED for a TRADE');
     const e = dataErrorOf(() => mapOrderTradeUpdate(setField(SUSHI, 'L', '"abc"')));
     expect(e.location).toEqual({ stream: 'ORDER_TRADE_UPDATE', field: 'o.L' });
@@ -480,5 +485,57 @@ describe('REST mappers', () => {
     expect(dataErrorOf(() => mapPremiumIndex('{"symbol":"BTCUSDT","time":1}')).message).toBe('REST /fapi/v1/premiumIndex markPrice: missing, expected a decimal number');
     expect(mapServerTime(fixture('rest-time.json'))).toBe(1727892008657);
     expect(dataErrorOf(() => mapServerTime('{"serverTime":"now"}')).message).toBe('REST /fapi/v1/time serverTime: "now" is not a time in epoch milliseconds');
+  });
+});
+
+describe('robustness: any damaged field gives a DataError naming it, never a crash', () => {
+  const BAD: unknown[] = [null, 'abc', '', -1, 1.5, true, {}, [], '9'.repeat(30)];
+
+  /** Every leaf path of a JSON value. */
+  function leaves(v: unknown, path: (string | number)[] = []): (string | number)[][] {
+    if (v !== null && typeof v === 'object') {
+      const entries = Array.isArray(v) ? v.map((x, i) => [i, x] as const) : Object.entries(v);
+      return entries.flatMap(([k, x]) => leaves(x, [...path, k]));
+    }
+    return [path];
+  }
+  function setAt(root: unknown, path: (string | number)[], value: unknown): unknown {
+    const copy = structuredClone(root) as Record<string | number, unknown>;
+    let cur = copy;
+    for (const p of path.slice(0, -1)) cur = cur[p] as Record<string | number, unknown>;
+    cur[path[path.length - 1]!] = value;
+    return copy;
+  }
+
+  const cases: [string, string, (raw: unknown) => unknown, string][] = [
+    ['kline', KLINE_LINES[0]!, mapKlineFrame, 'ctkusdt@kline_1m'],
+    ['ORDER_TRADE_UPDATE', fixture('ws-order-trade-update-sushiusdt-trade.json'), mapOrderTradeUpdate, 'ORDER_TRADE_UPDATE'],
+    ['ACCOUNT_UPDATE', fixture('ws-account-update-injusdt.json'), (r) => mapAccountUpdate(r), 'ACCOUNT_UPDATE'],
+    ['markPrice', publicFrame('btcusdt@markPrice'), mapMarkPriceFrame, 'btcusdt@markPrice'],
+    ['order', fixture('rest-order-put-btcusdt.json'), mapRestOrder, 'REST /fapi/v1/order'],
+    ['account', fixture('rest-account-v2-a.json'), mapAccount, 'REST /fapi/v3/account'],
+  ];
+
+  it.each(cases)('%s', (_name, text, map, stream) => {
+    const root = parseBinanceJson(text);
+    let refused = 0;
+    for (const path of leaves(root)) {
+      for (const bad of BAD) {
+        const damaged = setAt(root, path, bad);
+        try {
+          map(damaged);
+        } catch (err) {
+          expect(err).toBeInstanceOf(DataError);
+          const msg = (err as DataError).message;
+          refused++;
+          if (path[0] === 'stream') continue; // a damaged stream name is what the message names
+          expect(msg.startsWith(`${stream} `) || msg.startsWith(`${stream}:`)).toBe(true);
+          // The wrapper of a combined frame is not part of the field path.
+          const field = (path[0] === 'data' ? path.slice(1) : path).join('.');
+          expect(field.startsWith((err as DataError).location.field ?? '') || msg.includes(field)).toBe(true);
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
   });
 });

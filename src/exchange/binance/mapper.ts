@@ -384,11 +384,17 @@ export function mapMarkPriceFrames(raw: unknown): MarkPriceUpdated[] {
 
 const OTU = 'ORDER_TRADE_UPDATE';
 
+/** The quote (margin) asset a USDⓈ-M symbol ends with, for fills Binance sent without `N`. */
+function quoteAssetOf(symbol: string): string {
+  return /(USDT|USDC|FDUSD|BUSD)$/.exec(symbol)?.[1] ?? '';
+}
+
 /**
  * Map an ORDER_TRADE_UPDATE frame to order events (`ts` = event time `E`):
  * - `x` NEW → OrderAccepted
  * - `x` TRADE with `X` PARTIALLY_FILLED / FILLED → OrderFilled: price `L`, quantity `l`,
- *   commission `n` in `N`, realized PnL `rp`, maker `m`, trade id `t`, time `T`; cumulative `z`
+ *   commission `n` in `N`, realized PnL `rp`, maker `m`, trade id `t`, time `T`; cumulative `z`.
+ *   Binance omits `n`/`N` when there is no commission: commission "0" in the symbol's quote asset.
  * - `x` CANCELED → OrderCanceled; `x` EXPIRED → OrderExpired (reason names `er` when sent);
  *   `x` REJECTED → OrderRejected (code null)
  * - `x` AMENDMENT and CALCULATED → [] (no perpbot event; positions come from ACCOUNT_UPDATE)
@@ -409,8 +415,9 @@ export function mapOrderTradeUpdate(raw: unknown): OrderEvent[] {
       if (o.X !== 'PARTIALLY_FILLED' && o.X !== 'FILLED') {
         throw new DataError(`${OTU} o.X: "${o.X}" is not PARTIALLY_FILLED or FILLED for a TRADE`, { stream: OTU, field: 'o.X' });
       }
-      if (o.n === undefined) throw new DataError(`${OTU} o.n: missing, expected a decimal number`, { stream: OTU, field: 'o.n' });
-      if (o.N === undefined || o.N === '') throw new DataError(`${OTU} o.N: missing, expected a non-empty string`, { stream: OTU, field: 'o.N' });
+      // Binance: `n` and `N` "will not push if no commission".
+      const commission = o.n ?? '0';
+      const commissionAsset = o.N !== undefined && o.N !== '' ? o.N : quoteAssetOf(o.s);
       const fill: Fill = {
         tradeId: o.t,
         orderId: o.i,
@@ -419,8 +426,8 @@ export function mapOrderTradeUpdate(raw: unknown): OrderEvent[] {
         side: o.S,
         price: o.L,
         quantity: o.l,
-        commission: o.n,
-        commissionAsset: o.N,
+        commission,
+        commissionAsset,
         realizedPnl: o.rp,
         maker: o.m,
         time: o.T,

@@ -24,9 +24,16 @@ import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
-import type { ExchangeRules } from '../../executor/exchange-info.ts';
+import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
+import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
+import { openOrders, positionsForRun } from '../../database/queries.ts';
+import type { Db } from '../../database/client.ts';
+import type { OrderRow } from '../../database/schema.ts';
+import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
+import type { VenueOrder } from '../exchange/binance/mapper.ts';
+import { toVenueError } from '../exchange/binance/errors.ts';
 import { validateOrder } from '../../executor/filters.ts';
-import { backoffDelay } from '../exchange/binance/retry.ts';
+import { RateLimitTracker, backoffDelay } from '../exchange/binance/retry.ts';
 import { Kernel } from './kernel.ts';
 import { Decimal } from '../core/decimal.ts';
 
@@ -82,6 +89,12 @@ async function untilItWorks<T>(what: string, fn: () => Promise<T>, log: Logger, 
     }
   }
   return undefined;
+}
+
+/** GET /fapi/v1/time through the library (which answers with the bare number). */
+async function serverTime(rest: USDMClient): Promise<number> {
+  const t: unknown = await rest.getServerTime();
+  return typeof t === 'number' ? t : mapServerTime(t);
 }
 
 /** What `startPaper` returns. */
@@ -169,7 +182,7 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   void untilItWorks(
     'measuring the clock offset to Binance (GET /fapi/v1/time)',
     async () => {
-      const off = await measureClockOffset(async () => mapServerTime(await rest.getServerTime()), () => Date.now(), { samples: 3 });
+      const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
       clock.offsetMs = off.offsetMs;
       kernel.setClockOffset(off.offsetMs);
       log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
@@ -186,6 +199,303 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     stop: async () => {
       stopped = true;
       kernel.requestStop();
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Exchange rules that can be replaced while the bot runs (exchangeInfo is refreshed hourly:
+ * Binance changes filters). Starts from the bundled file until the exchange's arrive.
+ */
+export class RefreshableRules implements ExchangeRules {
+  constructor(private current: ExchangeRules) {}
+  /** Replace the rules (a fresh exchangeInfo). */
+  replace(next: ExchangeRules): void {
+    this.current = next;
+  }
+  get(symbol: Symbol) {
+    return this.current.get(symbol);
+  }
+  has(symbol: Symbol): boolean {
+    return this.current.has(symbol);
+  }
+  symbols(): Symbol[] {
+    return this.current.symbols();
+  }
+  get serverTime(): number {
+    return this.current.serverTime;
+  }
+  get source(): string {
+    return this.current.source;
+  }
+}
+
+/** Database state of an account run, for reconciliation and restore. */
+export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
+  const open = openOrders(db, runId);
+  const positions: Record<Symbol, string> = {};
+  for (const p of positionsForRun(db, runId)) positions[p.symbol] = p.quantity;
+  const knownTradeIds: Record<Symbol, Set<string>> = {};
+  const rows = db.sqlite.prepare('SELECT symbol, trade_id FROM fills WHERE run_id = ? AND time >= ?').all(runId, Date.now() - 7 * 86_400_000) as Array<{ symbol: string; trade_id: string }>;
+  for (const r of rows) (knownTradeIds[r.symbol] ??= new Set()).add(r.trade_id);
+  return {
+    local: {
+      openOrders: open.map((o) => ({ clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, side: o.side, quantity: o.quantity, status: o.status, executedQty: o.executedQty })),
+      positions,
+      knownTradeIds,
+    },
+    open,
+    oldestOpen: open.length ? Math.min(...open.map((o) => o.createdAt)) : null,
+  };
+}
+
+/** The exchange's view for reconciliation, asked through the venue. */
+export async function fetchExchangeState(venue: BinanceVenue, local: LocalState, symbols: readonly Symbol[], since: number): Promise<{ state: ExchangeState; entryPrices: Record<Symbol, string> }> {
+  const toExchangeOrder = (o: VenueOrder): ExchangeOrder => ({
+    clientOrderId: o.clientOrderId,
+    orderId: o.orderId,
+    symbol: o.symbol,
+    side: o.side,
+    quantity: o.quantity,
+    status: o.status,
+    executedQty: o.executedQuantity,
+  });
+  const openOrders = (await venue.openOrders()).map(toExchangeOrder);
+  const openIds = new Set(openOrders.map((o) => o.clientOrderId));
+  const settled: ExchangeState['settled'] = {};
+  for (const o of local.openOrders) {
+    if (openIds.has(o.clientOrderId)) continue;
+    const found = await venue.lookup(o.symbol, o.clientOrderId);
+    settled[o.clientOrderId] = found === null ? null : toExchangeOrder(found);
+  }
+  const positions: Record<Symbol, string> = {};
+  const entryPrices: Record<Symbol, string> = {};
+  for (const p of await venue.positions()) {
+    if (!new Decimal(p.quantity).isZero()) {
+      positions[p.symbol] = p.quantity;
+      entryPrices[p.symbol] = p.entryPrice;
+    }
+  }
+  const byOrderId = new Map<string, string>();
+  for (const o of [...openOrders, ...Object.values(settled).filter((x): x is ExchangeOrder => x !== null)]) byOrderId.set(o.orderId, o.clientOrderId);
+  const trades = [];
+  const tradeSymbols = new Set<Symbol>([...symbols, ...Object.keys(positions), ...local.openOrders.map((o) => o.symbol)]);
+  for (const s of tradeSymbols) trades.push(...(await venue.trades(s, since, (id) => byOrderId.get(id) ?? '')));
+  return {
+    state: {
+      openOrders,
+      settled,
+      positions,
+      trades,
+    },
+    entryPrices,
+  };
+}
+
+/** The USDMClient as the venue's REST port (raw answers; perpbot's client order ids always sent). */
+export function restPort(rest: USDMClient): UsdmRestPort {
+  return {
+    // postPrivate avoids the library rewriting or warning about ids without its broker prefix.
+    submitNewOrder: (p) => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>,
+    getOrder: (p) => rest.getOrder(p) as Promise<unknown>,
+    cancelOrder: (p) => rest.cancelOrder(p) as Promise<unknown>,
+    getAllOpenOrders: (p) => rest.getAllOpenOrders(p) as Promise<unknown>,
+    getPositionsV3: () => rest.getPositionsV3() as Promise<unknown>,
+    getAccountTrades: (p) => rest.getAccountTrades(p as never) as Promise<unknown>,
+  };
+}
+
+/**
+ * Set the account up for perpbot, idempotently: one-way position mode (switched when possible,
+ * else an error saying why), and per symbol the leverage of `sizing.leverage` and the margin type
+ * of `binance.marginType` ("No need to change", -4046/-4059, is success).
+ * @throws VenueError / Error naming what could not be set
+ */
+export async function setUpAccount(rest: USDMClient, config: Config, symbols: readonly Symbol[], log: Logger): Promise<void> {
+  const ignore = (codes: number[]) => (err: unknown) => {
+    const ve = toVenueError(err);
+    if (ve.binanceCode !== null && codes.includes(ve.binanceCode)) return undefined;
+    throw ve;
+  };
+  const mode = (await rest.getCurrentPositionMode()) as { dualSidePosition?: boolean | string };
+  if (mode.dualSidePosition === true || mode.dualSidePosition === 'true') {
+    log.warn('the account is in hedge mode: switching to one-way mode');
+    await rest.setPositionMode({ dualSidePosition: 'false' }).catch(ignore([-4059]));
+  }
+  for (const symbol of symbols) {
+    await rest.setMarginType({ symbol, marginType: config.binance.marginType }).catch(ignore([-4046]));
+    await rest.setLeverage({ symbol, leverage: config.sizing.leverage });
+  }
+  log.info({ symbols, leverage: config.sizing.leverage, marginType: config.binance.marginType }, 'account set up: one-way mode, leverage and margin type');
+}
+
+/**
+ * Close a user-data WebsocketClient cleanly: the library keeps its listen-key keepalive timers
+ * running after closeAll, so they are cleared from its listen-key cache first.
+ */
+export function closeUserDataClient(client: WebsocketClient): void {
+  const mgr = (client as unknown as { getUserDataStreamManager?: () => { listenKeyStateCache?: { listenKeyStateStore?: Record<string, unknown>; clearAllListenKeyState(k: string): void } } }).getUserDataStreamManager?.();
+  const cache = mgr?.listenKeyStateCache;
+  for (const key of Object.keys(cache?.listenKeyStateStore ?? {})) cache!.clearAllListenKeyState(key);
+  client.closeAll(true);
+}
+
+/** What {@link startLive} returns. */
+export interface RunningLiveBot extends RunningBot {
+  venue: BinanceVenue;
+  /** Resolves once start-up (clock, filters, account, reconciliation) finished; trading is then ACTIVE. */
+  ready: Promise<void>;
+}
+
+/**
+ * Start live trading. Trading stays HALTED ("starting") until the clock offset is measured, the
+ * exchange's filters are loaded, the account is set up and the database is reconciled with the
+ * exchange; a failure keeps it HALTED with the reason (fail-closed) unless
+ * `live.forceWithoutReconcile`. Start-up steps that cannot reach Binance are retried with backoff.
+ * @throws ConfigError without keys or with mainnet not opted in
+ */
+export async function startLive(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], env: Record<string, string | undefined> = process.env): Promise<RunningLiveBot> {
+  const settings = connectionSettings(config, 'live', env);
+  const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
+  const rest = new USDMClient(restOptions, requestOptions);
+  const clock = new WallClock(0);
+  const rules = new RefreshableRules(fileRules);
+  const limits = new RateLimitTracker(clock);
+  let stopped = false;
+  let kernel: Kernel | null = null;
+  const halt = (reason: string) => kernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason });
+  const syncClock = async () => {
+    const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+    clock.offsetMs = off.offsetMs;
+    kernel?.setClockOffset(off.offsetMs);
+    log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
+  };
+  const venue = new BinanceVenue({
+    rest: restPort(rest),
+    clock,
+    log: log.child({ component: 'venue' }),
+    attempts: config.live.orderAttempts,
+    limits,
+    resyncClock: syncClock,
+    onHalt: (reason) => halt(reason),
+  });
+  const source = marketSource(settings, symbols, rest, clock, config, log);
+  log.info({ connection: describeConnection(settings) }, 'live trading');
+  kernel = Kernel.forSource(
+    { config, mode: 'live', rules, symbols, log, heartbeat: true, runId: accountRunId('live', settings), resumeRun: true },
+    { clock, venue, sim: null, source },
+  );
+  const k = kernel;
+  halt('starting: waiting for the exchange (clock, filters, account set-up, reconciliation)');
+
+  // The user-data stream; REST polling stands in while it is down.
+  const userKey = describeConnection(settings).network === 'testnet' ? 'usdmTestnetPrivate' : 'usdmPrivate';
+  const userWs = new WebsocketClient(buildWebsocketClientOptions(settings), libraryLogger(log));
+  let userUp = false;
+  let malformedUserFrames = 0;
+  userWs.on('message', (m: unknown) => {
+    const { wsKey: _k, isWSAPIResponse: _w, ...frame } = (m ?? {}) as Record<string, unknown>;
+    try {
+      venue.onUserData(frame);
+    } catch (err) {
+      malformedUserFrames++;
+      log.warn({ malformedUserFrames }, `malformed user-data frame skipped: ${errorMessage(err)}`);
+    }
+  });
+  userWs.on('open', () => {
+    userUp = true;
+  });
+  userWs.on('reconnected', () => {
+    userUp = true;
+    void venue.poll().catch((err: unknown) => log.warn(`catch-up poll after the user stream reconnected failed: ${errorMessage(err)}`));
+  });
+  userWs.on('reconnecting', () => {
+    userUp = false;
+  });
+  userWs.on('close', () => {
+    userUp = false;
+  });
+  const poller = setInterval(() => {
+    if (!userUp && !stopped) void venue.poll().catch((err: unknown) => log.warn(`order status poll failed: ${errorMessage(err)}`));
+  }, 5_000);
+  poller.unref();
+
+  const ready = (async () => {
+    await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m));
+    await untilItWorks(
+      'loading exchange filters (GET /fapi/v1/exchangeInfo)',
+      async () => rules.replace(parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo')),
+      log,
+      () => stopped,
+      (m) => k.noteProblem(m),
+    );
+    for (const s of symbols) rules.get(s); // SYMBOL_UNKNOWN when the exchange does not list it
+    await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log), log, () => stopped, (m) => k.noteProblem(m));
+    await untilItWorks('opening the user-data stream (listen key)', () => userWs.subscribeUsdFuturesUserDataStream(userKey as never), log, () => stopped, (m) => k.noteProblem(m));
+    try {
+      const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
+      const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
+      const { state, entryPrices } = await fetchExchangeState(venue, local, symbols, since);
+      const r = reconcile(local, state);
+      const text = formatReconciliation(r);
+      if (r.clean) log.info(text);
+      else log.warn({ actions: r.actions.length }, `reconciliation with the exchange:\n${text}`);
+      // The executor and the venue learn what is open and held, then the events settle the rest.
+      const stillOpen = open.filter((o) => state.openOrders.some((x) => x.clientOrderId === o.clientOrderId));
+      const restored = stillOpen.map((o) => ({
+        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}) },
+        executedQty: o.executedQty,
+        orderId: o.orderId,
+      }));
+      for (const a of r.actions) {
+        if (a.kind === 'adopt' && a.unknown) {
+          const x = a.order;
+          restored.push({ intent: { clientOrderId: x.clientOrderId, symbol: x.symbol, side: x.side, type: 'MARKET', quantity: x.quantity, reduceOnly: false, strategyId: 'adopted', refPrice: '0', createdAt: clock.now() }, executedQty: x.executedQty, orderId: x.orderId });
+        }
+      }
+      const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
+      k.executor.restore(restored, positions);
+      venue.adopt(restored);
+      for (const e of reconciliationEvents(r, clock.now(), entryPrices)) {
+        if (e.type === 'PositionChanged') void k.publish('account.update', e);
+        else void k.publish('order.update', e);
+      }
+      k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange' });
+    } catch (err) {
+      const msg = `reconciliation with the exchange failed: ${scrub(errorMessage(err))}`;
+      k.noteProblem(msg);
+      if (config.live.forceWithoutReconcile) {
+        log.error(`${msg}; trading anyway (live.forceWithoutReconcile)`);
+        k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'forced without reconciliation' });
+      } else {
+        log.error(`${msg}; trading stays HALTED (fail-closed). Fix it and restart, or run perpbot recover.`);
+        halt(msg);
+      }
+    }
+  })();
+
+  // Filters change: refresh them hourly.
+  const refresh = setInterval(() => {
+    void rest
+      .getExchangeInfo()
+      .then((raw) => rules.replace(parseExchangeInfo(raw, 'GET /fapi/v1/exchangeInfo')))
+      .catch((err: unknown) => log.warn(`exchangeInfo refresh failed (the previous filters stay): ${errorMessage(err)}`));
+  }, config.live.exchangeInfoRefreshMinutes * MINUTE);
+  refresh.unref();
+
+  const done = k.run().then(() => undefined);
+  return {
+    kernel: k,
+    venue,
+    ready,
+    done,
+    stop: async () => {
+      stopped = true;
+      clearInterval(poller);
+      clearInterval(refresh);
+      closeUserDataClient(userWs);
+      k.requestStop();
       await done.catch(() => undefined);
     },
   };

@@ -72,6 +72,7 @@ const FIRST_ORDER_ID = 700000000001n;
 const FIRST_TRADE_ID = 5000000001n;
 const MAINT_MARGIN_RATE = new Decimal('0.004');
 const FUNDING_RATE = '0.00010000';
+const ORDER_INDEX_LIMIT = 50_000;
 
 /** Binance's request-rate limits (GET /fapi/v1/exchangeInfo `rateLimits`), enforced per server. */
 export interface RateLimits {
@@ -100,11 +101,20 @@ export interface SimulatorOptions {
   speed?: number;
   /** Start with the data clock paused (tests drive it with advance/step). Default false. */
   paused?: boolean;
-  /** Sub-steps per kline: frames (x=false + mark price) sent during each minute. Default 4. */
+  /** Sub-steps per kline: frames (x=false + mark price) sent during each minute. Default 12 (every 5 s at speed 1). */
   stepsPerKline?: number;
+  /**
+   * Also show the engine each sub-step's mark price (the forming kline's close so far), so MARKET
+   * orders fill within one sub-step (5 s at speed 1 with 12 steps) instead of at the next kline's
+   * open, and resting LIMIT orders can fill as the price path reaches them. Default false.
+   */
+  fillOnSubSteps?: boolean;
   /** Klines already closed when the server starts (served by /fapi/v1/klines). Default 500, capped to the data. */
   history?: number;
-  /** Shift the data so that the first live kline opens at the current wall-clock minute. Default true. */
+  /**
+   * Shift the data so that the first live kline opens at the current wall-clock minute (and, when
+   * not paused, start at the wall clock's sub-step inside it). Default true.
+   */
   alignToNow?: boolean;
   /** API key. Default {@link DEFAULT_SIM_API_KEY}. */
   apiKey?: string;
@@ -145,7 +155,8 @@ export interface SimulatorState {
   fills: SimFill[];
   listenKeys: { listenKey: string; expiresAt: number }[];
   faults: FaultState;
-  connections: { market: number; user: number };
+  /** Open websocket connections, and the union of the market streams they are subscribed to. */
+  connections: { market: number; user: number; streams: string[] };
 }
 
 /** Active fault injections. */
@@ -237,7 +248,41 @@ function nextFundingTime(t: number): number {
 }
 
 /**
- * Start a simulator.
+ * Start a simulator on 127.0.0.1 (`opts.port`, 0 = any free port) and resolve once it listens.
+ *
+ * REST (JSON; errors are `{"code":<Binance code>,"msg":"…"}` with Binance's HTTP status — 400
+ * request errors, 401 -2014/-2015 key errors, 429 -1003/-1015 rate limits with `Retry-After`, 418
+ * -1003 ban; every /fapi answer carries `X-MBX-USED-WEIGHT-1M`, order endpoints also
+ * `X-MBX-ORDER-COUNT-10S`/`-1M`):
+ * - public: GET /fapi/v1/ping, /time, /exchangeInfo (the file, `serverTime` and `rateLimits`
+ *   updated), /klines (1m only; closed klines only; startTime/endTime/limit ≤ 1500 as Binance),
+ *   /premiumIndex (mark = forming kline's close so far, funding rate 0.0001), /ticker/price;
+ * - SIGNED (`timestamp`, optional `recvWindow` ≤ 60000, `signature` = hex HMAC-SHA256 of the query
+ *   string + body exactly as sent, minus the signature; header X-MBX-APIKEY): POST/GET/DELETE
+ *   /fapi/v1/order, DELETE /fapi/v1/allOpenOrders, GET /fapi/v1/openOrders, GET /fapi/v3/positionRisk,
+ *   /fapi/v3/account, /fapi/v3/balance, /fapi/v1/userTrades, /fapi/v1/commissionRate,
+ *   POST /fapi/v1/leverage, /fapi/v1/marginType, GET/POST /fapi/v1/positionSide/dual;
+ *   -2014 missing key, -2015 wrong key, -1102 missing timestamp/signature, -1021 outside recvWindow
+ *   or > 1000 ms ahead, -1022 bad signature;
+ * - order checks, in order: parameters (-1102, -1117, -1116, -1115, -1100, -1121), exchange filters
+ *   via executor/filters.ts validateOrder (-1111, -4014, -4013, -4002, -4003, -4004, -4005, -4023,
+ *   -4016, -4024, -4164 unless reduce-only), -4116 duplicate open client id, -2019 initial margin
+ *   (notional ÷ leverage of the part that opens or grows a position) above the available balance,
+ *   then the engine (-2022 reduce-only that would open or grow, -5022 GTX that would take);
+ *   -2013 GET of an unknown order, -2011 DELETE of an unknown or finished order (as Binance);
+ * - API key only: POST/PUT/DELETE /fapi/v1/listenKey (one key per account, `listenKeyTtlMs`;
+ *   PUT on none → -1125).
+ *
+ * Websockets (same port): market data on /market/stream, /public/stream, /stream (combined
+ * `{"stream","data"}` frames, `?streams=a/b` or SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS) and /ws,
+ * /ws/<stream> (raw frames); streams `<symbol>@kline_1m`, `<symbol>@markPrice[@1s]`,
+ * `!markPrice@arr[@1s]`. User data on /private/stream?listenKey= (combined, `stream` = the key),
+ * /private/ws?listenKey=, /private/ws/<key>, /ws/<key> (raw): ORDER_TRADE_UPDATE, ACCOUNT_UPDATE
+ * (reason ORDER), listenKeyExpired (then the socket is closed). Unknown listen key → HTTP 400 on
+ * upgrade. Any path prefix before those endpoints is ignored.
+ *
+ * Admin (no auth, JSON body): see ADMIN_ENDPOINTS in ./cli.ts and {@link SimulatorState}.
+ *
  * @throws DataError when a kline file is missing or malformed, PerpbotError EXCHANGE_INFO_INVALID
  *   / SYMBOL_UNKNOWN when the exchangeInfo is bad or lacks a data symbol, RangeError on bad options
  */
@@ -245,7 +290,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const apiKey = opts.apiKey ?? DEFAULT_SIM_API_KEY;
   const apiSecret = opts.apiSecret ?? DEFAULT_SIM_API_SECRET;
   const speed = opts.speed ?? 1;
-  const steps = opts.stepsPerKline ?? 4;
+  const steps = opts.stepsPerKline ?? 12;
   const ttl = opts.listenKeyTtlMs ?? 60 * MINUTE;
   const defaultLeverage = opts.defaultLeverage ?? 20;
   const limits: RateLimits = { weightPerMinute: 2400, ordersPer10s: 300, ordersPerMinute: 1200, banMs: 120_000, ...opts.rateLimits };
@@ -295,6 +340,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     orderHistoryLimit: 10_000,
   });
   const takerFee = dec(opts.engine?.takerFeeRate ?? '0.0005');
+  const makerFee = dec(opts.engine?.makerFeeRate ?? '0.0002');
 
   // ---------------------------------------------------------------- account state kept beside the engine
   const leverage = new Map<Symbol, number>();
@@ -307,10 +353,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const firstTradeIds = new Map<Symbol, number>(symbols.map((s) => [s, 1_000_000_001]));
 
   // ---------------------------------------------------------------- clocks
-  let index = history; // kline being formed
-  let phase = 0;
-  let ended = index >= timelineLen;
   const stepMs = MINUTE / steps;
+  let index = history; // kline being formed
+  // Aligned and running: start at the wall clock's position inside the current minute.
+  let phase = opts.alignToNow !== false && opts.paused !== true ? Math.min(steps - 1, Math.floor((Date.now() % MINUTE) / stepMs)) : 0;
+  let ended = index >= timelineLen;
   const faults: FaultState = { restErrors: 0, restErrorStatus: 503, restHangs: 0, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [] };
   const serverTime = (): number => Date.now() + faults.clockSkewMs;
   const dataTime = (): number => (ended ? t0 + timelineLen * MINUTE : t0 + index * MINUTE + phase * stepMs);
@@ -345,10 +392,15 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   // ---------------------------------------------------------------- websocket fan-out
   const conns = new Set<Conn>();
 
-  function stalled(stream: string): boolean {
+  function pruneStalls(): void {
     const now = serverTime();
+    if (faults.stalled.some((s) => s.until !== null && s.until <= now)) faults.stalled = faults.stalled.filter((s) => s.until === null || s.until > now);
+  }
+
+  function stalled(stream: string): boolean {
+    if (faults.stalled.length === 0) return false;
+    pruneStalls();
     let hit = false;
-    faults.stalled = faults.stalled.filter((s) => s.until === null || s.until > now);
     for (const s of faults.stalled) if (s.stream === '*' || s.stream === stream) hit = true;
     return hit;
   }
@@ -420,6 +472,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         case 'OrderAccepted': {
           orderById.set(ev.orderId, ev.clientOrderId);
           extras.set(ev.orderId, { cumQuote: ZERO });
+          if (orderById.size > ORDER_INDEX_LIMIT) {
+            // bounded like the engine's own history (it forgets finished orders beyond 10000)
+            const oldest = orderById.keys().next().value!;
+            orderById.delete(oldest);
+            extras.delete(oldest);
+          }
           const o = engine.getOrder(ev.clientOrderId);
           if (o !== undefined) sendUser(orderTradeUpdate(o, { x: 'NEW' }, eventTime, ev.ts, openNotionals(o.symbol)));
           break;
@@ -496,6 +554,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     phase++;
     if (phase < steps) {
       marketFrames(false);
+      if (opts.fillOnSubSteps === true) {
+        const t = dataTime();
+        for (const s of symbols) {
+          const k = bars.get(s)![index];
+          if (k !== undefined) handleEvents(engine.onMarkPrice(s, partialKline(k, phase, steps).close, t), t);
+        }
+      }
       return 'step';
     }
     closeKline();
@@ -529,7 +594,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const listenKeys = new Map<string, number>(); // key → expiresAt (server clock)
   function expireKey(key: string): void {
     listenKeys.delete(key);
-    const ev = { e: 'listenKeyExpired', E: serverTime(), listenKey: key };
+    // E as a string: what Binance's futures stream really sends (adshao/go-binance#510), unlike its docs.
+    const ev = { e: 'listenKeyExpired', E: String(serverTime()), listenKey: key };
     for (const c of conns) {
       if (c.kind !== 'user' || c.listenKey !== key) continue;
       if (c.ws.readyState === WebSocket.OPEN) c.ws.send(toJson(c.combined ? { stream: key, data: ev } : ev));
@@ -541,6 +607,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     for (const [k, exp] of listenKeys) if (exp <= now) expireKey(k);
   }, 1000);
   keyTimer.unref();
+  // Binance's websocket server pings every 3 minutes (clients answer with a pong).
+  const pingTimer = setInterval(() => {
+    for (const c of conns) if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();
+  }, 180_000);
+  pingTimer.unref();
 
   // ---------------------------------------------------------------- rate limits
   const rl = { minute: 0, weight: 0, tenS: 0, orders10s: 0, orderMinute: 0, orders1m: 0, retryUntil: 0, bannedUntil: 0 };
@@ -955,7 +1026,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         return { listenKey: k };
       }
     }
-    const k = randomBytes(48).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 64);
+    const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    const k = [...randomBytes(64)].map((b) => ALNUM[b % ALNUM.length]).join('');
     listenKeys.set(k, now + ttl);
     return { listenKey: k };
   }
@@ -979,11 +1051,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     return {};
   }
 
+  const servedRateLimits = [
+    { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: limits.weightPerMinute },
+    { rateLimitType: 'ORDERS', interval: 'MINUTE', intervalNum: 1, limit: limits.ordersPerMinute },
+    { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: limits.ordersPer10s },
+  ];
   const w = (n: number) => () => n;
   const routes: Record<string, Route> = {
     'GET /fapi/v1/ping': { weight: w(1), auth: 'none', handler: () => ({}) },
     'GET /fapi/v1/time': { weight: w(1), auth: 'none', handler: () => ({ serverTime: serverTime() }) },
-    'GET /fapi/v1/exchangeInfo': { weight: w(1), auth: 'none', handler: () => ({ ...infoDoc, serverTime: serverTime() }) },
+    'GET /fapi/v1/exchangeInfo': { weight: w(1), auth: 'none', handler: () => ({ ...infoDoc, serverTime: serverTime(), rateLimits: servedRateLimits }) },
     'GET /fapi/v1/klines': {
       weight: (p) => {
         const l = Number(p.get('limit') ?? 500);
@@ -993,6 +1070,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       handler: klines,
     },
     'GET /fapi/v1/premiumIndex': { weight: (p) => (p.get('symbol') ? 1 : 10), auth: 'none', handler: premiumIndex },
+    'GET /fapi/v1/ticker/price': { weight: (p) => (p.get('symbol') ? 1 : 2), auth: 'none', handler: (p) => {
+      const one = (s: Symbol) => ({ symbol: s, price: markPrice(s), time: dataTime() });
+      const s = p.get('symbol');
+      return s !== null && s !== '' ? one(symbolParam(p)) : symbols.map(one);
+    } },
+    'GET /fapi/v1/commissionRate': { weight: w(20), auth: 'signed', handler: (p) => ({ symbol: symbolParam(p), makerCommissionRate: str(makerFee), takerCommissionRate: str(takerFee) }) },
     'POST /fapi/v1/order': { weight: w(0), auth: 'signed', order: true, handler: newOrder },
     'GET /fapi/v1/order': { weight: w(1), auth: 'signed', handler: (p) => {
       const o = lookupOrder(p, -2013);
@@ -1126,6 +1209,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 
   // ---------------------------------------------------------------- admin
   function state(): SimulatorState {
+    pruneStalls();
     const a = accountNumbers();
     return {
       serverTime: serverTime(),
@@ -1142,7 +1226,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       fills: [...fills],
       listenKeys: [...listenKeys].map(([listenKey, expiresAt]) => ({ listenKey, expiresAt })),
       faults: { ...faults, stalled: [...faults.stalled] },
-      connections: { market: [...conns].filter((c) => c.kind === 'market').length, user: [...conns].filter((c) => c.kind === 'user').length },
+      connections: {
+        market: [...conns].filter((c) => c.kind === 'market').length,
+        user: [...conns].filter((c) => c.kind === 'user').length,
+        streams: [...new Set([...conns].flatMap((c) => [...c.streams]))],
+      },
     };
   }
 
@@ -1272,25 +1360,32 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
 
   function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const path = u.pathname.replace(/\/+$/, '') || '/';
+    // The endpoint is the end of the path, so a wsUrl that already carries a path still works
+    // (the library appends /market/stream, /private/stream?listenKey=… to whatever wsUrl is).
+    const m = /(?:\/(private|market|public))?\/(stream|ws)(?:\/([^/]+))?\/*$/.exec(u.pathname);
     let conn: Omit<Conn, 'ws'> | null = null;
     const userConn = (key: string | null, combined: boolean): Omit<Conn, 'ws'> | null => {
       if (key === null || key === '' || !listenKeys.has(key)) return null;
       return { kind: 'user', combined, streams: new Set(), listenKey: key };
     };
-    if (path === '/private/stream' || path === '/private/ws') {
-      conn = userConn(u.searchParams.get('listenKey'), path === '/private/stream');
-      if (conn === null) return reject(socket, 400, 'Bad Request');
-    } else if (path.startsWith('/ws/') || path.startsWith('/private/ws/')) {
-      const name = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
-      if (name.includes('@') || name.startsWith('!')) conn = { kind: 'market', combined: false, streams: new Set([name]), listenKey: null };
-      else {
-        conn = userConn(name, false);
+    if (m !== null) {
+      const [, area, kind, rawName] = m;
+      if (rawName !== undefined) {
+        if (kind !== 'ws') return reject(socket, 404, 'Not Found');
+        const name = decodeURIComponent(rawName);
+        if (area !== 'private' && (name.includes('@') || name.startsWith('!'))) {
+          conn = { kind: 'market', combined: false, streams: new Set([name]), listenKey: null };
+        } else {
+          conn = userConn(name, false);
+          if (conn === null) return reject(socket, 400, 'Bad Request');
+        }
+      } else if (area === 'private') {
+        conn = userConn(u.searchParams.get('listenKey'), kind === 'stream');
         if (conn === null) return reject(socket, 400, 'Bad Request');
+      } else {
+        const streams = (u.searchParams.get('streams') ?? '').split('/').filter((x) => x !== '');
+        conn = { kind: 'market', combined: kind === 'stream', streams: new Set(streams), listenKey: null };
       }
-    } else if (['/stream', '/ws', '/market/stream', '/public/stream', '/market/ws', '/public/ws'].includes(path)) {
-      const streams = (u.searchParams.get('streams') ?? '').split('/').filter((s) => s !== '');
-      conn = { kind: 'market', combined: path.endsWith('stream'), streams: new Set(streams), listenKey: null };
     }
     if (conn === null) return reject(socket, 404, 'Not Found');
     const base = conn;
@@ -1365,6 +1460,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       closed = true;
       sim.pause();
       clearInterval(keyTimer);
+      clearInterval(pingTimer);
       for (const t of delayed) clearTimeout(t);
       delayed.clear();
       for (const c of conns) c.ws.terminate();

@@ -131,7 +131,7 @@ export function apiError(code: number, args: readonly string[] = [], status = 40
  * The kline as seen `p` sub-steps into its minute out of `steps` (0 ≤ p < steps): a deterministic
  * price path open → first extreme → second extreme → close (low first for an up bar, high first for
  * a down bar, the usual OHLC path convention), one third of the minute each. Volume, quote volume
- * and trade count grow linearly with the elapsed fraction (floored to the data's decimals).
+ * and trade count grow linearly with the elapsed fraction (floored, written with the data's number of decimals).
  * `p = steps` (or more) gives the final kline.
  */
 export function partialKline(k: Kline, p: number, steps: number): Kline {
@@ -147,7 +147,12 @@ export function partialKline(k: Kline, p: number, steps: number): Kline {
     if (dec(s).lt(dec(low))) low = s;
   }
   const frac = new Decimal(p).div(steps);
-  const part = (v: string): string => str(dec(v).times(frac).toDecimalPlaces(dec(v).decimalPlaces(), Decimal.ROUND_DOWN));
+  // Same number of decimals as the data's text ("1250.50" → "416.83"), as Binance writes fixed decimals.
+  const part = (v: string): string => {
+    const dot = v.indexOf('.');
+    const dp = dot < 0 || /[eE]/.test(v) ? dec(v).decimalPlaces() : v.length - dot - 1;
+    return dec(v).times(frac).toFixed(dp, Decimal.ROUND_DOWN);
+  };
   const out: Kline = { ...k, close: seen[seg]!, high, low, volume: part(k.volume), closed: false };
   if (k.quoteVolume !== undefined) out.quoteVolume = part(k.quoteVolume);
   if (k.trades !== undefined) out.trades = Math.floor((k.trades * p) / steps);

@@ -141,7 +141,7 @@ describe('reconciliationEvents', () => {
         positions: { BTCUSDT: '0.009' },
       }),
     );
-    const ev = reconciliationEvents(r, 1751760120000, { BTCUSDT: '108167.0' });
+    const ev = reconciliationEvents(r, 1751760120000, { BTCUSDT: { entryPrice: '108167.0', realizedPnl: '1.5', fees: '0.9', updatedAt: 1751760180000 } });
     expect(ev.map((e) => [e.type, 'clientOrderId' in e ? e.clientOrderId : e.type === 'OrderFilled' ? `${e.fill.tradeId}:${e.status}:${e.cumulativeQuantity}` : e.type === 'PositionChanged' ? e.position.quantity : ''])).toEqual([
       ['OrderAccepted', 'pb-pending'],
       ['OrderCanceled', 'pb-canceled'],
@@ -152,6 +152,6 @@ describe('reconciliationEvents', () => {
     ]);
     expect(ev[0]).toMatchObject({ orderId: '1000000000000000007' });
     expect(ev[2]).toMatchObject({ code: -2013 });
-    expect(ev[5]).toMatchObject({ position: { entryPrice: '108167.0' } });
+    expect(ev[5]).toMatchObject({ ts: 1751760180000, position: { entryPrice: '108167.0', realizedPnl: '1.5', fees: '0.9', updatedAt: 1751760180000 } });
   });
 });

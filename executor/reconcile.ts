@@ -177,11 +177,17 @@ export function formatReconciliation(r: Reconciliation): string {
  *   event of its own: its fills are in `insertFill`;
  * - insertFill → `OrderFilled` (status FILLED when the fill completes the order as far as the
  *   exchange's answer says, else PARTIALLY_FILLED);
- * - position → `PositionChanged` with the exchange's quantity.
+ * - position → `PositionChanged` with the exchange's quantity and entry price, the database's
+ *   realized PnL and fees (cumulative history the exchange does not report), stamped with the
+ *   exchange's update time when it is later than `now`.
  * Foreign orders produce nothing.
- * @param entryPrices exchange entry price per symbol, quote asset (for position events)
+ * @param positions per symbol: the exchange's entry price and update time, the database's realized PnL and fees
  */
-export function reconciliationEvents(r: Reconciliation, now: number, entryPrices: Record<Symbol, string> = {}): Array<OrderEvent | PositionChanged> {
+export function reconciliationEvents(
+  r: Reconciliation,
+  now: number,
+  positions: Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> = {},
+): Array<OrderEvent | PositionChanged> {
   const out: Array<OrderEvent | PositionChanged> = [];
   const filledTotal = new Map<string, Decimal>();
   const finalQty = new Map<string, string>();
@@ -210,13 +216,16 @@ export function reconciliationEvents(r: Reconciliation, now: number, entryPrices
         out.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: str(cum), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
         break;
       }
-      case 'position':
+      case 'position': {
+        const p = positions[a.symbol] ?? {};
+        const t = Math.max(now, p.updatedAt ?? 0);
         out.push({
           type: 'PositionChanged',
-          ts: now,
-          position: { symbol: a.symbol, quantity: a.exchange, entryPrice: entryPrices[a.symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: now },
+          ts: t,
+          position: { symbol: a.symbol, quantity: a.exchange, entryPrice: p.entryPrice ?? '0', realizedPnl: p.realizedPnl ?? '0', fees: p.fees ?? '0', updatedAt: t },
         });
         break;
+      }
       case 'foreign':
         break;
     }

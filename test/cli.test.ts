@@ -212,10 +212,17 @@ describe('bad input: clear error, exit 2, nothing written', () => {
     expect(existsSync(join(r.base, 'perpbot.sqlite'))).toBe(false);
   });
 
-  it('a mode that is not available yet is refused with a reason', () => {
-    const r = perpbot(['run', '--mode', 'live'], 'bad-mode');
+  it('live mode without keys is refused, naming the variables, before anything is written', () => {
+    const r = perpbot(['run', '--mode', 'live'], 'no-keys');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/mode: got "live", expected "replay" or "paper"/);
+    expect(r.stderr).toMatch(/BINANCE_API_KEY \/ BINANCE_API_SECRET: live mode needs both/);
+    expect(existsSync(join(r.base, 'perpbot.sqlite'))).toBe(false);
+  });
+
+  it('mainnet without the opt-in is refused', () => {
+    const r = perpbot(['run', '--mode', 'live'], 'mainnet', { BINANCE_ENV: 'mainnet', BINANCE_API_KEY: 'k', BINANCE_API_SECRET: 's' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/binance\.env: got "mainnet", expected "testnet" unless binance\.allowMainnet is true/);
   });
 });
 

@@ -12,6 +12,7 @@ import { projectPath } from '../src/core/paths.ts';
 import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
 import { startLive, type RunningLiveBot } from '../src/kernel/live.ts';
+import { recover } from '../src/cli/live-commands.ts';
 import { loadExchangeInfo } from '../executor/exchange-info.ts';
 
 const BTC = projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv');
@@ -91,5 +92,48 @@ describe('live mode against the simulator', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('recover --dry-run prints an induced divergence exactly; recover applies it; then database and exchange agree', async () => {
+    const { sim, bot, config } = await setup();
+    await bot.ready;
+    sim.advance(2);
+    bot.kernel.publish('order.request', {
+      type: 'SubmitOrder',
+      ts: Date.now(),
+      intent: { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003', reduceOnly: false, strategyId: 'operator', refPrice: sim.markPrice('BTCUSDT') },
+    });
+    await until('order open on the exchange', () => sim.state().openOrders.length === 1);
+    const clientOrderId = sim.state().openOrders[0]!.clientOrderId;
+    sim.advance(1);
+    await until('fill recorded', () => bot.kernel.executor.stats.fills === 1);
+    await bot.stop();
+    await bot.kernel.close(null, 'stopped');
+    cleanup.pop();
+
+    // A crash lost the fill: the database still thinks the order is NEW and the account flat.
+    const w = new Database(config.db);
+    w.prepare("update orders set status = 'NEW', executed_qty = '0', cum_quote = '0', avg_price = null").run();
+    w.prepare('delete from fills').run();
+    w.prepare("update positions set quantity = '0', entry_price = '0'").run();
+    w.close();
+
+    const f = sim.state().fills[0]!;
+    const env = { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret };
+    const dry = await recover(config, silentLogger(), { dryRun: true, env });
+    expect(dry.text.split('\n')).toEqual([
+      `settle order ${clientOrderId} (BTCUSDT): database NEW → exchange FILLED, executed 0.003`,
+      `insert fill BTCUSDT trade ${f.tradeId}: BUY 0.003 @ ${f.price} (order ${clientOrderId})`,
+      'position BTCUSDT: database 0 → exchange 0.003',
+      '(dry run: nothing changed)',
+    ]);
+    const applied = await recover(config, silentLogger(), { dryRun: false, env });
+    expect(applied.text).toMatch(/applied 3 change\(s\)/);
+    const again = await recover(config, silentLogger(), { dryRun: true, env });
+    expect(again.text.split('\n')[0]).toBe('database and exchange agree: nothing to do');
+    const db = new Database(config.db, { readonly: true });
+    expect(db.prepare('select status, executed_qty from orders').get()).toEqual({ status: 'FILLED', executed_qty: '0.003' });
+    expect(db.prepare('select trade_id, price from fills').get()).toEqual({ trade_id: f.tradeId, price: f.price });
+    db.close();
   });
 });

@@ -19,7 +19,9 @@ import { readHeartbeatFile } from '../health/heartbeat.ts';
 import { createLogger, scrub, type LoggerHandle } from '../logging/logger.ts';
 import { loadReplayData } from '../market/replay-source.ts';
 import { Kernel } from '../kernel/kernel.ts';
-import { startPaper } from '../kernel/live.ts';
+import { startLive, startPaper } from '../kernel/live.ts';
+import { flatten, recover } from './live-commands.ts';
+import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import { formatReport, type BacktestReport } from '../backtest/report.ts';
 import { loadExchangeInfo } from '../../executor/exchange-info.ts';
 import { openDatabase } from '../../database/client.ts';
@@ -84,13 +86,13 @@ async function replayRun(
 }
 
 /**
- * Paper trading until SIGINT/SIGTERM: Binance market data (retried with backoff while it cannot
- * be reached, the heartbeat saying degraded), the simulated venue.
+ * Paper or live trading until SIGINT/SIGTERM: Binance market data (retried with backoff while it
+ * cannot be reached, the heartbeat saying degraded); the simulated venue (paper) or Binance (live).
  */
-async function runPaper(config: Config, log: Logger): Promise<void> {
+async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live'): Promise<void> {
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
-  const bot = await startPaper(config, log, rules, config.symbols);
+  const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols) : await startLive(config, log, rules, config.symbols);
   const off = withSignals(() => {
     log.warn('signal received: stopping');
     void bot.stop();
@@ -148,11 +150,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (flags: CommonFlags & { mode?: Mode }) => {
     try {
       const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
-      if (config.mode === 'live') {
-        throw new ConfigError(['mode: got "live", expected "replay" or "paper" (live trading is being finished: it needs reconciliation at start, which lands next)']);
-      }
-      if (config.mode === 'paper') {
-        await withLogger(config, 'stdout', (log) => runPaper(config, log));
+      if (config.mode === 'paper' || config.mode === 'live') {
+        await withLogger(config, 'stdout', (log) => runOnBinance(config, log, config.mode as 'paper' | 'live'));
         setExit(EXIT.ok);
         return;
       }
@@ -235,6 +234,46 @@ export function buildProgram(setExit: (code: number) => void): Command {
         setExit(3);
       }
     });
+
+  program
+    .command('recover')
+    .description('compare the database with the exchange (live account) and apply the differences; --dry-run only prints them')
+    .option('--config <file>', 'JSON config file')
+    .option('--db <file>', 'SQLite database file')
+    .option('--dry-run', 'print the differences, change nothing')
+    .action(async (flags: { config?: string; db?: string; dryRun?: boolean }) => {
+      try {
+        const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        await withLogger(config, 'stderr', async (log) => {
+          const { text } = await recover(config, log, { dryRun: flags.dryRun === true });
+          process.stdout.write(`${text}\n`);
+        });
+        setExit(EXIT.ok);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+
+  program
+    .command('flatten')
+    .description('close every position with reduce-only market orders (live account); needs --yes')
+    .option('--config <file>', 'JSON config file')
+    .option('--db <file>', 'SQLite database file')
+    .option('--yes', 'really send the orders')
+    .action(async (flags: { config?: string; db?: string; yes?: boolean }) => {
+      try {
+        if (!flags.yes) throw new ConfigError(['--yes: flatten sends real orders; say --yes to confirm']);
+        const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        await withLogger(config, 'stderr', async (log) => {
+          for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
+        });
+        setExit(EXIT.ok);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+
+  simulatorCommand(program);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

@@ -251,7 +251,12 @@ export function loadLocalState(db: Db, runId: string): { local: LocalState; open
 }
 
 /** The exchange's view for reconciliation, asked through the venue. */
-export async function fetchExchangeState(venue: BinanceVenue, local: LocalState, symbols: readonly Symbol[], since: number): Promise<{ state: ExchangeState; entryPrices: Record<Symbol, string> }> {
+export async function fetchExchangeState(
+  venue: BinanceVenue,
+  local: LocalState,
+  symbols: readonly Symbol[],
+  since: number,
+): Promise<{ state: ExchangeState; entryPrices: Record<Symbol, string>; positionTimes: Record<Symbol, number> }> {
   const toExchangeOrder = (o: VenueOrder): ExchangeOrder => ({
     clientOrderId: o.clientOrderId,
     orderId: o.orderId,
@@ -271,7 +276,9 @@ export async function fetchExchangeState(venue: BinanceVenue, local: LocalState,
   }
   const positions: Record<Symbol, string> = {};
   const entryPrices: Record<Symbol, string> = {};
+  const positionTimes: Record<Symbol, number> = {};
   for (const p of await venue.positions()) {
+    positionTimes[p.symbol] = p.updatedAt;
     if (!new Decimal(p.quantity).isZero()) {
       positions[p.symbol] = p.quantity;
       entryPrices[p.symbol] = p.entryPrice;
@@ -290,7 +297,17 @@ export async function fetchExchangeState(venue: BinanceVenue, local: LocalState,
       trades,
     },
     entryPrices,
+    positionTimes,
   };
+}
+
+/** Per-symbol position details for reconciliation events: the exchange's entry and time, the database's PnL history. */
+export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbol, string>, positionTimes: Record<Symbol, number>): Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> {
+  const out: Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> = {};
+  for (const p of positionsForRun(db, runId)) out[p.symbol] = { realizedPnl: p.realizedPnl, fees: p.fees };
+  for (const [s, e] of Object.entries(entryPrices)) (out[s] ??= {}).entryPrice = e;
+  for (const [s, t] of Object.entries(positionTimes)) (out[s] ??= {}).updatedAt = t;
+  return out;
 }
 
 /** The USDMClient as the venue's REST port (raw answers; perpbot's client order ids always sent). */
@@ -436,7 +453,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     try {
       const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
-      const { state, entryPrices } = await fetchExchangeState(venue, local, symbols, since);
+      const { state, entryPrices, positionTimes } = await fetchExchangeState(venue, local, symbols, since);
       const r = reconcile(local, state);
       const text = formatReconciliation(r);
       if (r.clean) log.info(text);
@@ -457,7 +474,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
       k.executor.restore(restored, positions);
       venue.adopt(restored);
-      for (const e of reconciliationEvents(r, clock.now(), entryPrices)) {
+      for (const e of reconciliationEvents(r, clock.now(), positionDetails(k.db, k.runId, entryPrices, positionTimes))) {
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }

@@ -44,7 +44,7 @@ export interface UsdmRestPort {
   /** GET /fapi/v3/positionRisk. */
   getPositionsV3(): Promise<unknown>;
   /** GET /fapi/v1/userTrades. */
-  getAccountTrades(params: { symbol: string; orderId?: string; fromId?: string; startTime?: number; limit?: number }): Promise<unknown>;
+  getAccountTrades(params: { symbol: string; orderId?: string; fromId?: string; startTime?: number; endTime?: number; limit?: number }): Promise<unknown>;
 }
 
 /** Options of {@link BinanceVenue}. */
@@ -393,9 +393,36 @@ export class BinanceVenue implements Venue {
     throw q.error;
   }
 
-  /** Trades of `symbol` since `startTime` (UTC epoch ms), oldest first (GET /fapi/v1/userTrades). */
+  /**
+   * Trades of `symbol` from `startTime` (UTC epoch ms) on, oldest first (GET /fapi/v1/userTrades).
+   * Binance answers for windows of at most 7 days, so the span is walked window by window up to a
+   * day past now; a full page (1,000) continues from the last trade id.
+   */
   async trades(symbol: Symbol, startTime: number, clientOrderIdOf: (orderId: string) => string | undefined): Promise<Fill[]> {
-    await this.throttle(5, 0);
-    return mapUserTrades(await this.o.rest.getAccountTrades({ symbol, startTime, limit: 1000 }), clientOrderIdOf);
+    const WEEK = 7 * 86_400_000 - 1;
+    const end = this.o.clock.now() + 86_400_000;
+    const out: Fill[] = [];
+    const seen = new Set<string>();
+    for (let from = startTime; from <= end; from += WEEK + 1) {
+      let page: Fill[];
+      let fromId: string | undefined;
+      do {
+        await this.throttle(5, 0);
+        const params: { symbol: string; startTime?: number; endTime?: number; fromId?: string; limit: number } = { symbol, limit: 1000 };
+        if (fromId === undefined) {
+          params.startTime = from;
+          params.endTime = Math.min(from + WEEK, end);
+        } else params.fromId = fromId;
+        page = mapUserTrades(await this.o.rest.getAccountTrades(params), clientOrderIdOf);
+        for (const f of page) {
+          if (f.time > Math.min(from + WEEK, end) || seen.has(f.tradeId)) continue;
+          seen.add(f.tradeId);
+          out.push(f);
+        }
+        fromId = page.length === 1000 ? (BigInt(page[page.length - 1]!.tradeId) + 1n).toString() : undefined;
+      } while (fromId !== undefined);
+    }
+    return out.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : BigInt(a.tradeId) > BigInt(b.tradeId) ? 1 : 0));
   }
+
 }

@@ -451,6 +451,21 @@ describe('websocket paths with a plain ws client', () => {
     bad.on('error', () => {});
   });
 
+  it('expires a listen key after its TTL unless kept alive, sending listenKeyExpired and closing the socket', async () => {
+    const s = await sim({ listenKeyTtlMs: 600 });
+    const c = rest(s);
+    const { listenKey } = await c.getFuturesUserDataListenKey();
+    const user = await connect(`${s.wsUrl}/private/ws?listenKey=${listenKey}`);
+    const closed = new Promise<number>((resolve) => user.ws.once('close', (code) => resolve(code)));
+    await new Promise((r) => setTimeout(r, 300));
+    await c.keepAliveFuturesUserDataListenKey(); // pushes expiry to ~now + 600 ms
+    await new Promise((r) => setTimeout(r, 400));
+    expect(user.frames).toHaveLength(0); // 700 ms after creation, still alive thanks to the keepalive
+    expect(await closed).toBe(1000);
+    expect(user.frames).toEqual([{ e: 'listenKeyExpired', E: expect.stringMatching(/^\d+$/), listenKey }]);
+    expect((await err(c.keepAliveFuturesUserDataListenKey())).code).toBe(-1125);
+  });
+
   it('runs the data clock in real time at the given speed when not paused', async () => {
     const s = await sim({ paused: false, speed: 6000, stepsPerKline: 2 }); // a kline every 10 ms
     await waitFor(() => s.state().klineIndex >= HISTORY + 3, 'klines closing in real time');
@@ -533,6 +548,20 @@ describe('more of the protocol', () => {
     expect(closed.status).toBe('EXPIRED');
     expect(closed.executedQty).toBe('4');
     expect(await c.getPositionsV3({ symbol: 'AVAXUSDT' })).toEqual([]);
+  });
+
+  it('serves the deprecated v2 positionRisk, account and balance the library still has', async () => {
+    const s = await sim();
+    const c = rest(s);
+    await c.submitNewOrder({ symbol: 'AVAXUSDT', side: 'BUY', type: 'MARKET', quantity: 3 });
+    s.advance(1);
+    const [p] = await c.getPositions();
+    expect(p).toMatchObject({ symbol: 'AVAXUSDT', positionAmt: '3', leverage: '20', marginType: 'cross', positionSide: 'BOTH', isAutoAddMargin: 'false' });
+    const v3 = await c.getBalanceV3();
+    expect(await c.getBalance()).toEqual(v3);
+    const acct = (await c.getAccountInformation()) as unknown as { canTrade: boolean; positions: { symbol: string; positionAmt: string; leverage: string }[] };
+    expect(acct.canTrade).toBe(true);
+    expect(acct.positions).toEqual([expect.objectContaining({ symbol: 'AVAXUSDT', positionAmt: '3', leverage: '20' })]);
   });
 
   it('pages userTrades by fromId and time, newest last', async () => {

@@ -242,6 +242,11 @@ function strParam(p: URLSearchParams, name: string): string {
   return v;
 }
 
+/** A plausible notional cap for a leverage (Binance's brackets are per symbol; not modelled). */
+function maxNotional(leverage: number): string {
+  return leverage <= 20 ? '1000000' : leverage <= 50 ? '250000' : '50000';
+}
+
 function nextFundingTime(t: number): number {
   const eight = 8 * 60 * MINUTE;
   return Math.floor(t / eight) * eight + eight;
@@ -260,7 +265,8 @@ function nextFundingTime(t: number): number {
  * - SIGNED (`timestamp`, optional `recvWindow` ≤ 60000, `signature` = hex HMAC-SHA256 of the query
  *   string + body exactly as sent, minus the signature; header X-MBX-APIKEY): POST/GET/DELETE
  *   /fapi/v1/order, DELETE /fapi/v1/allOpenOrders, GET /fapi/v1/openOrders, GET /fapi/v3/positionRisk,
- *   /fapi/v3/account, /fapi/v3/balance, /fapi/v1/userTrades, /fapi/v1/commissionRate,
+ *   /fapi/v3/account, /fapi/v3/balance (and the v2 forms of those three), /fapi/v1/userTrades,
+ *   /fapi/v1/commissionRate,
  *   POST /fapi/v1/leverage, /fapi/v1/marginType, GET/POST /fapi/v1/positionSide/dual;
  *   -2014 missing key, -2015 wrong key, -1102 missing timestamp/signature, -1021 outside recvWindow
  *   or > 1000 ms ahead, -1022 bad signature;
@@ -605,7 +611,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const keyTimer = setInterval(() => {
     const now = serverTime();
     for (const [k, exp] of listenKeys) if (exp <= now) expireKey(k);
-  }, 1000);
+  }, Math.max(10, Math.min(1000, Math.floor(ttl / 4))));
   keyTimer.unref();
   // Binance's websocket server pings every 3 minutes (clients answer with a pong).
   const pingTimer = setInterval(() => {
@@ -927,6 +933,74 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     };
   }
 
+  /** GET /fapi/v2/positionRisk rows: every data symbol (flat ones too), with leverage and margin type. */
+  function positionRowsV2(filter: Symbol | null): unknown[] {
+    const a = accountNumbers();
+    return symbols
+      .filter((s) => filter === null || s === filter)
+      .map((s) => {
+        const e = a.perSymbol.get(s);
+        const mark = e?.mark ?? markPrice(s);
+        const qty = e?.qty ?? ZERO;
+        const entry = e?.entry ?? ZERO;
+        return {
+          symbol: s,
+          positionAmt: str(qty),
+          entryPrice: str(entry),
+          breakEvenPrice: str(breakEven(qty, entry)),
+          markPrice: mark,
+          unRealizedProfit: str(e?.up ?? ZERO),
+          liquidationPrice: '0',
+          leverage: String(lev(s)),
+          maxNotionalValue: maxNotional(lev(s)),
+          marginType: marginType.get(s) ?? 'cross',
+          isolatedMargin: '0',
+          isAutoAddMargin: 'false',
+          positionSide: 'BOTH',
+          notional: str(e?.notional ?? ZERO),
+          isolatedWallet: '0',
+          updateTime: e?.updatedAt ?? 0,
+        };
+      });
+  }
+
+  /** GET /fapi/v2/account: the v3 body plus the v2 flags and per-symbol position rows. */
+  function accountV2(): unknown {
+    const v3 = accountV3() as Record<string, unknown>;
+    const a = accountNumbers();
+    return {
+      feeTier: 0,
+      canTrade: true,
+      canDeposit: true,
+      canWithdraw: true,
+      updateTime: 0,
+      multiAssetsMargin: false,
+      tradeGroupId: -1,
+      ...v3,
+      positions: symbols.map((s) => {
+        const e = a.perSymbol.get(s);
+        return {
+          symbol: s,
+          initialMargin: str(e === undefined ? ZERO : e.im.plus(e.orderIm)),
+          maintMargin: str(e?.mm ?? ZERO),
+          unrealizedProfit: str(e?.up ?? ZERO),
+          positionInitialMargin: str(e?.im ?? ZERO),
+          openOrderInitialMargin: str(e?.orderIm ?? ZERO),
+          leverage: String(lev(s)),
+          isolated: (marginType.get(s) ?? 'cross') === 'isolated',
+          entryPrice: str(e?.entry ?? ZERO),
+          breakEvenPrice: str(breakEven(e?.qty ?? ZERO, e?.entry ?? ZERO)),
+          maxNotional: maxNotional(lev(s)),
+          bidNotional: openNotionals(s).bids,
+          askNotional: openNotionals(s).asks,
+          positionSide: 'BOTH',
+          positionAmt: str(e?.qty ?? ZERO),
+          updateTime: e?.updatedAt ?? 0,
+        };
+      }),
+    };
+  }
+
   function balanceV3(): unknown {
     const a = accountNumbers();
     const avail = a.wallet.plus(a.upnl).minus(a.posIm).minus(a.orderIm);
@@ -1099,14 +1173,19 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     } },
     'GET /fapi/v3/account': { weight: w(5), auth: 'signed', handler: accountV3 },
     'GET /fapi/v3/balance': { weight: w(5), auth: 'signed', handler: balanceV3 },
+    'GET /fapi/v2/positionRisk': { weight: w(5), auth: 'signed', handler: (p) => {
+      const s = p.get('symbol');
+      return positionRowsV2(s !== null && s !== '' ? symbolParam(p) : null);
+    } },
+    'GET /fapi/v2/account': { weight: w(5), auth: 'signed', handler: accountV2 },
+    'GET /fapi/v2/balance': { weight: w(5), auth: 'signed', handler: balanceV3 },
     'GET /fapi/v1/userTrades': { weight: w(5), auth: 'signed', handler: userTrades },
     'POST /fapi/v1/leverage': { weight: w(1), auth: 'signed', handler: (p) => {
       const symbol = symbolParam(p);
       const l = intParam(p, 'leverage', true)!;
       if (l < 1 || l > 125) throw apiError(-4028, [String(l)]);
       leverage.set(symbol, l);
-      const maxNotional = l <= 20 ? '1000000' : l <= 50 ? '250000' : '50000';
-      return { leverage: l, maxNotionalValue: maxNotional, symbol };
+      return { leverage: l, maxNotionalValue: maxNotional(l), symbol };
     } },
     'POST /fapi/v1/marginType': { weight: w(1), auth: 'signed', handler: (p) => {
       const symbol = symbolParam(p);

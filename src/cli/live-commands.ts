@@ -1,0 +1,150 @@
+/**
+ * The CLI's live-trading commands: `perpbot recover [--dry-run]` (reconcile the database with the
+ * exchange and apply the differences) and `perpbot flatten --yes` (close every position with
+ * reduce-only market orders). Both use the same connector, reconciliation and database writer
+ * as the bot; neither runs while a bot of the same account is alive (its heartbeat is fresh).
+ */
+import { USDMClient } from 'binance';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { WallClock } from '../core/clock.ts';
+import { Decimal, str } from '../core/decimal.ts';
+import { PerpbotError, errorMessage } from '../core/errors.ts';
+import type { OrderIntent, Side, Symbol } from '../core/types.ts';
+import { readHeartbeatFile } from '../health/heartbeat.ts';
+import { buildUsdmClientOptions } from '../exchange/binance/client-options.ts';
+import { BinanceVenue } from '../exchange/binance/venue.ts';
+import { accountRunId, connectionSettings, fetchExchangeState, loadLocalState, positionDetails, restPort } from '../kernel/live.ts';
+import { formatReconciliation, reconcile, reconciliationEvents, type Reconciliation } from '../../executor/reconcile.ts';
+import { openDatabase, type Db } from '../../database/client.ts';
+import { RecordWriter } from '../../database/writer.ts';
+
+/** Refuse to act while the bot of this account runs: two writers of one account would race. */
+function refuseIfBotAlive(config: Config, runId: string): void {
+  try {
+    const hb = readHeartbeatFile(config.heartbeat.file);
+    const fresh = Date.now() - hb.timeMs <= config.heartbeat.staleAfterMs;
+    if (fresh && hb.runId === runId && hb.status !== 'stopped') {
+      throw new PerpbotError('CONFIG_INVALID', `the bot of ${runId} is running (pid ${hb.pid}, heartbeat ${config.heartbeat.file}): stop it first`);
+    }
+  } catch (err) {
+    if (err instanceof PerpbotError) throw err;
+    // no heartbeat: nothing runs
+  }
+}
+
+interface Connected {
+  venue: BinanceVenue;
+  db: Db;
+  runId: string;
+  clock: WallClock;
+}
+
+function connect(config: Config, log: Logger, env: Record<string, string | undefined>): Connected {
+  const settings = connectionSettings(config, 'live', env);
+  const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
+  const rest = new USDMClient(restOptions, requestOptions);
+  const clock = new WallClock(0);
+  const runId = accountRunId('live', settings);
+  refuseIfBotAlive(config, runId);
+  const venue = new BinanceVenue({ rest: restPort(rest), clock, log: log.child({ component: 'venue' }), attempts: config.live.orderAttempts });
+  const db = openDatabase(config.db);
+  return { venue, db, runId, clock };
+}
+
+/**
+ * Compare the database with the exchange; print every difference; unless `dryRun`, apply them
+ * (adopt, settle, insert missing fills, follow the exchange's positions).
+ * @returns the reconciliation and the printed text
+ */
+export async function recover(config: Config, log: Logger, opts: { dryRun: boolean; env?: Record<string, string | undefined> }): Promise<{ result: Reconciliation; text: string }> {
+  const c = connect(config, log, opts.env ?? process.env);
+  try {
+    const { local, oldestOpen } = loadLocalState(c.db, c.runId);
+    const since = Math.min(oldestOpen ?? Infinity, c.clock.now() - 7 * 86_400_000);
+    const { state, entryPrices, positionTimes } = await fetchExchangeState(c.venue, local, config.symbols, since);
+    const result = reconcile(local, state);
+    let text = formatReconciliation(result);
+    if (!opts.dryRun && result.actions.some((a) => a.kind !== 'foreign')) {
+      const writer = new RecordWriter(c.db, c.runId);
+      writer.startRun({ id: c.runId, mode: 'live', startedAt: c.clock.now(), configJson: '{}' }, { resume: true });
+      for (const e of reconciliationEvents(result, c.clock.now(), positionDetails(c.db, c.runId, entryPrices, positionTimes))) {
+        if (e.type === 'PositionChanged') writer.position(e);
+        else writer.orderEvent(e);
+      }
+      writer.endRun(c.runId, { endedAt: c.clock.now(), status: 'stopped', summaryJson: null });
+      writer.flush();
+      text += `\napplied ${result.actions.filter((a) => a.kind !== 'foreign').length} change(s) to ${config.db}`;
+    } else if (opts.dryRun) {
+      text += '\n(dry run: nothing changed)';
+    }
+    return { result, text };
+  } finally {
+    c.db.close();
+  }
+}
+
+/**
+ * Close every position perpbot's account holds with reduce-only MARKET orders, after canceling
+ * perpbot's open orders on those symbols. Each order is written ahead and recorded.
+ * @returns one line per action
+ */
+export async function flatten(config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<string[]> {
+  const c = connect(config, log, env);
+  const out: string[] = [];
+  const writer = new RecordWriter(c.db, c.runId);
+  writer.startRun({ id: c.runId, mode: 'live', startedAt: c.clock.now(), configJson: '{}' }, { resume: true });
+  c.venue.onEvent((e) => {
+    if (e.type === 'PositionChanged') writer.position(e);
+    else writer.orderEvent(e);
+  });
+  try {
+    const positions = (await c.venue.positions()).filter((p) => !new Decimal(p.quantity).isZero());
+    if (positions.length === 0) return ['no open positions'];
+    const open = await c.venue.openOrders();
+    for (const o of open) {
+      if (o.clientOrderId.startsWith('pb-') && positions.some((p) => p.symbol === o.symbol)) {
+        await c.venue.cancel(o.symbol, o.clientOrderId);
+        out.push(`canceled ${o.clientOrderId} (${o.symbol} ${o.side} ${o.quantity})`);
+      }
+    }
+    const stamp = c.clock.now().toString(36);
+    for (const p of positions) {
+      const q = new Decimal(p.quantity);
+      const side: Side = q.isPositive() ? 'SELL' : 'BUY';
+      const intent: OrderIntent = {
+        clientOrderId: `pb-flat-${stamp}-${p.symbol}`.slice(0, 36),
+        symbol: p.symbol as Symbol,
+        side,
+        type: 'MARKET',
+        quantity: str(q.abs()),
+        reduceOnly: true,
+        strategyId: 'operator',
+        refPrice: p.entryPrice,
+        createdAt: c.clock.now(),
+      };
+      writer.writeIntentNow(intent);
+      try {
+        const r = await c.venue.submit(intent);
+        out.push(r.accepted ? `closing ${p.symbol} ${p.quantity}: ${side} ${intent.quantity} reduce-only MARKET, order ${r.orderId}` : `closing ${p.symbol} refused: ${r.reason}`);
+      } catch (err) {
+        out.push(`closing ${p.symbol}: outcome unknown (${errorMessage(err)}); run perpbot recover`);
+      }
+    }
+    // Wait (briefly) for the positions to be flat as the exchange sees them.
+    for (let i = 0; i < 20; i++) {
+      const left = (await c.venue.positions()).filter((p) => !new Decimal(p.quantity).isZero());
+      if (left.length === 0) {
+        out.push('all positions are flat');
+        await c.venue.poll().catch((err: unknown) => out.push(`recording the fills failed (${errorMessage(err)}); run perpbot recover`));
+        break;
+      }
+      if (i === 19) out.push(`still open after waiting: ${left.map((p) => `${p.symbol} ${p.quantity}`).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return out;
+  } finally {
+    writer.flush();
+    c.db.close();
+  }
+}

@@ -215,7 +215,7 @@ describe('bad input: clear error, exit 2, nothing written', () => {
   it('live mode without keys is refused, naming the variables, before anything is written', () => {
     const r = perpbot(['run', '--mode', 'live'], 'no-keys');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/BINANCE_API_KEY \/ BINANCE_API_SECRET: live mode needs both/);
+    expect(r.stderr).toMatch(/live mode needs the environment variables BINANCE_API_KEY and BINANCE_API_SECRET/);
     expect(existsSync(join(r.base, 'perpbot.sqlite'))).toBe(false);
   });
 

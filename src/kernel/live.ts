@@ -64,7 +64,7 @@ export function connectionSettings(config: Config, mode: Mode, env: Record<strin
   if (mode === 'live') {
     const key = env.BINANCE_API_KEY ?? '';
     const secret = env.BINANCE_API_SECRET ?? '';
-    if (!key || !secret) throw new ConfigError(['BINANCE_API_KEY / BINANCE_API_SECRET: live mode needs both in the environment']);
+    if (!key || !secret) throw new ConfigError(['live mode needs the environment variables BINANCE_API_KEY and BINANCE_API_SECRET (both set, non-empty)']);
     s.apiKey = key;
     s.apiSecret = secret;
   } else if (mode === 'paper' && !b.baseUrl && b.env === 'testnet' && env.BINANCE_ENV === undefined) {

@@ -13,6 +13,11 @@ import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
 import { startLive, type RunningLiveBot } from '../src/kernel/live.ts';
 import { recover } from '../src/cli/live-commands.ts';
+import { USDMClient } from 'binance';
+import { WallClock } from '../src/core/clock.ts';
+import { buildUsdmClientOptions } from '../src/exchange/binance/client-options.ts';
+import { RateLimitTracker } from '../src/exchange/binance/retry.ts';
+import { restPort } from '../src/kernel/live.ts';
 import { loadExchangeInfo } from '../executor/exchange-info.ts';
 
 const BTC = projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv');
@@ -135,5 +140,18 @@ describe('live mode against the simulator', () => {
     expect(db.prepare('select status, executed_qty from orders').get()).toEqual({ status: 'FILLED', executed_qty: '0.003' });
     expect(db.prepare('select trade_id, price from fills').get()).toEqual({ trade_id: f.tradeId, price: f.price });
     db.close();
+  });
+
+  it('the REST port feeds the request weight Binance reports (X-MBX-USED-WEIGHT-1M) into the rate-limit tracker', async () => {
+    const sim = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 10 });
+    cleanup.push(() => sim.close());
+    const { restOptions, requestOptions } = buildUsdmClientOptions({ env: 'testnet', baseUrl: sim.url, wsUrl: sim.wsUrl, apiKey: sim.apiKey, apiSecret: sim.apiSecret });
+    const tracker = new RateLimitTracker(new WallClock());
+    const port = restPort(new USDMClient(restOptions, requestOptions), tracker);
+    expect(tracker.snapshot().weight1m).toBe(0);
+    await port.getAllOpenOrders(); // weight 40 without a symbol on Binance
+    await port.getPositionsV3();
+    const used = tracker.snapshot().weight1m;
+    expect(used).toBeGreaterThanOrEqual(40);
   });
 });

@@ -310,16 +310,28 @@ export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbo
   return out;
 }
 
-/** The USDMClient as the venue's REST port (raw answers; perpbot's client order ids always sent). */
-export function restPort(rest: USDMClient): UsdmRestPort {
+/**
+ * The USDMClient as the venue's REST port: raw answers; perpbot's client order ids always sent;
+ * after every answer (or error) the request-weight and order counts Binance reported in its
+ * headers (the library keeps the latest X-MBX-USED-WEIGHT-1M / X-MBX-ORDER-COUNT-*) go to the
+ * rate-limit tracker, so the venue slows down before the limits.
+ */
+export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestPort {
+  const counted = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } finally {
+      limits?.update(rest.getRateLimitStates() as unknown as Record<string, unknown>);
+    }
+  };
   return {
     // postPrivate avoids the library rewriting or warning about ids without its broker prefix.
-    submitNewOrder: (p) => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>,
-    getOrder: (p) => rest.getOrder(p) as Promise<unknown>,
-    cancelOrder: (p) => rest.cancelOrder(p) as Promise<unknown>,
-    getAllOpenOrders: (p) => rest.getAllOpenOrders(p) as Promise<unknown>,
-    getPositionsV3: () => rest.getPositionsV3() as Promise<unknown>,
-    getAccountTrades: (p) => rest.getAccountTrades(p as never) as Promise<unknown>,
+    submitNewOrder: (p) => counted(() => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>),
+    getOrder: (p) => counted(() => rest.getOrder(p) as Promise<unknown>),
+    cancelOrder: (p) => counted(() => rest.cancelOrder(p) as Promise<unknown>),
+    getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
+    getPositionsV3: () => counted(() => rest.getPositionsV3() as Promise<unknown>),
+    getAccountTrades: (p) => counted(() => rest.getAccountTrades(p as never) as Promise<unknown>),
   };
 }
 
@@ -389,7 +401,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
   };
   const venue = new BinanceVenue({
-    rest: restPort(rest),
+    rest: restPort(rest, limits),
     clock,
     log: log.child({ component: 'venue' }),
     attempts: config.live.orderAttempts,

@@ -99,6 +99,7 @@ const BASE_SIZING: SizingConfig = { mode: 'fixed_notional', notional: '1000', eq
 interface HarnessOptions {
   limits?: Partial<RiskLimits>;
   sizing?: Partial<SizingConfig>;
+  limitOrderTtlMs?: number;
 }
 
 /** A kernel-like wiring of the executor with a real bus, replay clock and simulated venue. */
@@ -162,6 +163,7 @@ function harness(o: HarnessOptions = {}) {
     journal,
     log: silentLogger(),
     startingEquity: '10000',
+    ...(o.limitOrderTtlMs !== undefined ? { limitOrderTtlMs: o.limitOrderTtlMs } : {}),
   });
   executor.start();
 
@@ -786,6 +788,30 @@ describe('Executor.restore (after a restart)', () => {
     await h.signal('LONG', b(0));
     expect(h.executor.stats.submitted).toBe(1);
     expect(() => h.executor.restore([], [])).toThrow(/after orders were placed/);
+  });
+});
+
+describe('limit order TTL', () => {
+  it('a resting LIMIT order is canceled once its age reaches the TTL, not before', async () => {
+    const h = harness({ limitOrderTtlMs: 90_000 });
+    await h.bar(b(0));
+    void h.bus.publish('order.request', {
+      type: 'SubmitOrder',
+      ts: h.clock.now(),
+      intent: { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', price: '100000.0', timeInForce: 'GTC', quantity: '0.002', reduceOnly: false, strategyId: 'operator', refPrice: '108167.0' },
+    });
+    await h.bus.drain();
+    expect(h.of('OrderAccepted')).toHaveLength(1);
+    await h.bar(b(1)); // age 60 s < 90 s
+    h.executor.tick();
+    await h.bus.drain();
+    const canceledEarly = h.of('OrderCanceled').length;
+    await h.bar(b(2)); // age 120 s ≥ 90 s
+    h.executor.tick();
+    await h.bus.drain();
+    expect(canceledEarly).toBe(0);
+    expect(h.of('OrderCanceled')).toHaveLength(1);
+    expect(h.executor.openOrders()).toEqual([]);
   });
 });
 

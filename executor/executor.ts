@@ -69,6 +69,8 @@ export interface ExecutorDeps {
   log: Logger;
   /** Account equity at start, USDT (wallet balance). */
   startingEquity: string;
+  /** LIMIT orders still open after this long are canceled, ms (default: never). */
+  limitOrderTtlMs?: number;
 }
 
 /** Counters for the heartbeat and the backtest report. */
@@ -90,6 +92,8 @@ export interface ExecutorStats {
 interface OpenOrder {
   intent: OrderIntent;
   executed: Decimal;
+  /** A TTL cancel was sent (not again until the venue answers). */
+  canceling?: boolean;
 }
 
 /** A round trip in progress on one symbol: who opened it and its PnL so far (net of fees). */
@@ -243,9 +247,25 @@ export class Executor {
     this.publishState(this.risk.setState(cmd.state, cmd.reason));
   }
 
-  /** Lift an automatic halt whose cooldown has passed (the kernel calls this as time moves). */
+  /**
+   * Time moved (the kernel calls this every kline, and every second live): lift an automatic
+   * halt whose cooldown has passed; cancel LIMIT orders older than their TTL.
+   */
   tick(): void {
-    this.publishState(this.risk.tick(this.d.clock.now()));
+    const now = this.d.clock.now();
+    this.publishState(this.risk.tick(now));
+    const ttl = this.d.limitOrderTtlMs;
+    if (ttl === undefined || this.open.size === 0) return;
+    for (const o of this.open.values()) {
+      if (o.intent.type !== 'LIMIT' || o.canceling || now - o.intent.createdAt < ttl) continue;
+      o.canceling = true;
+      this.d.log.info({ clientOrderId: o.intent.clientOrderId, ageMs: now - o.intent.createdAt }, 'limit order TTL reached: canceling');
+      void this.d.venue.cancel(o.intent.symbol, o.intent.clientOrderId).catch((err: unknown) => {
+        o.canceling = false; // try again on the next tick
+        this.lastError = `TTL cancel of ${o.intent.clientOrderId}: ${errorMessage(err)}`;
+        this.d.log.warn({ err, clientOrderId: o.intent.clientOrderId }, 'TTL cancel failed; retried on the next tick');
+      });
+    }
   }
 
   private async onSignal(s: SignalEmitted): Promise<void> {

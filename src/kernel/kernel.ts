@@ -159,6 +159,7 @@ export class Kernel {
       journal: { recordIntent: sim ? () => {} : (intent) => void this.writer.writeIntentNow(intent) },
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
+      limitOrderTtlMs: config.live.limitOrderTtlMs,
     });
     this.executor.start();
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
@@ -172,7 +173,14 @@ export class Kernel {
         )
       : null;
     this.heartbeat?.start();
+    if (!drainEachStep) {
+      // Live and paper: time moves without klines too (TTLs, halt cooldowns).
+      this.ticker = setInterval(() => this.executor.tick(), 1_000);
+      this.ticker.unref();
+    }
   }
+
+  private ticker: NodeJS.Timeout | null = null;
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -345,6 +353,7 @@ export class Kernel {
    */
   async close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): Promise<void> {
     if (this.closed) return;
+    if (this.ticker) clearInterval(this.ticker);
     for (const inst of this.strategies) {
       try {
         inst.strategy.stop?.();

@@ -94,4 +94,18 @@ describe('Alerter', () => {
     expect(seen).toHaveLength(0);
     expect(lines.join('')).toContain('hello');
   });
+
+  it('the halt every live start-up begins with is sent as info, a real halt as error', async () => {
+    seen.length = 0;
+    const { log } = capture();
+    const a = new Alerter({ slackToken: TOKEN, slackChannel: 'C1', slackApiUrl: url }, log, 'perpbot live', { retries: 0 });
+    const bus = new EventBus();
+    a.watch(bus);
+    bus.publish('risk.state', { type: 'TradingStateChanged', ts: 1, state: 'HALTED', previous: 'ACTIVE', reason: 'starting: waiting for the exchange' });
+    bus.publish('risk.state', { type: 'TradingStateChanged', ts: 2, state: 'HALTED', previous: 'ACTIVE', reason: 'IP banned by Binance (418)' });
+    await bus.drain();
+    await a.flush();
+    expect(seen.map((x) => new URLSearchParams(x.body).get('text')!.split(']')[0])).toEqual(['[info', '[error']);
+  });
 });
+

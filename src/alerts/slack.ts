@@ -72,7 +72,9 @@ export class Alerter {
     bus.consume(
       'risk.state',
       (e) => {
-        const level = e.state === 'ACTIVE' ? 'info' : e.state === 'HALTED' ? 'error' : 'warn';
+        // The halt every live start-up begins with is routine, not an incident.
+        const routine = e.state === 'HALTED' && e.reason.startsWith('starting:');
+        const level = e.state === 'ACTIVE' || routine ? 'info' : e.state === 'HALTED' ? 'error' : 'warn';
         this.send(level, `trading ${e.previous} → ${e.state}: ${e.reason}`);
       },
       { name: 'alerts' },

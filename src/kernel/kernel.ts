@@ -50,6 +50,28 @@ export function riskLimitsFrom(config: Config): RiskLimits {
   };
 }
 
+/**
+ * The in-process simulated venue configured from `sim.*`: fees, slippage rounded to each symbol's
+ * tick, starting balance, and the exchange filters enforced as Binance would (its error codes).
+ * Replay and paper use it; `rules` may be refreshed underneath (it is read per order).
+ */
+export function simulatedVenue(config: Config, rules: ExchangeRules, clock: Clock): SimVenue {
+  return new SimVenue({
+    clock,
+    config: {
+      takerFeeRate: config.sim.takerFeeRate,
+      makerFeeRate: config.sim.makerFeeRate,
+      slippageBps: config.sim.slippageBps,
+      startingBalance: config.sim.startingBalance,
+      tickSize: (s) => (rules.has(s) ? new Decimal(rules.get(s).priceFilter.tickSize) : undefined),
+      validate: (intent) => {
+        const v = validateOrder(rules.get(intent.symbol), intent);
+        return v ? { code: v.code, reason: v.reason } : null;
+      },
+    },
+  });
+}
+
 /** A new run id: `<mode>-<UTC yyyymmddThhmmss>-<6 hex>`. */
 export function newRunId(mode: Mode, now: number): string {
   const t = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15);
@@ -188,21 +210,7 @@ export class Kernel {
    */
   static forReplay(o: KernelOptions, data: ReplayData): Kernel {
     const clock = new ReplayClock(0);
-    const { config, rules } = o;
-    const sim = new SimVenue({
-      clock,
-      config: {
-        takerFeeRate: config.sim.takerFeeRate,
-        makerFeeRate: config.sim.makerFeeRate,
-        slippageBps: config.sim.slippageBps,
-        startingBalance: config.sim.startingBalance,
-        tickSize: (s) => (rules.has(s) ? new Decimal(rules.get(s).priceFilter.tickSize) : undefined),
-        validate: (intent) => {
-          const v = validateOrder(rules.get(intent.symbol), intent);
-          return v ? { code: v.code, reason: v.reason } : null;
-        },
-      },
-    });
+    const sim = simulatedVenue(o.config, o.rules, clock);
     return new Kernel(o, clock, sim, sim, new ReplaySource(data, clock), true);
   }
 

@@ -20,7 +20,6 @@ import { ConfigError, errorMessage } from '../core/errors.ts';
 import type { Kline, Mode, Symbol } from '../core/types.ts';
 import { scrub } from '../logging/logger.ts';
 import { BinanceMarketSource } from '../market/binance-source.ts';
-import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
@@ -32,9 +31,8 @@ import type { OrderRow } from '../../database/schema.ts';
 import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
 import type { VenueOrder } from '../exchange/binance/mapper.ts';
 import { toVenueError } from '../exchange/binance/errors.ts';
-import { validateOrder } from '../../executor/filters.ts';
 import { RateLimitTracker, backoffDelay } from '../exchange/binance/retry.ts';
-import { Kernel } from './kernel.ts';
+import { Kernel, simulatedVenue } from './kernel.ts';
 import { Decimal } from '../core/decimal.ts';
 
 const MINUTE = 60_000;
@@ -159,20 +157,7 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   log.info({ connection: describeConnection(settings) }, 'paper trading: Binance market data, simulated venue');
 
   const source = marketSource(settings, symbols, rest, clock, config, log);
-  const sim = new SimVenue({
-    clock,
-    config: {
-      takerFeeRate: config.sim.takerFeeRate,
-      makerFeeRate: config.sim.makerFeeRate,
-      slippageBps: config.sim.slippageBps,
-      startingBalance: config.sim.startingBalance,
-      tickSize: (s) => (fileRules.has(s) ? new Decimal(fileRules.get(s).priceFilter.tickSize) : undefined),
-      validate: (intent) => {
-        const v = validateOrder(fileRules.get(intent.symbol), intent);
-        return v ? { code: v.code, reason: v.reason } : null;
-      },
-    },
-  });
+  const sim = simulatedVenue(config, fileRules, clock);
   const kernel = Kernel.forSource(
     { config, mode: 'paper', rules: fileRules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
     { clock, venue: sim, sim, source },

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CancelOrder, EventBus, SubmitOrder } from '../src/bus/bus.ts';
 import type { Clock } from '../src/core/clock.ts';
-import { Decimal, ZERO, str } from '../src/core/decimal.ts';
+import { Decimal, ZERO, dec, str } from '../src/core/decimal.ts';
 import { InvariantError, errorMessage } from '../src/core/errors.ts';
 import type {
   OrderEvent,
@@ -215,6 +215,15 @@ export class Executor {
     const out: Record<Symbol, string> = {};
     for (const [s, q] of this.positions) if (!q.isZero()) out[s] = str(q);
     return out;
+  }
+
+  /**
+   * Set the equity from the exchange's wallet balance (live start-up), USDT; sizing by
+   * `equity_fraction` uses it from then on.
+   * @throws TypeError naming the value when it is not a decimal string
+   */
+  setEquity(balance: string): void {
+    this.equity = dec(balance, 'wallet balance');
   }
 
   /** Equity by the executor's book (starting equity + realized PnL − fees), USDT. */

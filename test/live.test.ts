@@ -2,7 +2,7 @@
  * Live mode end to end: the real `binance` library (REST + websockets) against perpbot's
  * Binance-compatible simulator on 127.0.0.1, a real SQLite file in a temp folder, real data.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -68,6 +68,7 @@ describe('live mode against the simulator', () => {
     const { sim, bot, config } = await setup();
     await bot.ready;
     await until('trading ACTIVE', () => bot.kernel.executor.tradingState().state === 'ACTIVE');
+    expect(bot.kernel.executor.currentEquity()).toBe('10000'); // the simulator's wallet balance
     // market data flows: closed klines reach the bot
     sim.advance(3);
     await until('3 klines', () => bot.kernel.source.health().BTCUSDT!.lastEventTime !== null);
@@ -81,6 +82,13 @@ describe('live mode against the simulator', () => {
     sim.advance(1); // the next kline fills the market order
     await until('fill recorded by the bot', () => bot.kernel.executor.stats.fills === 1);
     await until('position', () => bot.kernel.executor.positionSnapshot().BTCUSDT === '0.002');
+    bot.kernel.heartbeat!.write();
+    const hb = JSON.parse(readFileSync(config.heartbeat.file, 'utf8')) as { counters: Record<string, number>; clockOffsetMs: number | null; positions: Record<string, string> };
+    expect(hb.counters.venueOrdersSent).toBe(1);
+    expect(hb.counters.userStreamUp).toBe(1);
+    expect(hb.counters.rateLimitWeight1m).toBeGreaterThan(0);
+    expect(typeof hb.clockOffsetMs).toBe('number');
+    expect(hb.positions).toEqual({ BTCUSDT: '0.002' });
 
     await bot.stop();
     await bot.kernel.close(null, 'stopped');

@@ -242,6 +242,12 @@ export class Kernel {
     this.heartbeat?.write();
   }
 
+  /** Extra counters for the heartbeat (the live venue's, the rate-limit usage). */
+  setCounterSource(fn: () => Record<string, number>): void {
+    this.extraCounters = fn;
+  }
+  private extraCounters: () => Record<string, number> = () => ({});
+
   /** The measured offset to the exchange's clock, ms (exchange − local), shown in the heartbeat. */
   setClockOffset(ms: number): void {
     this.clockOffsetMs = ms;
@@ -351,6 +357,7 @@ export class Kernel {
         busConflated: bus.conflated,
         busHandlerErrors: bus.handlerErrors,
         heartbeatWriteErrors: this.heartbeat?.errors ?? 0,
+        ...this.extraCounters(),
       },
     };
   }

@@ -22,7 +22,7 @@ import { scrub } from '../logging/logger.ts';
 import { BinanceMarketSource } from '../market/binance-source.ts';
 import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
-import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
+import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
 import { openOrders, positionsForRun } from '../../database/queries.ts';
@@ -408,6 +408,21 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   const userWs = new WebsocketClient(buildWebsocketClientOptions(settings), libraryLogger(log));
   let userUp = false;
   let malformedUserFrames = 0;
+  k.setCounterSource(() => {
+    const rl = limits.snapshot();
+    return {
+      venueOrdersSent: venue.stats.submitted,
+      venueRetries: venue.stats.retries,
+      venueQueries: venue.stats.queries,
+      venueUnknownOutcomes: venue.stats.unknownOutcomes,
+      venuePolls: venue.stats.polls,
+      userStreamUp: userUp ? 1 : 0,
+      malformedUserFrames,
+      rateLimitWeight1m: rl.weight1m,
+      rateLimitOrders10s: rl.orders10s,
+      rateLimitOrders1m: rl.orders1m,
+    };
+  });
   userWs.on('message', (m: unknown) => {
     const { wsKey: _k, isWSAPIResponse: _w, ...frame } = (m ?? {}) as Record<string, unknown>;
     try {
@@ -475,6 +490,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
+      const usdt = mapBalances(await rest.getBalanceV3()).find((b) => b.asset === 'USDT');
+      if (usdt) k.executor.setEquity(usdt.walletBalance);
       k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange' });
     } catch (err) {
       const msg = `reconciliation with the exchange failed: ${scrub(errorMessage(err))}`;

@@ -63,12 +63,21 @@ async function setup() {
   return { sim, bot, config, dir };
 }
 
+/** Step the simulator until the bot's market stream delivers frames (its subscription is registered). */
+async function streaming(sim: Simulator, bot: RunningLiveBot): Promise<void> {
+  await until('market frames', () => {
+    sim.step(1);
+    return bot.kernel.source.health().BTCUSDT!.messages > 0;
+  });
+}
+
 describe('live mode against the simulator', () => {
   it('starts up (clock, filters, account, reconciliation), goes ACTIVE, and an order round-trips to a recorded fill equal to the exchange\'s', async () => {
     const { sim, bot, config } = await setup();
     await bot.ready;
     await until('trading ACTIVE', () => bot.kernel.executor.tradingState().state === 'ACTIVE');
     expect(bot.kernel.executor.currentEquity()).toBe('10000'); // the simulator's wallet balance
+    await streaming(sim, bot);
     // market data flows: closed klines reach the bot
     sim.advance(3);
     await until('3 klines', () => bot.kernel.source.health().BTCUSDT!.lastEventTime !== null);
@@ -110,6 +119,7 @@ describe('live mode against the simulator', () => {
   it('recover --dry-run prints an induced divergence exactly; recover applies it; then database and exchange agree', async () => {
     const { sim, bot, config } = await setup();
     await bot.ready;
+    await streaming(sim, bot);
     sim.advance(2);
     bot.kernel.publish('order.request', {
       type: 'SubmitOrder',

@@ -53,6 +53,11 @@ describe('paper mode', () => {
       rmSync(dir, { recursive: true, force: true });
     });
     await until('market stream connected', () => bot.kernel.source.health().BTCUSDT!.state === 'connected');
+    // The subscription is registered some time after the socket opens: step until frames arrive.
+    await until('first frames', () => {
+      sim.step(1);
+      return bot.kernel.source.health().BTCUSDT!.messages > 0;
+    });
     sim.advance(2);
     await until('closed klines', () => bot.kernel.source.health().BTCUSDT!.lastEventTime !== null);
     bot.kernel.publish('order.request', {

@@ -1,0 +1,304 @@
+/**
+ * Live/replay parity, end to end: the whole bot in live mode (`startLive`: the real `binance`
+ * library, REST + websockets, user-data stream, SQLite) against the in-process Binance-compatible
+ * simulator replaying recorded real BTCUSDT klines, one kline at a time; then a replay
+ * (`Kernel.forReplay`, the in-process simulated venue) of exactly the klines the live bot recorded.
+ * Both runs must emit the same signals and send the same orders, filled at the same prices.
+ *
+ * Choices that make the two runs comparable (same config in both):
+ * - `alignToNow: false`: the simulator serves the data's real times, so kline open times, session
+ *   VWAP anchors (00:00 UTC), signal ids and the deterministic client order ids are the same in
+ *   both runs and can be compared directly.
+ * - the first `HISTORY` klines are served as already closed and never streamed; the live bot
+ *   back-fills only after a gap following a first streamed kline (src/market/binance-source.ts
+ *   `enqueueClosed`/`resync`: nothing to back-fill while `lastClosed` is unset, and nothing calls
+ *   `resumeFrom`), so it sees exactly the streamed klines, which it records in candles_1m; the
+ *   replay is fed those recorded rows.
+ * - `fillOnSubSteps: true` and one sub-step after each order: the simulator then shows the
+ *   engine the forming kline's first sub-step price, which is its open (wire.ts `partialKline`,
+ *   segment 0), so a MARKET order decided on kline N's close fills at kline N+1's open, as in
+ *   replay. (Without it the simulator fills at kline N+2's open: see the last test.)
+ * - clock-dependent parts are switched off, because live runs on the wall clock and replay on the
+ *   data clock while this test drives the data far faster than real time: the strategy's time stop
+ *   and volatility guard (mark prices vs. kline range by design), the risk engine's funding
+ *   blackout, daily loss limit and consecutive-loss halt (UTC day / cooldown on the clock).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.ts';
+import { projectPath } from '../src/core/paths.ts';
+import { silentLogger } from '../src/logging/logger.ts';
+import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
+import { startLive, type RunningLiveBot } from '../src/kernel/live.ts';
+import { Kernel } from '../src/kernel/kernel.ts';
+import { loadReplayData } from '../src/market/replay-source.ts';
+import { loadExchangeInfo } from '../executor/exchange-info.ts';
+
+const BTC = projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv');
+const RULES = loadExchangeInfo(projectPath('data/exchange-info/fapi-exchangeInfo-2024-10-02.json'));
+const HISTORY = 120;
+const KLINES = 300;
+const MINUTE = 60_000;
+
+/** The same configuration for both runs (environment variables, as the CLI reads them). */
+const ENV: Record<string, string> = {
+  PERPBOT_SYMBOLS: 'BTCUSDT',
+  PERPBOT_STRATEGIES: JSON.stringify([
+    {
+      id: 'vwap-adx',
+      name: 'vwap-adx',
+      symbols: [],
+      params: { bandK: 0.75, stopK: 1.5, adxMax: 100, minSessionKlines: 5, timeStopMinutes: 0, volGuardMaxMove: 1 },
+    },
+  ]),
+  PERPBOT_RISK_FUNDING_BLACKOUT_MINUTES: '0',
+  PERPBOT_RISK_DAILY_LOSS_LIMIT: '0',
+  PERPBOT_RISK_MAX_CONSECUTIVE_LOSSES: '0',
+  PERPBOT_LOG_FILE: 'false',
+};
+
+const until = async (what: string, cond: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+
+interface SignalRow {
+  signal_id: string;
+  target: string;
+  reason: string;
+  ref_price: string;
+}
+interface OrderRow {
+  client_order_id: string;
+  signal_id: string | null;
+  side: string;
+  quantity: string;
+  reduce_only: number;
+  status: string;
+  executed_qty: string;
+  denied_check: string | null;
+}
+interface FillRow {
+  client_order_id: string;
+  side: string;
+  price: string;
+  quantity: string;
+  commission: string;
+  realized_pnl: string;
+}
+interface CandleRow {
+  open_time: number;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+}
+
+function readRun(file: string) {
+  const db = new Database(file, { readonly: true });
+  try {
+    return {
+      signals: db.prepare('select signal_id, target, reason, ref_price from signals order by id').all() as SignalRow[],
+      orders: db.prepare('select client_order_id, signal_id, side, quantity, reduce_only, status, executed_qty, denied_check from orders order by created_at, rowid').all() as OrderRow[],
+      fills: db.prepare('select client_order_id, side, price, quantity, commission, realized_pnl from fills order by time, trade_id').all() as FillRow[],
+      candles: db.prepare("select open_time, open, high, low, close, volume from candles_1m where symbol = 'BTCUSDT' order by open_time").all() as CandleRow[],
+      positions: db.prepare('select symbol, quantity, entry_price, realized_pnl, fees from positions order by symbol').all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Start the simulator and the live bot; wait until the bot trades and listens. */
+async function startBoth(dir: string, fillOnSubSteps: boolean, cleanup: Array<() => Promise<void> | void>) {
+  const sim: Simulator = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: HISTORY, alignToNow: false, fillOnSubSteps });
+  cleanup.push(() => sim.close());
+  const config = loadConfig({
+    env: { ...ENV, BINANCE_BASE_URL: sim.url, BINANCE_WS_URL: sim.wsUrl },
+    dotenvFile: null,
+    overrides: { db: join(dir, 'live.sqlite'), 'heartbeat.file': join(dir, 'heartbeat.json') },
+  });
+  const bot: RunningLiveBot = await startLive(config, silentLogger(), RULES, ['BTCUSDT'], { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret });
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await bot.stop();
+    await bot.kernel.close(null, 'stopped');
+  };
+  cleanup.push(stop);
+  await bot.ready;
+  await until('trading ACTIVE', () => bot.kernel.executor.tradingState().state === 'ACTIVE');
+  await until('market and user streams subscribed', () => {
+    const c = sim.state().connections;
+    return c.streams.includes('btcusdt@kline_1m') && c.user >= 1;
+  });
+  return { sim, bot, config, stop };
+}
+
+/** Replay exactly `candles` through Kernel.forReplay with the same configuration. */
+async function replay(dir: string, candles: CandleRow[]) {
+  const csv = join(dir, 'BTCUSDT-1m-seen.csv');
+  writeFileSync(csv, ['open_time,open,high,low,close,volume', ...candles.map((c) => [c.open_time, c.open, c.high, c.low, c.close, c.volume].join(','))].join('\n') + '\n');
+  const config = loadConfig({ env: ENV, dotenvFile: null, overrides: { db: join(dir, 'replay.sqlite'), data: [`BTCUSDT=${csv}`] } });
+  const kernel = Kernel.forReplay({ config, mode: 'replay', rules: RULES, symbols: ['BTCUSDT'], log: silentLogger(), heartbeat: false }, loadReplayData(config.data));
+  let report: Awaited<ReturnType<Kernel['run']>> | null = null;
+  try {
+    report = await kernel.run();
+  } finally {
+    await kernel.close(report, report ? 'completed' : 'failed');
+  }
+  return { report: report!, ...readRun(config.db) };
+}
+
+type Run = ReturnType<typeof readRun>;
+
+describe('live mode over recorded real data = a replay of the same data', () => {
+  let live: Run;
+  let rep: Run & { report: Awaited<ReturnType<Kernel['run']>> };
+  let simFills: ReturnType<Simulator['state']>['fills'];
+  let simPosition: ReturnType<Simulator['state']>['positions'];
+  let steppedFills = 0;
+  let firstOpen = 0;
+  const teardown: Array<() => Promise<void> | void> = [];
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'perpbot-parity-'));
+    teardown.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { sim, bot, config, stop } = await startBoth(dir, true, teardown);
+    firstOpen = sim.dataTime(); // the forming kline: the first one that will be streamed
+    const k = bot.kernel;
+
+    for (let i = 0; i < KLINES; i++) {
+      expect(sim.advance(1)).toBe(1);
+      const closeTime = firstOpen + (i + 1) * MINUTE - 1;
+      await until(`kline ${i} reaches the bot`, () => k.source.health().BTCUSDT!.lastEventTime === closeTime);
+      await k.bus.drain(); // strategy → signal → executor → REST order placed (or denied)
+      if (k.executor.openOrders().length > 0) {
+        const fillsBefore = sim.state().fills.length;
+        await until('orders accepted by the exchange', () => sim.state().openOrders.length === k.executor.openOrders().length);
+        // One sub-step: the engine sees the forming kline's open; the orders fill there.
+        expect(sim.step(1)).toBe(1);
+        expect(sim.state().openOrders).toEqual([]);
+        steppedFills += sim.state().fills.length - fillsBefore;
+        await until('fills reach the bot', () => k.executor.openOrders().length === 0);
+        const want = sim.state().positions.find((p) => p.symbol === 'BTCUSDT')?.positionAmt ?? '0';
+        await until('position reaches the bot', () => (k.executor.positionSnapshot().BTCUSDT ?? '0') === want);
+        await k.bus.drain();
+      }
+    }
+    expect(k.executor.stats.venueErrors).toBe(0);
+    await stop();
+    simFills = sim.state().fills;
+    simPosition = sim.state().positions;
+    live = readRun(config.db);
+    rep = await replay(dir, live.candles);
+  }, 80_000);
+
+  afterAll(async () => {
+    for (const c of teardown.reverse()) await c();
+  });
+
+  it(`the live bot saw exactly the ${KLINES} streamed klines (data rows ${HISTORY}…), and the replay saw the same`, () => {
+    expect(live.candles).toHaveLength(KLINES);
+    expect(live.candles[0]!.open_time).toBe(firstOpen);
+    const csvRows = readFileSync(BTC, 'utf8').trim().split('\n').slice(1 + HISTORY, 1 + HISTORY + KLINES);
+    expect(live.candles.map((c) => [c.open_time, c.open, c.high, c.low, c.close, c.volume].join(','))).toEqual(csvRows);
+    expect(rep.report.candles).toBe(KLINES);
+    expect(rep.candles).toEqual(live.candles);
+  });
+
+  it('identical signals: same kline (the signal id carries its open time), target, reason and reference price, in the same order', () => {
+    expect(live.signals.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(live.signals.map((s) => s.reason)).size).toBeGreaterThanOrEqual(3); // entries and exits of more than one kind
+    expect(live.signals).toEqual(rep.signals);
+  });
+
+  it('identical orders: client order ids, sides, quantities, reduce-only flags and outcomes; the exchange got each once', () => {
+    const sent = live.orders.filter((o) => o.status !== 'DENIED');
+    expect(sent.length).toBeGreaterThanOrEqual(10);
+    expect(sent.some((o) => o.reduce_only === 1)).toBe(true);
+    expect(sent.every((o) => o.status === 'FILLED' && o.executed_qty === o.quantity)).toBe(true);
+    expect(live.orders).toEqual(rep.orders);
+    expect(simFills.map((f) => f.clientOrderId)).toEqual(sent.map((o) => o.client_order_id));
+    expect(steppedFills).toBe(sent.length);
+  });
+
+  it('identical fills (one matching engine: the next kline\'s open ± 1 bps on the tick, taker fee) and realized PnL', () => {
+    expect(live.fills).toEqual(rep.fills);
+    expect(live.fills).toEqual(
+      simFills.map((f) => ({ client_order_id: f.clientOrderId, side: f.side, price: f.price, quantity: f.quantity, commission: f.commission, realized_pnl: f.realizedPnl })),
+    );
+    // each fill is at the open of the kline after its signal's kline, moved 1 bps against the taker
+    const opens = new Map(live.candles.map((c) => [c.open_time, c.open]));
+    const signalOf = new Map(live.orders.map((o) => [o.client_order_id, o.signal_id]));
+    for (const f of live.fills) {
+      const t = Number(signalOf.get(f.client_order_id)!.split(':')[2]);
+      const open = Number(opens.get(t + MINUTE));
+      expect(Math.abs(Number(f.price) - open) / open).toBeLessThan(0.00011);
+    }
+  });
+
+  it('the same positions: quantity, entry price and realized PnL (and the exchange agrees)', () => {
+    const pick = (rows: unknown[]) => (rows as Array<Record<string, unknown>>).map(({ symbol, quantity, entry_price, realized_pnl }) => ({ symbol, quantity, entry_price, realized_pnl }));
+    expect(pick(live.positions)).toEqual(pick(rep.positions));
+    expect(live.positions.map((p) => (p as { quantity: string }).quantity)).toEqual(simPosition.map((p) => p.positionAmt));
+  });
+
+  // BUG (src/exchange/binance/venue.ts:323): `onUserData` maps ACCOUNT_UPDATE with
+  // `mapAccountUpdate(frame)` and no `feesOf` extra (mapper.ts PositionExtras), so every live
+  // PositionChanged carries fees "0" and the positions table of a live run says fees 0 although
+  // the fills table holds the commissions paid. Replay records their sum. Should: live positions
+  // carry the fees paid on the symbol, as replay does.
+  it.fails('the same positions: fees paid (live records the commissions like replay)', () => {
+    const fees = (rows: unknown[]) => (rows as Array<{ fees: string }>).map((p) => p.fees);
+    expect(fees(rep.positions)[0]).not.toBe('0');
+    expect(fees(live.positions)).toEqual(fees(rep.positions));
+  });
+});
+
+describe("the simulator's default fill model (fillOnSubSteps off)", () => {
+  const teardown: Array<() => Promise<void> | void> = [];
+  afterAll(async () => {
+    for (const c of teardown.reverse()) await c();
+  });
+
+  it('fills a MARKET order decided on kline N at kline N+2\'s open, one kline later than replay (documented in server.ts)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'perpbot-parity-default-'));
+    teardown.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { sim, bot, stop } = await startBoth(dir, false, teardown);
+    const firstOpen = sim.dataTime();
+    const k = bot.kernel;
+    let i = 0;
+    for (; i < 60 && k.executor.openOrders().length === 0; i++) {
+      sim.advance(1);
+      await until(`kline ${i} reaches the bot`, () => k.source.health().BTCUSDT!.lastEventTime === firstOpen + (i + 1) * MINUTE - 1);
+      await k.bus.drain();
+    }
+    const order = k.executor.openOrders()[0]!;
+    expect(order).toBeDefined();
+    const decidedOn = Number(order.signalId!.split(':')[2]);
+    expect(decidedOn).toBe(firstOpen + (i - 1) * MINUTE);
+    await until('order accepted', () => sim.state().openOrders.length === 1);
+    // the whole next kline (N+1) plays: its open was shown to the engine before the order arrived
+    sim.step(11);
+    expect(sim.state().fills).toEqual([]);
+    sim.step(1); // N+1 closes, N+2 opens: the order fills at N+2's open
+    const fill = sim.state().fills[0]!;
+    expect(fill.clientOrderId).toBe(order.clientOrderId);
+    expect(fill.time).toBe(decidedOn + 2 * MINUTE);
+    const rows = readFileSync(BTC, 'utf8').trim().split('\n').slice(1);
+    const openOf = (t: number) => Number(rows.find((r) => r.startsWith(`${t},`))!.split(',')[1]);
+    expect(Math.abs(Number(fill.price) - openOf(decidedOn + 2 * MINUTE)) / openOf(decidedOn + 2 * MINUTE)).toBeLessThan(0.00011);
+    await until('fill reaches the bot', () => k.executor.stats.fills === 1);
+    await stop();
+  });
+});

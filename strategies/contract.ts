@@ -13,6 +13,7 @@ import type {
   KlineClosed,
   MarkPriceUpdated,
   OrderEvent,
+  PositionChanged,
   SignalEmitted,
   SignalReason,
   Symbol,
@@ -60,6 +61,11 @@ export interface Strategy {
   onMarkPrice?(event: MarkPriceUpdated): void;
   /** Each update of an order that came from this instance's signals (including denials). */
   onOrderUpdate?(event: OrderEvent): void;
+  /**
+   * The position of the instance's symbol changed (fills, or a position restored or reconciled
+   * after a restart): a strategy that tracks what it holds adopts it.
+   */
+  onPosition?(event: PositionChanged): void;
   /** Called once at shutdown. */
   stop?(): void;
   /** A snapshot of internal state for the heartbeat and debugging (no secrets). */

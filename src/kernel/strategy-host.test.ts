@@ -54,6 +54,9 @@ registerStrategy({
       onMarkPrice: (e) => {
         s.events.push(`mark:${e.symbol}:${e.markPrice}`);
       },
+      onPosition: (e) => {
+        s.events.push(`position:${e.position.symbol}:${e.position.quantity}`);
+      },
       onOrderUpdate: (e) => {
         const id = e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.type === 'OrderFilled' ? e.fill.clientOrderId : e.clientOrderId;
         s.events.push(`${e.type}:${id}${e.type === 'OrderFilled' ? `:${e.status}` : ''}`);
@@ -149,6 +152,16 @@ describe('startStrategies', () => {
     await bus.drain();
     expect(seen.get('rec/BTCUSDT')!.events).toEqual([`kline:BTCUSDT:${T0}`, 'mark:BTCUSDT:101.5', `kline:BTCUSDT:${T0 + 60_000}`]);
     expect(seen.get('rec/ETHUSDT')!.events).toEqual([`kline:ETHUSDT:${T0}`]);
+  });
+
+  it('position changes of a symbol reach only that symbol’s instance', async () => {
+    const { bus } = setup([cfg('rec', 'test-recorder', [], { perKline: 0 })]);
+    const pos = (symbol: string, quantity: string) => ({ type: 'PositionChanged' as const, ts: T0, position: { symbol, quantity, entryPrice: '1', realizedPnl: '0', fees: '0', updatedAt: T0 } });
+    bus.publish('account.update', pos('ETHUSDT', '-0.397'));
+    bus.publish('account.update', pos('BTCUSDT', '0.009'));
+    await bus.drain();
+    expect(seen.get('rec/BTCUSDT')!.events).toEqual(['position:BTCUSDT:0.009']);
+    expect(seen.get('rec/ETHUSDT')!.events).toEqual(['position:ETHUSDT:-0.397']);
   });
 
   it('signal ids are `${id}:${symbol}:${klineOpenTime}:${seq}`, seq restarting at each kline; published on signal.<id>', async () => {

@@ -1,7 +1,7 @@
 /**
  * Runs strategy instances on the bus: one instance per (strategy config, symbol), each with its
- * own queue and loop over `market.kline.<SYMBOL>`, `market.markPrice.<SYMBOL>` and the order
- * updates of its own orders. A throwing strategy is counted and logged by the bus; the others and
+ * own queue and loop over `market.kline.<SYMBOL>`, `market.markPrice.<SYMBOL>`, the order
+ * updates of its own orders and the position changes of its symbol. A throwing strategy is counted and logged by the bus; the others and
  * the rest of the bot go on.
  */
 import type { Logger } from 'pino';
@@ -90,10 +90,11 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
       strategy.start?.();
       const mine = new Set<string>();
       bus.consume(
-        [`market.kline.${symbol}`, `market.markPrice.${symbol}`, 'order.update'],
+        [`market.kline.${symbol}`, `market.markPrice.${symbol}`, 'order.update', 'account.update'],
         (m) => {
           if (m.type === 'KlineClosed') return strategy.onKline(m);
           if (m.type === 'MarkPriceUpdated') return strategy.onMarkPrice?.(m);
+          if (m.type === 'PositionChanged') return m.position.symbol === symbol ? strategy.onPosition?.(m) : undefined;
           const id = orderIdOf(m);
           if (m.type === 'OrderSubmitted' || m.type === 'OrderDenied') {
             if (m.intent.strategyId !== cfg.id || m.intent.symbol !== symbol) return;

@@ -551,6 +551,30 @@ describe('vwap-adx volatility guard', () => {
   });
 });
 
+describe('vwap-adx adopts the account position', () => {
+  const pos = (quantity: string) => ({ type: 'PositionChanged' as const, ts: 0, position: { symbol: 'BTCUSDT', quantity, entryPrice: '108000', realizedPnl: '0', fees: '0', updatedAt: 0 } });
+
+  it('a restored position is adopted, and then the exit rules apply to it', () => {
+    const h = new Harness(K).feedTo(200);
+    expect(h.held).toBe('FLAT');
+    h.strategy.onPosition!(pos('0.009'));
+    expect(h.held).toBe('LONG');
+    const before = h.signals.length;
+    h.feedTo(N);
+    const exits = h.signals.slice(before).filter((s) => s.req.target === 'FLAT');
+    expect(exits.length).toBeGreaterThan(0); // it closes what it adopted
+    expect(h.signals[before]!.req.target).toBe('FLAT'); // and the first thing it does is exit, not enter
+  });
+
+  it('a flat account makes a strategy that believes it holds a position flat again', () => {
+    const h = new Harness(K);
+    h.strategy.onPosition!(pos('-0.009'));
+    expect(h.held).toBe('SHORT');
+    h.strategy.onPosition!(pos('0'));
+    expect(h.held).toBe('FLAT');
+  });
+});
+
 describe('vwap-adx refused orders', () => {
   const intent = (clientOrderId: string, target: TargetPosition): OrderIntent => ({
     clientOrderId,

@@ -19,7 +19,7 @@
  * text, untouched.
  */
 import { z } from 'zod';
-import type { KlineClosed, MarkPriceUpdated, OrderEvent, TargetPosition } from '../../src/core/types.ts';
+import type { KlineClosed, MarkPriceUpdated, OrderEvent, PositionChanged, TargetPosition } from '../../src/core/types.ts';
 import type { Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
 import { Adx, SessionVwap } from '../indicators/index.ts';
 
@@ -215,6 +215,21 @@ export class VwapAdxStrategy implements Strategy {
         carriedSession: carried ? 1 : 0,
       },
     });
+  }
+
+  /**
+   * Adopt the account's position when it disagrees with what this instance believes it holds and
+   * no order of ours is in flight (a restart restored it, or an operator changed it): exits then
+   * apply to it; the time stop counts from now.
+   */
+  onPosition(e: PositionChanged): void {
+    if (this.pending.size > 0) return;
+    const q = Number(e.position.quantity);
+    const actual: Held = q > 0 ? 'LONG' : q < 0 ? 'SHORT' : 'FLAT';
+    if (actual === this.held) return;
+    this.held = actual;
+    if (actual !== 'FLAT') this.enteredAt = this.ctx.clock.now();
+    this.ctx.log.info({ held: actual }, 'adopted the account position');
   }
 
   onOrderUpdate(e: OrderEvent): void {

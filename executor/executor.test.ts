@@ -192,6 +192,7 @@ function harness(o: HarnessOptions = {}) {
       reason: target === 'FLAT' ? 'exit_vwap' : 'entry',
       refPrice: k.close,
       indicators: {},
+      klineOpenTime: k.openTime,
     };
     await bus.publish(`signal.${strategyId}`, s);
     await bus.drain();
@@ -812,6 +813,21 @@ describe('limit order TTL', () => {
     expect(canceledEarly).toBe(0);
     expect(h.of('OrderCanceled')).toHaveLength(1);
     expect(h.executor.openOrders()).toEqual([]);
+  });
+});
+
+describe('stale signals', () => {
+  it('a signal on a kline that closed longer ago than maxSignalAgeMs is denied (staleSignal); a fresh one goes through', async () => {
+    const h = harness({ limits: { maxSignalAgeMs: 60_000 } });
+    await h.bar(b(0));
+    await h.bar(b(1));
+    await h.bar(b(2));
+    // the clock is at b(2)'s close: a decision on b(0) is 2 minutes old
+    await h.signal('LONG', b(0));
+    expect(h.of('OrderDenied').map((e) => [e.check, e.reason])).toEqual([['staleSignal', "the signal's kline closed 120 s ago (limit 60 s)"]]);
+    expect(h.venueSaw).toHaveLength(0);
+    await h.signal('LONG', b(2));
+    expect(h.venueSaw).toHaveLength(1);
   });
 });
 

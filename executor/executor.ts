@@ -291,6 +291,16 @@ export class Executor {
     const pos = this.positions.get(s.symbol) ?? ZERO;
     const want = s.target === 'LONG' ? 1 : s.target === 'SHORT' ? -1 : 0;
     const have = pos.isZero() ? 0 : pos.isPositive() ? 1 : -1;
+    // Stale first: a decision on a kline that closed long ago (a back-fill after an outage, a
+    // warm-up at start) must not trade at today's prices. The strategy hears the denial.
+    const maxAge = this.d.limits.maxSignalAgeMs ?? 0;
+    if (maxAge > 0 && s.klineOpenTime !== undefined && base.createdAt - (s.klineOpenTime + 60_000) > maxAge) {
+      if (want !== have) {
+        const age = Math.round((base.createdAt - (s.klineOpenTime + 60_000)) / 1000);
+        this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side: want > have ? 'BUY' : 'SELL', quantity: '0', reduceOnly: want === 0 }, 'staleSignal', `the signal's kline closed ${age} s ago (limit ${Math.round(maxAge / 1000)} s)`);
+      } else this.stats.ignoredSignals++;
+      return;
+    }
     // In-flight first: until the open order settles, the position we see is not the one we
     // will have, so "already at target" cannot be judged. The strategy hears the denial and
     // decides again on its next kline.

@@ -31,6 +31,8 @@ export interface RiskLimits {
   haltCooldownMinutes: number;
   /** Minutes around each funding time (00:00, 08:00, 16:00 UTC) without entries; 0 = off. */
   fundingBlackoutMinutes: number;
+  /** Signals whose kline closed longer ago than this are refused, ms; 0 = off. */
+  maxSignalAgeMs?: number;
 }
 
 /** What the checks see of the book when an order is checked. */

@@ -116,6 +116,8 @@ export const configSchema = z.strictObject({
       haltCooldownMinutes: nonNegInt('a whole number ≥ 0').default(240),
       /** No new entries within this many minutes before or after a funding time (00:00, 08:00, 16:00 UTC). */
       fundingBlackoutMinutes: nonNegInt('a whole number ≥ 0').default(5),
+      /** A signal whose kline closed longer ago than this is refused (stale data, e.g. a back-fill), ms. 0 = off. */
+      maxSignalAgeMs: nonNegInt('milliseconds ≥ 0').default(60_000),
     })
     .prefault({}),
   sim: z

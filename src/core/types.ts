@@ -98,6 +98,11 @@ export interface SignalEmitted {
   refPrice: DecimalString;
   /** Indicator values used by the decision (e.g. vwap, upper, lower, adx), as numbers. */
   indicators: Record<string, number | null>;
+  /**
+   * Open time of the 1m kline the decision was made on, UTC epoch ms. The executor refuses a
+   * signal whose kline closed too long ago (back-filled data must not trade at today's prices).
+   */
+  klineOpenTime?: number;
 }
 
 /** A request to place an order, produced by the executor from a signal (or by an operator). */

@@ -47,6 +47,7 @@ export function riskLimitsFrom(config: Config): RiskLimits {
     maxConsecutiveLosses: r.maxConsecutiveLosses,
     haltCooldownMinutes: r.haltCooldownMinutes,
     fundingBlackoutMinutes: r.fundingBlackoutMinutes,
+    maxSignalAgeMs: r.maxSignalAgeMs,
   };
 }
 

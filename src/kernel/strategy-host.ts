@@ -81,6 +81,7 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
             reason: req.reason,
             refPrice: req.refPrice,
             indicators: req.indicators,
+            klineOpenTime: req.klineOpenTime,
           };
           void bus.publish(topic, e);
           return e;

@@ -55,6 +55,7 @@ describe('loadConfig defaults', () => {
       maxConsecutiveLosses: 4,
       haltCooldownMinutes: 240,
       fundingBlackoutMinutes: 5,
+      maxSignalAgeMs: 60_000,
     });
     expect(c.sim).toEqual({ takerFeeRate: '0.0005', makerFeeRate: '0.0002', slippageBps: '1', startingBalance: '10000' });
     expect(c.recordCandles).toBe(true);

@@ -223,6 +223,7 @@ export function reconciliationEvents(
           type: 'PositionChanged',
           ts: t,
           position: { symbol: a.symbol, quantity: a.exchange, entryPrice: p.entryPrice ?? '0', realizedPnl: p.realizedPnl ?? '0', fees: p.fees ?? '0', updatedAt: t },
+          source: 'reconcile',
         });
         break;
       }

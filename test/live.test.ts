@@ -53,6 +53,8 @@ async function setup() {
       'log.file': 'false',
       symbols: ['BTCUSDT'],
       'risk.fundingBlackoutMinutes': '0',
+      // these tests place their own orders: the strategy watches but never enters
+      strategies: [{ id: 'vwap-adx', name: 'vwap-adx', params: { allowLong: false, allowShort: false } }],
     },
   });
   const bot: RunningLiveBot = await startLive(config, silentLogger(), RULES, ['BTCUSDT'], { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret });
@@ -171,5 +173,15 @@ describe('live mode against the simulator', () => {
     await port.getPositionsV3();
     const used = tracker.snapshot().weight1m;
     expect(used).toBeGreaterThanOrEqual(40);
+  });
+});
+
+describe('start-up warm-up window', () => {
+  it('starts at the UTC session start, or warmupMinutes back when the session is younger', async () => {
+    const { warmupStart } = await import('../src/kernel/live.ts');
+    const day = Date.UTC(2025, 6, 7);
+    expect(warmupStart(day + 14 * 3_600_000 + 30_500, 60)).toBe(day); // 14:00:30 → 00:00
+    expect(warmupStart(day + 10 * 60_000 + 30_500, 60)).toBe(day + 10 * 60_000 - 60 * 60_000); // 00:10:30 → 23:10 the day before
+    expect(warmupStart(day + 10 * 60_000, 0)).toBe(day);
   });
 });

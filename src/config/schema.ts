@@ -162,6 +162,12 @@ export const configSchema = z.strictObject({
       orderAttempts: positiveInt('a whole number ≥ 1').pipe(z.number().max(10, 'expected 1–10')).default(5),
       /** exchangeInfo (filters) is refreshed this often, minutes. */
       exchangeInfoRefreshMinutes: positiveInt('minutes ≥ 1').default(60),
+      /**
+       * At start, klines are back-filled from the start of the UTC session (00:00, the VWAP anchor)
+       * and at least this many minutes back, so indicators start right; signals on them are refused
+       * as stale. 0 = from the session start only.
+       */
+      warmupMinutes: nonNegInt('minutes ≥ 0').default(60),
       /** Start trading even when reconciliation with the exchange failed (not recommended). */
       forceWithoutReconcile: bool.default(false),
     })

@@ -255,11 +255,16 @@ export interface OrderExpired {
   reason: string;
 }
 
-/** Event on topic `account.update`: a position changed after a fill. */
+/** Event on topic `account.update`: a position changed. */
 export interface PositionChanged {
   type: 'PositionChanged';
   ts: number;
   position: Position;
+  /**
+   * Why: a fill (the default), or `reconcile` — the position as the exchange has it, restored at
+   * start-up or reconciled; strategies adopt only these.
+   */
+  source?: 'fill' | 'reconcile';
 }
 
 /**

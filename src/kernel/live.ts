@@ -144,6 +144,16 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
 }
 
 /**
+ * Where the start-up back-fill begins: the start of the current UTC session (the VWAP anchor) or
+ * `warmupMinutes` before now, whichever is earlier; aligned to the minute.
+ * @returns the open time of the first kline to back-fill, UTC epoch ms
+ */
+export function warmupStart(now: number, warmupMinutes: number): number {
+  const sessionStart = Math.floor(now / 86_400_000) * 86_400_000;
+  return Math.floor(Math.min(sessionStart, now - warmupMinutes * MINUTE) / MINUTE) * MINUTE;
+}
+
+/**
  * Start paper trading: Binance market data, the simulated venue on the wall clock (market orders
  * fill at the next mark price after they are placed, with the configured fees and slippage).
  * Never needs keys. Filters come from the exchange when reachable, else from the bundled file.
@@ -157,6 +167,8 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   log.info({ connection: describeConnection(settings) }, 'paper trading: Binance market data, simulated venue');
 
   const source = marketSource(settings, symbols, rest, clock, config, log);
+  const from = warmupStart(Date.now(), config.live.warmupMinutes);
+  source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
   const sim = simulatedVenue(config, fileRules, clock);
   const kernel = Kernel.forSource(
     { config, mode: 'paper', rules: fileRules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
@@ -395,6 +407,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     onHalt: (reason) => halt(reason),
   });
   const source = marketSource(settings, symbols, rest, clock, config, log);
+  const from = warmupStart(Date.now(), config.live.warmupMinutes);
+  source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
   log.info({ connection: describeConnection(settings) }, 'live trading');
   kernel = Kernel.forSource(
     { config, mode: 'live', rules, symbols, log, heartbeat: true, runId: accountRunId('live', settings), resumeRun: true },
@@ -486,6 +500,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
       k.executor.restore(restored, positions);
       venue.adopt(restored);
+      // Strategies learn what the account holds (they adopt positions only from such events).
+      for (const position of positions) void k.publish('account.update', { type: 'PositionChanged', ts: clock.now(), position, source: 'reconcile' });
       for (const e of reconciliationEvents(r, clock.now(), positionDetails(k.db, k.runId, entryPrices, positionTimes))) {
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);

@@ -552,7 +552,12 @@ describe('vwap-adx volatility guard', () => {
 });
 
 describe('vwap-adx adopts the account position', () => {
-  const pos = (quantity: string) => ({ type: 'PositionChanged' as const, ts: 0, position: { symbol: 'BTCUSDT', quantity, entryPrice: '108000', realizedPnl: '0', fees: '0', updatedAt: 0 } });
+  const pos = (quantity: string, source: 'fill' | 'reconcile' = 'reconcile') => ({
+    type: 'PositionChanged' as const,
+    ts: 0,
+    position: { symbol: 'BTCUSDT', quantity, entryPrice: '108000', realizedPnl: '0', fees: '0', updatedAt: 0 },
+    source,
+  });
 
   it('a restored position is adopted, and then the exit rules apply to it', () => {
     const h = new Harness(K).feedTo(200);
@@ -564,6 +569,14 @@ describe('vwap-adx adopts the account position', () => {
     const exits = h.signals.slice(before).filter((s) => s.req.target === 'FLAT');
     expect(exits.length).toBeGreaterThan(0); // it closes what it adopted
     expect(h.signals[before]!.req.target).toBe('FLAT'); // and the first thing it does is exit, not enter
+  });
+
+  it('a position changed by a fill (an operator\'s manual order) is not adopted', () => {
+    const h = new Harness(K).feedTo(200);
+    h.strategy.onPosition!(pos('0.009', 'fill'));
+    expect(h.held).toBe('FLAT');
+    h.strategy.onPosition!(pos('0.009'));
+    expect(h.held).toBe('LONG');
   });
 
   it('a flat account makes a strategy that believes it holds a position flat again', () => {

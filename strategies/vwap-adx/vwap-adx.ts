@@ -218,12 +218,13 @@ export class VwapAdxStrategy implements Strategy {
   }
 
   /**
-   * Adopt the account's position when it disagrees with what this instance believes it holds and
-   * no order of ours is in flight (a restart restored it, or an operator changed it): exits then
-   * apply to it; the time stop counts from now.
+   * Adopt the position the exchange reports at start-up (restored after a restart, or
+   * reconciled) when it disagrees with what this instance believes it holds and no order of ours
+   * is in flight: exits then apply to it; the time stop counts from now. Positions changed by
+   * fills (ours, or an operator's manual order) are not adopted.
    */
   onPosition(e: PositionChanged): void {
-    if (this.pending.size > 0) return;
+    if (e.source !== 'reconcile' || this.pending.size > 0) return;
     const q = Number(e.position.quantity);
     const actual: Held = q > 0 ? 'LONG' : q < 0 ? 'SHORT' : 'FLAT';
     if (actual === this.held) return;

@@ -191,6 +191,7 @@ describe('startStrategies', () => {
       reason: 'entry',
       refPrice: '108153.4',
       indicators: { n: 0 },
+      klineOpenTime: T0,
     });
     expect(signals[5]).toMatchObject({ ts: T0 + 120_000, target: 'FLAT', reason: 'exit_vwap', refPrice: '108160', indicators: { n: 1 } });
     // emit() returns the published event.

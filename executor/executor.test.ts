@@ -581,12 +581,14 @@ describe('Executor: trading state', () => {
     const h = harness();
     await h.bar(b(0));
     await h.setState('HALTED', 'operator: maintenance');
-    await h.setState('HALTED', 'operator: again'); // unchanged: no event
+    await h.setState('HALTED', 'operator: maintenance'); // the same command again: no event
+    await h.setState('HALTED', 'operator: extended'); // same state, new reason: the reason is news
     await h.signal('LONG', b(0));
     expect(h.of('TradingStateChanged')).toEqual([
       { type: 'TradingStateChanged', ts: 1751760060000, state: 'HALTED', previous: 'ACTIVE', reason: 'operator: maintenance' },
+      { type: 'TradingStateChanged', ts: 1751760060000, state: 'HALTED', previous: 'HALTED', reason: 'operator: extended' },
     ]);
-    expect(h.executor.tradingState()).toEqual({ state: 'HALTED', reason: 'operator: maintenance', consecutiveLosses: 0 });
+    expect(h.executor.tradingState()).toEqual({ state: 'HALTED', reason: 'operator: extended', consecutiveLosses: 0 });
     expect(h.of('OrderDenied').map((e) => [e.check, e.reason, e.intent.side, e.intent.reduceOnly])).toEqual([
       ['tradingState', 'trading is HALTED: no order leaves', 'BUY', false],
     ]);
@@ -611,6 +613,7 @@ describe('Executor: trading state', () => {
     ]);
     expect(h.of('TradingStateChanged').map((e) => [e.state, e.previous, e.reason, e.ts])).toEqual([
       ['HALTED', 'ACTIVE', 'operator: maintenance', 1751760060000],
+      ['HALTED', 'HALTED', 'operator: extended', 1751760060000],
       ['ACTIVE', 'HALTED', 'operator: resume', 1751760060000],
       ['HALTED', 'ACTIVE', 'operator: stop', 1751760120000],
       ['ACTIVE', 'HALTED', 'operator: resume 2', 1751760120000],

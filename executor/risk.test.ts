@@ -413,12 +413,13 @@ describe('RiskEngine', () => {
     expect(r2.state).toBe('REDUCING');
   });
 
-  it('setState returns null when the state is unchanged, and keeps the first reason', () => {
+  it('setState returns null when nothing changes; the same state with a new reason updates the reason', () => {
     const r = new RiskEngine(limits());
     expect(r.setState('ACTIVE', 'noop')).toBeNull();
     expect(r.setState('HALTED', 'maintenance')).toEqual({ state: 'HALTED', previous: 'ACTIVE', reason: 'maintenance' });
-    expect(r.setState('HALTED', 'again')).toBeNull();
-    expect(r.haltReason).toBe('maintenance');
+    expect(r.setState('HALTED', 'maintenance')).toBeNull();
+    expect(r.setState('HALTED', 'again')).toEqual({ state: 'HALTED', previous: 'HALTED', reason: 'again' });
+    expect(r.haltReason).toBe('again');
     expect(r.setState('REDUCING', 'exits only')).toEqual({ state: 'REDUCING', previous: 'HALTED', reason: 'exits only' });
     expect(r.setState('ACTIVE', 'resume')).toEqual({ state: 'ACTIVE', previous: 'REDUCING', reason: 'resume' });
     expect(r.haltReason).toBe('');
@@ -438,6 +439,8 @@ describe('operator commands and day boundaries', () => {
     const e = new RiskEngine(limits({ maxConsecutiveLosses: 2, haltCooldownMinutes: 60 }));
     e.roundTripClosed(d('-1'), QUIET);
     expect(e.roundTripClosed(d('-1'), QUIET)?.state).toBe('REDUCING');
+    expect(e.setState('REDUCING', 'operator says reducing')).toEqual({ state: 'REDUCING', previous: 'REDUCING', reason: 'operator says reducing' });
+    expect(e.haltReason).toBe('operator says reducing');
     expect(e.setState('REDUCING', 'operator says reducing')).toBeNull();
     expect(e.tick(QUIET + 60 * 60_000)?.state).toBe('ACTIVE');
     const f = new RiskEngine(limits({ maxConsecutiveLosses: 3 }));

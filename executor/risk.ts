@@ -257,9 +257,18 @@ export class RiskEngine {
     return null;
   }
 
-  /** Operator command: set the state. @returns the change, or null when already in that state */
+  /**
+   * Operator command: set the state.
+   * @returns the change; null when already in that state for the same reason (the same state with
+   *   a new reason updates the reason and returns it, keeping any cooldown and the loss streak)
+   */
   setState(state: TradingState, reason: string): StateChange | null {
-    if (state === this.tradingState) return null; // a repeated command changes nothing
+    if (state === this.tradingState) {
+      // A repeated command keeps the cooldown and the streak; only a new reason is news.
+      if (state === 'ACTIVE' || reason === this.reason) return null;
+      this.reason = reason;
+      return { state, previous: state, reason };
+    }
     this.resumeAt = null;
     if (state === 'ACTIVE') this.lossStreak = 0;
     return this.set(state, reason);

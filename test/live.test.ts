@@ -176,6 +176,30 @@ describe('live mode against the simulator', () => {
   });
 });
 
+describe('live start-up that cannot succeed', () => {
+  it('a symbol the exchange does not list: no crash, trading stays HALTED with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'perpbot-live-'));
+    const sim = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 10 });
+    const config = loadConfig({
+      env: { BINANCE_BASE_URL: sim.url, BINANCE_WS_URL: sim.wsUrl },
+      dotenvFile: null,
+      overrides: { db: join(dir, 'x.sqlite'), 'heartbeat.file': join(dir, 'hb.json'), 'log.file': 'false', symbols: ['NOPEUSDT'] },
+    });
+    const bot = await startLive(config, silentLogger(), RULES, ['NOPEUSDT'], { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret });
+    cleanup.push(async () => {
+      await bot.stop();
+      await bot.kernel.close(null, 'stopped');
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await bot.ready;
+    await until('the halt applied', () => bot.kernel.executor.tradingState().reason.startsWith('start-up failed'));
+    const st = bot.kernel.executor.tradingState();
+    expect(st.state).toBe('HALTED');
+    expect(st.reason).toMatch(/^start-up failed: .*NOPEUSDT/);
+  });
+});
+
 describe('start-up warm-up window', () => {
   it('starts at the UTC session start, or warmupMinutes back when the session is younger', async () => {
     const { warmupStart } = await import('../src/kernel/live.ts');

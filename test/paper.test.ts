@@ -87,7 +87,9 @@ describe('paper mode', () => {
     const hb = read();
     expect(hb.status).toBe('degraded');
     expect(hb.statusReason).toMatch(/sources BTCUSDT (connecting|disconnected|stale)/);
-    expect(hb.lastError!.message).toMatch(/measuring the clock offset to Binance \(GET \/fapi\/v1\/time\) failed \(attempt \d+\): connect ECONNREFUSED 127\.0\.0\.1:9/);
+    expect(hb.lastError!.message).toMatch(
+      /^(measuring the clock offset to Binance \(GET \/fapi\/v1\/time\)|loading exchange filters \(GET \/fapi\/v1\/exchangeInfo\)) failed \(attempt \d+\): connect ECONNREFUSED 127\.0\.0\.1:9/,
+    );
     expect(hb.mode).toBe('paper');
   });
 });

@@ -169,9 +169,10 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   const source = marketSource(settings, symbols, rest, clock, config, log);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
-  const sim = simulatedVenue(config, fileRules, clock);
+  const rules = new RefreshableRules(fileRules);
+  const sim = simulatedVenue(config, rules, clock);
   const kernel = Kernel.forSource(
-    { config, mode: 'paper', rules: fileRules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
+    { config, mode: 'paper', rules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
     { clock, venue: sim, sim, source },
   );
 
@@ -183,6 +184,19 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
       clock.offsetMs = off.offsetMs;
       kernel.setClockOffset(off.offsetMs);
       log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
+    },
+    log,
+    () => stopped,
+    (m) => kernel.noteProblem(m),
+  );
+
+  // The exchange's current filters replace the bundled ones once Binance answers.
+  void untilItWorks(
+    'loading exchange filters (GET /fapi/v1/exchangeInfo)',
+    async () => {
+      const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+      for (const s of symbols) fresh.get(s);
+      rules.replace(fresh);
     },
     log,
     () => stopped,
@@ -466,6 +480,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
 
   const ready = (async () => {
     await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m));
+    if (stopped) return;
     await untilItWorks(
       'loading exchange filters (GET /fapi/v1/exchangeInfo)',
       async () => rules.replace(parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo')),
@@ -520,7 +535,14 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         halt(msg);
       }
     }
-  })();
+  })().catch((err: unknown) => {
+    // A start-up step that cannot succeed by retrying (e.g. a symbol the exchange does not list):
+    // trading stays HALTED, with the reason in the heartbeat, the log and an alert.
+    const msg = `start-up failed: ${scrub(errorMessage(err))}`;
+    k.noteProblem(msg);
+    log.error(`${msg}; trading stays HALTED`);
+    halt(msg);
+  });
 
   // Filters change: refresh them hourly.
   const refresh = setInterval(() => {

@@ -71,6 +71,8 @@ export interface ExecutorDeps {
   startingEquity: string;
   /** LIMIT orders still open after this long are canceled, ms (default: never). */
   limitOrderTtlMs?: number;
+  /** Trading state to start in (default ACTIVE); live starts HALTED until start-up is done. */
+  initialTradingState?: { state: TradingState; reason: string };
 }
 
 /** Counters for the heartbeat and the backtest report. */
@@ -149,7 +151,7 @@ export class Executor {
   };
 
   constructor(private readonly d: ExecutorDeps) {
-    this.risk = new RiskEngine(d.limits);
+    this.risk = new RiskEngine(d.limits, d.initialTradingState);
     this.equity = new Decimal(d.startingEquity);
   }
 

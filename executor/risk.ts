@@ -173,7 +173,18 @@ export class RiskEngine {
   private opened = new Map<Symbol, Decimal>();
   private strategyPnl = new Map<string, Decimal>();
 
-  constructor(readonly limits: RiskLimits) {}
+  /**
+   * @param initial the state to start in (live starts HALTED until its start-up is done), with its reason
+   */
+  constructor(
+    readonly limits: RiskLimits,
+    initial?: { state: TradingState; reason: string },
+  ) {
+    if (initial) {
+      this.tradingState = initial.state;
+      this.reason = initial.state === 'ACTIVE' ? '' : initial.reason;
+    }
+  }
 
   /** Current trading state. */
   get state(): TradingState {

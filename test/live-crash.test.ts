@@ -6,7 +6,9 @@
  *   1. right after an order was accepted, before its fill (the order fills while the bot is down);
  *   2. while an order's acknowledgement is still on its way (the exchange holds the order, the
  *      bot only its write-ahead intent; the order fills while the bot is down);
- *   3. right after fills were delivered on the user-data stream.
+ *   3. right after an order was accepted, restarting before it fills (restored as open, then
+ *      filled and recorded by the running bot);
+ *   4. right after fills were delivered on the user-data stream.
  *
  * Each restart must reconcile (settle, insert the missed fills, follow the exchange's position),
  * go ACTIVE and trade on; the last run is stopped with SIGTERM (exit 0). Then: no client order id
@@ -16,18 +18,25 @@
  *
  * Every REST request of the bot goes through a recording pass-through proxy in this process, so
  * the test sees each POST /fapi/v1/order the exchange received (also ones it refused).
+ *
+ * Not covered here: that a restart back-fills the klines that closed while the bot was down.
+ * The paused simulator's data clock runs ahead of the wall clock (one minute per `advance`), so
+ * to the restarted bot those klines lie in the future and its REST back-fill rightly treats them
+ * as not closed yet (mapRestKlines `now`). Skewing the simulator's server clock to match would
+ * need the bot to sign with its measured offset, which it does not (see live-faults.test.ts,
+ * the -1021 it.fails).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../src/core/paths.ts';
 import { Decimal } from '../src/core/decimal.ts';
-import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
+import { startSimulator, type SimFill, type Simulator } from '../src/exchange/simulator/server.ts';
 import type { Heartbeat } from '../src/health/heartbeat.ts';
 
 const BIN = projectPath('bin/perpbot.js');
@@ -94,6 +103,17 @@ async function startProxy(target: string): Promise<OrderProxy> {
   return p;
 }
 
+interface Bot {
+  child: ChildProcess;
+  pid: number;
+  out: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Klines fed to this process so far (as counted by the test). */
+  klines: number;
+  /** Proxy order count when it started. */
+  ordersAtStart: number;
+}
+
 const STRATEGIES = JSON.stringify([
   {
     id: 'vwap-adx',
@@ -106,34 +126,47 @@ const STRATEGIES = JSON.stringify([
   },
 ]);
 
-describe('live mode: SIGKILL at bad moments and restart', () => {
+describe('live mode: SIGKILL at bad moments and restart (the real CLI in a child process)', () => {
   const teardown: Array<() => Promise<void> | void> = [];
-  afterAll(async () => {
-    for (const c of teardown.reverse()) {
-      try {
-        await c();
-      } catch {
-        // keep cleaning
-      }
-    }
-  });
+  let dir = '';
+  let dbFile = '';
+  let env: Record<string, string> = {};
+  let sim: Simulator;
+  let proxy: OrderProxy;
+  let victim1 = '';
+  let victim2 = '';
+  let missed1: SimFill;
+  let missed2: SimFill;
+  let log2 = '';
+  let log3 = '';
+  let log4 = '';
+  let log5 = '';
+  let victim3: string[] = [];
+  let restoredOpen: string[] = [];
+  let exit5: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let finalHeartbeat: Heartbeat | null = null;
+  const downKlines: number[] = [];
+  const bots: Bot[] = [];
+  let streamed = 0;
+  let perRun: string[] = [];
+  let elapsedMs = 0;
 
-  it('reconciles after each crash; no duplicate or unintended order; database fills and positions equal the exchange\'s', async () => {
+  beforeAll(async () => {
     const t0 = Date.now();
-    const dir = mkdtempSync(join(tmpdir(), 'perpbot-crash-'));
+    dir = mkdtempSync(join(tmpdir(), 'perpbot-crash-'));
     teardown.push(() => rmSync(dir, { recursive: true, force: true }));
-    const sim: Simulator = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 120 });
+    sim = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 120 });
     teardown.push(() => sim.close());
-    const proxy = await startProxy(sim.url);
+    proxy = await startProxy(sim.url);
     teardown.push(() => proxy.close());
     const admin = async (path: string, body: object) => {
       const r = await fetch(`${sim.url}/admin/${path}`, { method: 'POST', body: JSON.stringify(body) });
       expect(r.status).toBe(200);
     };
 
-    const dbFile = join(dir, 'perpbot.sqlite');
+    dbFile = join(dir, 'perpbot.sqlite');
     const hbFile = join(dir, 'status', 'heartbeat.json');
-    const env: Record<string, string> = {
+    env = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? dir,
       BINANCE_BASE_URL: proxy.url,
@@ -159,17 +192,6 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
       }
     };
 
-    interface Bot {
-      child: ChildProcess;
-      pid: number;
-      out: string[];
-      exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-      /** Klines fed to this process so far (as counted by the test). */
-      klines: number;
-      /** Proxy order count when it started. */
-      ordersAtStart: number;
-    }
-    const bots: Bot[] = [];
 
     const startBot = async (): Promise<Bot> => {
       const child = spawn(process.execPath, [BIN, 'run', '--mode', 'live'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -185,14 +207,18 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
           await exited;
         }
       });
+      // ACTIVE after start-up: the heartbeat says ACTIVE and the log says reconciliation is done
+      // (the executor starts out ACTIVE for a moment before the start-up halt: see the last test)
       await until(
-        `bot ${bot.pid} ACTIVE (output: ${out.join('').slice(-2000)})`,
+        `bot ${bot.pid} ACTIVE after start-up`,
         () => {
           const hb = heartbeat();
-          return hb !== null && hb.pid === bot.pid && hb.risk.state === 'ACTIVE';
+          return hb !== null && hb.pid === bot.pid && hb.risk.state === 'ACTIVE' && out.join('').includes('start-up complete: reconciled with the exchange');
         },
         30_000,
-      );
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; output: ${out.join('').slice(-3000)}`);
+      });
       await until('market and user streams subscribed', () => {
         const c = sim.state().connections;
         return c.streams.includes('btcusdt@kline_1m') && c.market >= 1 && c.user >= 1;
@@ -226,9 +252,9 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
       for (;;) {
         if (stopWhen?.()) return 'stopped';
         const hb = hbOf(bot);
-        if (hb && seenAt === 0 && hb.counters.klines >= bot.klines) seenAt = hb.timeMs;
+        if (hb && seenAt === 0 && (hb.counters.klines ?? 0) >= bot.klines) seenAt = hb.timeMs;
         if (hb && seenAt > 0 && hb.timeMs >= seenAt + 40) {
-          if (proxy.inFlight === 0 && proxy.orders.length - bot.ordersAtStart >= hb.counters.ordersSubmitted) return 'settled';
+          if (proxy.inFlight === 0 && proxy.orders.length - bot.ordersAtStart >= (hb.counters.ordersSubmitted ?? 0)) return 'settled';
         }
         if (Date.now() > end) throw new Error(`bot did not settle after kline ${bot.klines}: ${JSON.stringify(hb?.counters)} proxy ${proxy.orders.length - bot.ordersAtStart}`);
         await sleep(5);
@@ -236,7 +262,11 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
     };
 
     const fillOf = (clientOrderId: string) => sim.state().fills.find((f) => f.clientOrderId === clientOrderId);
-    const reconciliationLog = (bot: Bot) => bot.out.join('');
+    /** The bot's start-up reconciliation report, from its log (stdout; it may arrive after ACTIVE). */
+    const reconciliationLog = async (bot: Bot) => {
+      await until('the reconciliation report in the log', () => /reconciliation with the exchange|database and exchange agree/.test(bot.out.join('')));
+      return bot.out.join('');
+    };
 
     // ---- run 1: trade until an order is accepted, kill before its fill
     const b1 = await startBot();
@@ -247,17 +277,17 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
       r = await step(b1, () => proxy.orders.length > before && proxy.inFlight === 0 && sim.state().openOrders.length > 0);
     }
     expect(r).toBe('stopped');
-    const victim1 = sim.state().openOrders[0]!.clientOrderId;
+    victim1 = sim.state().openOrders[0]!.clientOrderId;
     await kill(b1);
     expect(fillOf(victim1)).toBeUndefined();
     sim.advance(3); // the order fills while the bot is down; klines go by
-    const missed1 = fillOf(victim1)!;
+    downKlines.push(3);
+    missed1 = fillOf(victim1)!;
     expect(missed1).toBeDefined();
 
     // ---- run 2: reconcile (settle + insert the missed fill), trade on, kill while an ack is pending
     const b2 = await startBot();
-    expect(reconciliationLog(b2)).toContain(`settle order ${victim1} (BTCUSDT)`);
-    expect(reconciliationLog(b2)).toContain(`insert fill BTCUSDT trade ${missed1.tradeId}`);
+    log2 = await reconciliationLog(b2);
     await admin('order-ack-delay', { ms: 3_000 });
     before = proxy.orders.length;
     r = 'settled';
@@ -266,86 +296,177 @@ describe('live mode: SIGKILL at bad moments and restart', () => {
       r = await step(b2, () => proxy.orders.length > before && proxy.inFlight > 0);
     }
     expect(r).toBe('stopped');
-    const victim2 = proxy.orders[proxy.orders.length - 1]!;
+    victim2 = proxy.orders[proxy.orders.length - 1]!;
     await until('the exchange holds the order', () => sim.state().openOrders.some((o) => o.clientOrderId === victim2));
     await kill(b2); // its acknowledgement never reached the bot
     await admin('clear-faults', {});
     sim.advance(2);
-    const missed2 = fillOf(victim2)!;
+    downKlines.push(2);
+    missed2 = fillOf(victim2)!;
     expect(missed2).toBeDefined();
 
-    // ---- run 3: reconcile, trade on, kill right after fills were sent on the user-data stream
+    // ---- run 3: reconcile, trade on, kill after an order was accepted; restart before it fills
     const b3 = await startBot();
-    expect(reconciliationLog(b3)).toContain(`settle order ${victim2} (BTCUSDT)`);
-    expect(reconciliationLog(b3)).toContain(`insert fill BTCUSDT trade ${missed2.tradeId}`);
+    log3 = await reconciliationLog(b3);
+    r = 'settled';
+    for (let i = 0; i < 80 && r === 'settled'; i++) {
+      before = proxy.orders.length;
+      r = await step(b3, () => proxy.orders.length > before && proxy.inFlight === 0 && sim.state().openOrders.length > 0);
+    }
+    expect(r).toBe('stopped');
+    victim3 = sim.state().openOrders.map((o) => o.clientOrderId);
+    await kill(b3);
+
+    // ---- run 4: the order is still open: restored as open (heartbeat), then it fills and the bot
+    // records it; trade on, kill right after fills were sent on the user-data stream
+    const b4 = await startBot();
+    log4 = await reconciliationLog(b4);
+    restoredOpen = heartbeat()!.openOrders.map((o) => o.clientOrderId);
+    const victim3Fills = sim.state().fills.length;
+    await step(b4);
+    expect(sim.state().fills.length).toBeGreaterThan(victim3Fills); // the restored order filled, the bot running
+    await until('the restored order is settled by the bot', () => !(hbOf(b4)?.openOrders ?? []).some((o) => victim3.includes(o.clientOrderId)));
     let fillsBefore = sim.state().fills.length;
     r = 'settled';
     for (let i = 0; i < 80 && r === 'settled'; i++) {
       fillsBefore = sim.state().fills.length;
-      r = await step(b3, () => sim.state().fills.length > fillsBefore);
+      r = await step(b4, () => sim.state().fills.length > fillsBefore);
     }
     expect(r).toBe('stopped');
-    await kill(b3);
+    await kill(b4);
     sim.advance(2);
+    downKlines.push(2);
 
-    // ---- run 4: reconcile, trade on for a while, stop cleanly
-    const b4 = await startBot();
-    const ordersBefore4 = proxy.orders.length;
-    for (let i = 0; i < 60 && (i < 35 || proxy.orders.length === ordersBefore4); i++) await step(b4);
-    expect(proxy.orders.length).toBeGreaterThan(ordersBefore4); // it traded after the restart
+    // ---- run 5: reconcile, trade on for a while, stop cleanly
+    const b5 = await startBot();
+    log5 = await reconciliationLog(b5);
+    const ordersBefore5 = proxy.orders.length;
+    for (let i = 0; i < 90 && proxy.orders.length - ordersBefore5 < 6; i++) await step(b5);
+    expect(proxy.orders.length - ordersBefore5).toBeGreaterThanOrEqual(6); // it traded after the restart
     // let any last order fill and reach the bot
     sim.advance(2);
-    b4.klines += 2;
-    await until('the bot saw the last klines', () => (hbOf(b4)?.counters.klines ?? 0) >= b4.klines);
+    b5.klines += 2;
+    await until('the bot saw the last klines', () => (hbOf(b5)?.counters.klines ?? 0) >= b5.klines);
     await sleep(300);
-    b4.child.kill('SIGTERM');
-    expect(await b4.exited).toEqual({ code: 0, signal: null });
-    expect(heartbeat()!.status).toBe('stopped');
+    b5.child.kill('SIGTERM');
+    exit5 = await b5.exited;
+    finalHeartbeat = heartbeat();
 
-    // ---- what the exchange saw vs. what the database says
+    streamed = bots.reduce((n, b) => n + b.klines, 0);
+    perRun = bots.map((b, i) => `run ${i + 1}: ${b.klines} klines, ${(bots[i + 1]?.ordersAtStart ?? proxy.orders.length) - b.ordersAtStart} orders`);
+    expect(bots).toHaveLength(5);
+    elapsedMs = Date.now() - t0;
+  }, 80_000);
+
+  afterAll(async () => {
+    for (const c of teardown.reverse()) {
+      try {
+        await c();
+      } catch {
+        // keep cleaning
+      }
+    }
+  });
+
+  const readDb = () => {
     const db = new Database(dbFile, { readonly: true });
-    let dbOrders: Array<{ client_order_id: string; status: string }>;
-    let dbFills: Array<{ trade_id: string; order_id: string; price: string; quantity: string; commission: string }>;
-    let dbPositions: Array<{ symbol: string; quantity: string; entry_price: string }>;
     try {
-      dbOrders = db.prepare('select client_order_id, status from orders').all() as typeof dbOrders;
-      dbFills = db.prepare('select trade_id, order_id, price, quantity, commission from fills order by cast(trade_id as integer)').all() as typeof dbFills;
-      dbPositions = db.prepare('select symbol, quantity, entry_price from positions order by symbol').all() as typeof dbPositions;
+      return {
+        orders: db.prepare('select client_order_id, status from orders').all() as Array<{ client_order_id: string; status: string }>,
+        fills: db.prepare('select trade_id, order_id, price, quantity, commission from fills order by cast(trade_id as integer)').all() as Array<{ trade_id: string; order_id: string; price: string; quantity: string; commission: string }>,
+        positions: db.prepare('select symbol, quantity, entry_price from positions order by symbol').all() as Array<{ symbol: string; quantity: string; entry_price: string }>,
+        candles: (db.prepare("select open_time from candles_1m where symbol = 'BTCUSDT' order by open_time").all() as Array<{ open_time: number }>).map((c) => c.open_time),
+      };
     } finally {
       db.close();
     }
-    const state = sim.state();
+  };
 
-    // no client order id reached the exchange twice
-    expect(proxy.orders.length).toBeGreaterThanOrEqual(10);
+  it('each restart reconciled what happened while it was down: the order killed before its fill, the one killed before its acknowledgement, the one still open', () => {
+    expect(log2).toContain(`settle order ${victim1} (BTCUSDT)`);
+    expect(log2).toContain(`insert fill BTCUSDT trade ${missed1.tradeId}: ${missed1.side} ${missed1.quantity} @ ${missed1.price} (order ${victim1})`);
+    expect(log3).toContain(`settle order ${victim2} (BTCUSDT)`);
+    expect(log3).toContain(`insert fill BTCUSDT trade ${missed2.tradeId}: ${missed2.side} ${missed2.quantity} @ ${missed2.price} (order ${victim2})`);
+    expect(log4).toMatch(/reconciliation with the exchange|database and exchange agree/);
+    expect(log5).toMatch(/reconciliation with the exchange|database and exchange agree/);
+    // the order left open across the third crash was restored as open at the fourth start
+    expect(victim3.length).toBeGreaterThan(0);
+    for (const id of victim3) expect(restoredOpen).toContain(id);
+    // and the restarted bots went ACTIVE and traded on (each run placed orders)
+    expect(proxy.orders.length).toBeGreaterThanOrEqual(9);
+  });
+
+  it('the last run stops on SIGTERM with exit code 0 and a heartbeat saying stopped', () => {
+    expect(exit5).toEqual({ code: 0, signal: null });
+    expect(finalHeartbeat?.status).toBe('stopped');
+  });
+
+  it('no client order id reached the exchange twice, and every order it received is one the bot wrote down', () => {
     expect(new Set(proxy.orders).size).toBe(proxy.orders.length);
-    // every order the exchange received is one the bot intended (written down before sending)
-    const intended = new Set(dbOrders.map((o) => o.client_order_id));
+    // (the proxy saw everything the exchange holds: every order with a fill or still open)
+    const state = sim.state();
+    for (const id of [...state.fills.map((f) => f.clientOrderId), ...state.openOrders.map((o) => o.clientOrderId)]) expect(proxy.orders).toContain(id);
+    const { orders } = readDb();
+    const intended = new Set(orders.map((o) => o.client_order_id));
     expect(proxy.orders.filter((id) => !intended.has(id))).toEqual([]);
     // ... and every order the bot recorded as sent reached the exchange
-    const notDenied = dbOrders.filter((o) => o.status !== 'DENIED').map((o) => o.client_order_id);
-    expect(notDenied.filter((id) => !proxy.orders.includes(id))).toEqual([]);
-    // fills: the database's set equals the exchange's
+    const sent = orders.filter((o) => o.status !== 'DENIED').map((o) => o.client_order_id);
+    expect(sent.filter((id) => !proxy.orders.includes(id))).toEqual([]);
+  });
+
+  it("the database's fills (trade id, order id, price, quantity, commission) are exactly the exchange's", () => {
+    const state = sim.state();
     expect(state.fills.length).toBeGreaterThanOrEqual(6);
     const simFills = [...state.fills]
       .sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : 1))
       .map((f) => ({ trade_id: f.tradeId, order_id: f.orderId, price: f.price, quantity: f.quantity, commission: f.commission }));
-    expect(dbFills).toEqual(simFills);
-    // positions agree
-    const simPos = Object.fromEntries(state.positions.map((p) => [p.symbol, new Decimal(p.positionAmt)]));
-    for (const p of dbPositions) expect(new Decimal(p.quantity).eq(simPos[p.symbol] ?? 0), `${p.symbol} ${p.quantity} vs ${String(simPos[p.symbol])}`).toBe(true);
-    for (const [s, q] of Object.entries(simPos)) if (!q.isZero()) expect(dbPositions.some((p) => p.symbol === s)).toBe(true);
-    // orders still open on the exchange are the ones the database holds as open
-    const dbOpen = dbOrders.filter((o) => o.status === 'PENDING_NEW' || o.status === 'NEW' || o.status === 'PARTIALLY_FILLED').map((o) => o.client_order_id).sort();
-    expect(dbOpen).toEqual(state.openOrders.map((o) => o.clientOrderId).sort());
+    expect(readDb().fills).toEqual(simFills);
+  });
 
-    // perpbot recover --dry-run, same account and database: nothing to do
-    const rec = spawnSync(process.execPath, [BIN, 'recover', '--dry-run'], { cwd: dir, env, encoding: 'utf8', timeout: 30_000 });
+  it("the database's positions and open orders are the exchange's", () => {
+    const state = sim.state();
+    const { positions, orders } = readDb();
+    const simPos = Object.fromEntries(state.positions.map((p) => [p.symbol, new Decimal(p.positionAmt)]));
+    for (const p of positions) expect(new Decimal(p.quantity).eq(simPos[p.symbol] ?? 0), `${p.symbol}: database ${p.quantity}, exchange ${String(simPos[p.symbol])}`).toBe(true);
+    for (const [s, q] of Object.entries(simPos)) if (!q.isZero()) expect(positions.some((p) => p.symbol === s)).toBe(true);
+    const open = orders.filter((o) => o.status === 'PENDING_NEW' || o.status === 'NEW' || o.status === 'PARTIALLY_FILLED').map((o) => o.client_order_id).sort();
+    expect(open).toEqual(state.openOrders.map((o) => o.clientOrderId).sort());
+  });
+
+  it('perpbot recover --dry-run (child process, same environment) says database and exchange agree', async () => {
+    // asynchronously: the simulator answering it lives in this process
+    const rec = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [BIN, 'recover', '--dry-run'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      c.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
     expect(rec.status, rec.stderr).toBe(0);
     expect(rec.stdout.split('\n')[0]).toBe('database and exchange agree: nothing to do');
-
-    expect(bots).toHaveLength(4);
     // eslint-disable-next-line no-console
-    console.log(`crash test: ${proxy.orders.length} orders, ${state.fills.length} fills, ${bots.reduce((n, b) => n + b.klines, 0)} klines streamed to the bot, ${Date.now() - t0} ms`);
-  }, 90_000);
+    console.log(`crash test: ${proxy.orders.length} orders, ${sim.state().fills.length} fills, ${streamed} klines streamed to the bots, ${downKlines.reduce((a, b) => a + b, 0)} while down (${perRun.join('; ')}), ${elapsedMs} ms`);
+  });
+
+  // BUG (src/kernel/kernel.ts:198 `this.heartbeat?.start()` in the constructor, with
+  // src/kernel/live.ts:432 publishing the "starting" halt only after Kernel.forSource returns): the
+  // executor's risk engine starts ACTIVE (executor/risk.ts:167), the kernel writes the first heartbeat at once
+  // with risk.state ACTIVE, and only then does the queued SetTradingState HALTED ("starting: waiting
+  // for the exchange …") apply. Every live start therefore logs and alerts (Slack)
+  // "trading ACTIVE → HALTED: starting …", and for a moment its heartbeat says ACTIVE before
+  // anything is reconciled (this test's start-up wait was once fooled by it). README: "Trading
+  // stays HALTED ("starting") while …". Should: a live kernel starts HALTED, so the first
+  // heartbeat says halted/starting and no ACTIVE → HALTED transition is logged or alerted.
+  it('a starting live bot is never ACTIVE before its reconciliation: no ACTIVE → HALTED "starting" transition at start', () => {
+    const transitions = bots.flatMap((b) =>
+      b.out
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"trading state changed"'))
+        .map((l) => JSON.parse(l) as { previous: string; state: string; reason: string }),
+    );
+    expect(transitions.length).toBeGreaterThanOrEqual(bots.length); // each start went ACTIVE once
+    expect(transitions.filter((t) => t.previous === 'ACTIVE' && t.state === 'HALTED' && t.reason.startsWith('starting'))).toEqual([]);
+  });
 });

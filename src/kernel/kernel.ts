@@ -94,6 +94,8 @@ export interface KernelOptions {
   resumeRun?: boolean;
   /** Account equity at start, USDT (live: the wallet balance); default `sim.startingBalance`. */
   startingEquity?: string;
+  /** Start with trading HALTED for this reason (live: until start-up is done); default ACTIVE. */
+  startHalted?: string;
 }
 
 /**
@@ -183,6 +185,7 @@ export class Kernel {
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,
+      ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));

@@ -425,11 +425,20 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
   log.info({ connection: describeConnection(settings) }, 'live trading');
   kernel = Kernel.forSource(
-    { config, mode: 'live', rules, symbols, log, heartbeat: true, runId: accountRunId('live', settings), resumeRun: true },
+    {
+      config,
+      mode: 'live',
+      rules,
+      symbols,
+      log,
+      heartbeat: true,
+      runId: accountRunId('live', settings),
+      resumeRun: true,
+      startHalted: 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)',
+    },
     { clock, venue, sim: null, source },
   );
   const k = kernel;
-  halt('starting: waiting for the exchange (clock, filters, account set-up, reconciliation)');
 
   // The user-data stream; REST polling stands in while it is down.
   const userKey = describeConnection(settings).network === 'testnet' ? 'usdmTestnetPrivate' : 'usdmPrivate';
@@ -515,6 +524,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
       k.executor.restore(restored, positions);
       venue.adopt(restored);
+      venue.seedFees(Object.fromEntries(positionsForRun(k.db, k.runId).map((p) => [p.symbol, p.fees])));
       // Strategies learn what the account holds (they adopt positions only from such events).
       for (const position of positions) void k.publish('account.update', { type: 'PositionChanged', ts: clock.now(), position, source: 'reconcile' });
       for (const e of reconciliationEvents(r, clock.now(), positionDetails(k.db, k.runId, entryPrices, positionTimes))) {

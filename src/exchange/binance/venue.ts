@@ -89,6 +89,8 @@ export class BinanceVenue implements Venue {
   private readonly attempts: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  /** Commissions of the fills reported, per symbol, quote asset (ACCOUNT_UPDATE does not carry fees). */
+  private readonly fees = new Map<Symbol, Decimal>();
   /** Counters for the heartbeat. */
   readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, rejected: 0, duplicatesAdopted: 0, polls: 0 };
 
@@ -110,6 +112,11 @@ export class BinanceVenue implements Venue {
         this.o.log.error({ err, event: e.type }, 'venue listener failed');
       }
     }
+  }
+
+  /** Seed the per-symbol fee totals from the database (after a restart), quote asset. */
+  seedFees(totals: Record<Symbol, string>): void {
+    for (const [s, f] of Object.entries(totals)) this.fees.set(s, new Decimal(f));
   }
 
   /** Adopt orders known from the database (after a restart) so their updates are recognised. */
@@ -278,6 +285,7 @@ export class BinanceVenue implements Venue {
           if (!t.accepted) this.accept(t, e.fill.orderId);
           t.executed = new Decimal(e.cumulativeQuantity);
           if (e.status === 'FILLED') t.terminal = true;
+          this.fees.set(e.fill.symbol, (this.fees.get(e.fill.symbol) ?? new Decimal(0)).plus(e.fill.commission));
           this.emit(e);
           break;
         case 'OrderCanceled':
@@ -320,7 +328,7 @@ export class BinanceVenue implements Venue {
   onUserData(frame: unknown): void {
     const e = (frame as { e?: unknown } | null)?.e;
     if (e === 'ORDER_TRADE_UPDATE') this.apply(mapOrderTradeUpdate(frame));
-    else if (e === 'ACCOUNT_UPDATE') for (const p of mapAccountUpdate(frame)) this.emit(p);
+    else if (e === 'ACCOUNT_UPDATE') for (const p of mapAccountUpdate(frame, { feesOf: (sym) => (this.fees.get(sym) ?? new Decimal(0)).toFixed() })) this.emit(p);
   }
 
   /**

@@ -137,3 +137,6 @@ for (const record of [true, false]) {
   await benchPipeline('1 symbol (BTCUSDT)', one, record);
   await benchPipeline('2 symbols (BTCUSDT+ETHUSDT)', two, record);
 }
+
+// 3. Latency of the live bot against the simulator: kline close → order request (bench/latency.ts).
+await import('./latency.ts');

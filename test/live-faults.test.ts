@@ -8,7 +8,10 @@
  * kline the test closes with `sim.advance` is also closed by the wall clock. (Aligned to now,
  * `advance` runs the data clock ahead of the wall clock, and the REST back-fill drops klines
  * whose closeTime is still in the future of the local clock — see marketSource in
- * src/kernel/live.ts, `mapRestKlines(…, { now: clock.now() }).filter((k) => k.closed)`.)
+ * src/kernel/live.ts, `mapRestKlines(…, { now: clock.now() }).filter((k) => k.closed)`; fine
+ * against Binance, whose closed klines are never in the future.) `live.warmupMinutes` reaches
+ * back to the data, so the start-up warm-up back-fill delivers the simulator's history and the
+ * live klines continue from it; the tests look at the klines that arrive after the warm-up.
  *
  * Malformed frames: the simulator's admin API cannot inject a raw frame, so that test puts a
  * websocket proxy on 127.0.0.1 between the bot and the simulator, which forwards everything and
@@ -26,13 +29,16 @@ import type { Config } from '../src/config/schema.ts';
 import { projectPath } from '../src/core/paths.ts';
 import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
-import { startLive, type RunningLiveBot } from '../src/kernel/live.ts';
+import { restPort, startLive, type RunningLiveBot } from '../src/kernel/live.ts';
+import { RateLimitTracker } from '../src/exchange/binance/retry.ts';
 import type { BinanceMarketSource } from '../src/market/binance-source.ts';
 import { loadExchangeInfo } from '../executor/exchange-info.ts';
 
 const BTC = projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv');
 const RULES = loadExchangeInfo(projectPath('data/exchange-info/fapi-exchangeInfo-2024-10-02.json'));
 const MINUTE = 60_000;
+/** Open time of the first kline of the BTCUSDT file. */
+const DATA_START = Number(readFileSync(BTC, 'utf8').split('\n')[1]!.split(',')[0]);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const until = async (what: string, cond: () => boolean, ms = 10_000) => {
@@ -94,6 +100,8 @@ async function setup(opts: { overrides?: Record<string, unknown>; wsUrl?: (sim: 
       'risk.fundingBlackoutMinutes': '0',
       // The strategy runs but never enters: the orders in these tests are the operator's.
       strategies: [{ id: 'vwap-adx', name: 'vwap-adx', symbols: [], params: { allowLong: false, allowShort: false } }],
+      // the start-up warm-up reaches back to the (2025) data
+      'live.warmupMinutes': String(Math.ceil((Date.now() - DATA_START) / MINUTE) + 60),
       ...opts.overrides,
     },
   });
@@ -113,6 +121,10 @@ async function setup(opts: { overrides?: Record<string, unknown>; wsUrl?: (sim: 
   await bot.ready;
   await until('trading ACTIVE', () => bot.kernel.executor.tradingState().state === 'ACTIVE');
   await until('market connected', () => bot.kernel.source.health().BTCUSDT!.state === 'connected' && sim.state().connections.streams.includes('btcusdt@kline_1m'));
+  // The warm-up back-fill delivers the simulator's history; the tests count what comes after it.
+  const history = await simClosedOpenTimes(sim);
+  await until('the warm-up back-fill', () => opens[opens.length - 1] === history[history.length - 1], 10_000);
+  opens.length = 0;
   return { sim, bot, config, dir, source: bot.kernel.source as BinanceMarketSource, opens, stop };
 }
 
@@ -172,11 +184,13 @@ describe('live bot against the simulator: faults and recovery', () => {
   it('drop every websocket → market data reconnects and back-fills (no minute skipped or twice), the user stream reconnects and a later fill reaches the bot', async () => {
     // Recovery means: the market source is `connected` again on a new connection, the klines
     // closed while it was down are back-filled, later klines keep arriving, and the fill of an
-    // order placed after the drop reaches the bot (user stream or REST polling fallback).
+    // order placed after the drop reaches the bot — through the reconnected user stream (the
+    // REST polling fallback is not needed: no poll beyond the catch-up one at reconnection).
     const t = await setup();
     t.sim.advance(2);
     await until('2 klines', () => t.opens.length === 2);
     const reconnectsBefore = t.source.stats.reconnects;
+    const backfilledBefore = t.source.stats.backfilled; // the warm-up's
 
     const dropped = (await admin(t.sim, 'drop-websockets')) as { dropped: number };
     expect(dropped.dropped).toBe(2); // the market connection and the user-data connection
@@ -186,7 +200,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     await until('resubscribed', () => t.sim.state().connections.streams.includes('btcusdt@kline_1m'));
     // on reconnecting, the source back-fills from its last closed kline up to the last closed minute
     await until('the 3 missed klines back-filled from REST', () => t.opens.length === 5, 5_000);
-    expect(t.source.stats.backfilled).toBe(3);
+    expect(t.source.stats.backfilled - backfilledBefore).toBe(3);
     t.sim.advance(2); // live again
     await expectContiguous(t);
     expect(t.opens.length).toBe(7);
@@ -210,6 +224,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     cleanup.push(() => clearInterval(ticker));
     await until('3 klines', () => t.opens.length >= 3);
     const reconnectsBefore = t.source.stats.reconnects;
+    const backfilledBefore = t.source.stats.backfilled; // the warm-up's
     let sawStale = false;
     const watch = setInterval(() => {
       if (t.source.health().BTCUSDT!.state === 'stale') sawStale = true;
@@ -225,7 +240,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     await until('klines flow again after the stall', () => t.opens.length >= klinesAtStall + 8, 10_000);
     clearInterval(ticker);
     clearInterval(watch);
-    expect(t.source.stats.backfilled).toBeGreaterThanOrEqual(3); // ~5 klines closed during the 1.5 s stall
+    expect(t.source.stats.backfilled - backfilledBefore).toBeGreaterThanOrEqual(3); // ~5 klines closed during the 1.5 s stall
     expect(t.source.health().BTCUSDT!.state).toBe('connected');
     await expectContiguous(t);
     await t.stop();
@@ -233,7 +248,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     // What the recorder wrote agrees: candles_1m holds the same minutes, once each.
     const db = new Database(t.config.db, { readonly: true });
     try {
-      const rows = db.prepare("select open_time from candles_1m where symbol = 'BTCUSDT' order by open_time").all() as Array<{ open_time: number }>;
+      const rows = db.prepare("select open_time from candles_1m where symbol = 'BTCUSDT' and open_time >= ? order by open_time").all(t.opens[0]!) as Array<{ open_time: number }>;
       expect(rows.map((r) => r.open_time)).toEqual(t.opens);
     } finally {
       db.close();
@@ -248,22 +263,15 @@ describe('live bot against the simulator: faults and recovery', () => {
   // README "Streams": "Each stream's age of last message is in the heartbeat; one silent for
   // longer than live.streamSilenceMs is reconnected". Expected: per-stream (kline / mark price)
   // silence tracking, so this test would pass.
-  it.fails('the kline stream alone stalls (mark prices still flowing) beyond live.streamSilenceMs → marked stale and its connection replaced', async () => {
-    const t = await setup({ overrides: { 'live.streamSilenceMs': '500' } });
+  it('the kline stream alone stalls (mark prices still flowing) beyond live.streamSilenceMs → marked stale and its connection replaced', async () => {
+    const t = await setup({ overrides: { 'live.streamSilenceMs': '800' } });
     const ticker = setInterval(() => t.sim.step(1), 25);
     cleanup.push(() => clearInterval(ticker));
     await until('2 klines', () => t.opens.length >= 2);
     const reconnectsBefore = t.source.stats.reconnects;
+    const staleBefore = t.source.stats.staleStreams;
     await admin(t.sim, 'stall', { stream: 'btcusdt@kline_1m', ms: 3_000 });
-    let sawStale = false;
-    await until(
-      'the silent kline stream marked stale and replaced',
-      () => {
-        if (t.source.health().BTCUSDT!.state === 'stale') sawStale = true;
-        return sawStale && t.source.stats.reconnects > reconnectsBefore;
-      },
-      2_000,
-    );
+    await until('the silent kline stream marked stale and replaced', () => t.source.stats.staleStreams > staleBefore && t.source.stats.reconnects > reconnectsBefore, 2_500);
   });
 
   it('5xx on the next REST requests during an order → retried safely (queried by client order id before resending): one order on the exchange, FILLED in the database', async () => {
@@ -351,15 +359,18 @@ describe('live bot against the simulator: faults and recovery', () => {
     expect(dbOrder(t, 'pb-fault-lk-2')).toEqual([{ status: 'FILLED', executed_qty: '0.002' }]);
   });
 
-  // BUG (src/kernel/live.ts, syncClock l.382-387): after -1021 the venue calls resyncClock, which
-  // re-measures the offset and stores it in the WallClock and the heartbeat, but never hands it
-  // to the `binance` library (`rest.setTimeOffset(off.offsetMs)`). The library signs with
-  // `Date.now() + getTimeOffset()` (node_modules/binance/lib/util/BaseRestClient.js l.154) and
-  // its offset stays 0 (client-options.ts sets disableTimeSync: true and says perpbot calls
-  // setTimeOffset), so every retry is rejected with -1021 again; after live.orderAttempts the
-  // order is an "unknown outcome" and never placed. Expected: the resync sets the library's
-  // offset and the retry goes through (this test would pass).
-  it.fails('server clock skewed 3 s beyond recvWindow → -1021, the venue resyncs the clock and the order goes through', async () => {
+  // BUG (src/kernel/live.ts, startLive's `syncClock`, l.408 as of writing): after -1021 the
+  // venue calls resyncClock, which re-measures the offset and stores it in the WallClock and the
+  // heartbeat, but never hands it to the `binance` library (`rest.setTimeOffset(off.offsetMs)`).
+  // The library signs with `Date.now() + getTimeOffset()` (node_modules/binance/lib/util/
+  // BaseRestClient.js l.154) and its offset stays 0 (client-options.ts sets disableTimeSync: true
+  // and says perpbot calls setTimeOffset), so every retry is rejected with -1021 again; after
+  // live.orderAttempts the venue throws it as an unknown outcome: the order is never placed, yet
+  // stays "open" in the executor's book (every later signal on the symbol is denied
+  // orderInFlight until a restart reconciles). The same offset is missing at start-up, so a bot
+  // whose clock is off by more than recvWindow never gets through its signed start-up calls.
+  // Expected: the resync sets the library's offset and the retry goes through (this test passes).
+  it('server clock skewed 3 s beyond recvWindow → -1021, the venue resyncs the clock and the order goes through', async () => {
     const t = await setup({ overrides: { 'live.orderAttempts': '3' } });
     t.sim.advance(1);
     await admin(t.sim, 'clock-skew', { ms: t.config.binance.recvWindowMs + 3_000 });
@@ -428,6 +439,75 @@ describe('live bot against the simulator: faults and recovery', () => {
     await orderRoundTrip(t, 'pb-fault-garbage-1');
     await t.stop();
     expect(dbOrder(t, 'pb-fault-garbage-1')).toEqual([{ status: 'FILLED', executed_qty: '0.002' }]);
+  });
+
+  // BUG (minor; src/market/binance-source.ts attach(), the 'exception' handler ~l.171-173): a
+  // frame that is not JSON never reaches onFrame — the `binance` library fails to parse it and
+  // emits 'exception', which the source only logs. It is skipped (good) but not counted:
+  // stats.malformed and the symbol's `errors` stay put, so the heartbeat cannot show it.
+  // README "Streams": "A malformed frame is counted on its stream, logged and skipped."
+  // Expected: parse failures counted too (at least in stats.malformed).
+  it('a market frame that is not JSON is counted as malformed (not only logged)', async () => {
+    let proxy: Awaited<ReturnType<typeof wsProxy>> | null = null;
+    const t = await setup({
+      wsUrl: async (sim) => {
+        proxy = await wsProxy(sim.wsUrl);
+        cleanup.push(() => proxy!.close());
+        return proxy.url;
+      },
+    });
+    t.sim.advance(1);
+    await until('1 kline', () => t.opens.length === 1);
+    expect(proxy!.injectMarket(['{"stream":"btcusdt@kline_1m","data":{"e":"kline",', 'not json at all'])).toBe(1);
+    t.sim.advance(1); // a good frame after the bad ones: they have been read by now
+    await until('2 klines', () => t.opens.length === 2);
+    expect(t.source.stats.malformed).toBe(2);
+  });
+});
+
+describe('found while benchmarking (bench/latency.ts)', () => {
+  // BUG (src/kernel/live.ts `restPort`, l.330-336 as of writing, with RateLimitTracker.update in
+  // src/exchange/binance/retry.ts l.191-212): after EVERY REST answer the port feeds the tracker
+  // `rest.getRateLimitStates()`, the `binance` library's LAST SEEN X-MBX-* values — it keeps a
+  // header's value when an answer does not carry it (node_modules/binance/lib/util/
+  // BaseRestClient.js updateApiLimitState), and only order answers carry X-MBX-ORDER-COUNT-*.
+  // `update` then rolls to the CURRENT window and sets used = max(used, value). So the order
+  // count of the previous 10 s (or 1 min) window is charged again to the new one by its first
+  // answer of any kind (a query, a poll, or an order answer that crosses the boundary). After a
+  // burst of 200 orders, the next window allows only 40 before the venue sleeps up to 10 s (up to
+  // 60 s for the minute counter). The bench saw a 2.9 s wait at ~100 orders in a window.
+  // Expected: take order counts only from the answer that carried them (its own headers), and
+  // not from a window that has ended; this test would then pass.
+  it("a new 10 s window's order budget is not charged with the previous window's count", async () => {
+    let now = 1_800_000_000_000 + 2_000; // 2 s into a 10 s window
+    const tracker = new RateLimitTracker({ now: () => now } as never);
+    // The library's header cache as getRateLimitStates() returns it: order answers update the
+    // order counts; other answers carry none, so the last seen values stay.
+    const seen = { 'x-mbx-used-weight-1m': 0, 'x-mbx-order-count-10s': 0, 'x-mbx-order-count-1m': 0 };
+    const client = {
+      postPrivate: async () => {
+        seen['x-mbx-order-count-10s']++;
+        seen['x-mbx-order-count-1m']++;
+        seen['x-mbx-used-weight-1m']++;
+        return { orderId: 1 };
+      },
+      getOrder: async () => {
+        seen['x-mbx-used-weight-1m']++;
+        return { orderId: 1 };
+      },
+      getRateLimitStates: () => ({ ...seen }),
+    };
+    const port = restPort(client as never, tracker);
+    for (let i = 0; i < 200; i++) {
+      tracker.reserve(1, 1); // what the venue does before each order
+      await port.submitNewOrder({});
+    }
+    expect(tracker.snapshot().orders10s).toBe(200);
+    now += 8_500; // the next 10 s window (same minute): no order sent in it yet
+    await port.getOrder({ symbol: 'BTCUSDT', origClientOrderId: 'pb-x' }); // a query (e.g. a poll)
+    expect(tracker.snapshot().orders10s).toBe(0); // today: 200
+    for (let i = 0; i < 41; i++) tracker.reserve(1, 1);
+    expect(tracker.waitMs(1, 1)).toBe(0); // today: ~9.5 s
   });
 });
 

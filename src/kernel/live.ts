@@ -328,16 +328,27 @@ export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbo
  * rate-limit tracker, so the venue slows down before the limits.
  */
 export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestPort {
-  const counted = async <T>(call: () => Promise<T>): Promise<T> => {
+  // The library keeps the LAST value of each header it has seen; order counts only come with order
+  // placements, so they are taken from those answers only (else an old window's count would be
+  // charged to the current one). The weight header comes with every answer.
+  const counted = async <T>(call: () => Promise<T>, placesOrder = false): Promise<T> => {
     try {
       return await call();
     } finally {
-      limits?.update(rest.getRateLimitStates() as unknown as Record<string, unknown>);
+      if (limits) {
+        const st = rest.getRateLimitStates() as unknown as Record<string, unknown>;
+        const fresh: Record<string, unknown> = { 'x-mbx-used-weight-1m': st['x-mbx-used-weight-1m'] };
+        if (placesOrder) {
+          fresh['x-mbx-order-count-10s'] = st['x-mbx-order-count-10s'];
+          fresh['x-mbx-order-count-1m'] = st['x-mbx-order-count-1m'];
+        }
+        limits.update(fresh);
+      }
     }
   };
   return {
     // postPrivate avoids the library rewriting or warning about ids without its broker prefix.
-    submitNewOrder: (p) => counted(() => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>),
+    submitNewOrder: (p) => counted(() => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>, true),
     getOrder: (p) => counted(() => rest.getOrder(p) as Promise<unknown>),
     cancelOrder: (p) => counted(() => rest.cancelOrder(p) as Promise<unknown>),
     getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
@@ -408,6 +419,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   const syncClock = async () => {
     const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
     clock.offsetMs = off.offsetMs;
+    // The library signs requests with its own clock: give it the offset too (else -1021 again).
+    rest.setTimeOffset(off.offsetMs);
     kernel?.setClockOffset(off.offsetMs);
     log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
   };

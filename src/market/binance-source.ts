@@ -65,6 +65,8 @@ export interface BinanceSourceStats {
   duplicates: number;
   backfilled: number;
   reconnects: number;
+  /** Times a symbol's streams were found silent past the limit. */
+  staleStreams: number;
 }
 
 /** Topics of one symbol. */
@@ -77,10 +79,12 @@ export function topicsFor(symbol: Symbol): string[] {
 export class BinanceMarketSource implements MarketDataSource {
   readonly name: string;
   readonly symbols: readonly Symbol[];
-  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, reconnects: 0 };
+  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, reconnects: 0, staleStreams: 0 };
   private readonly state: Record<Symbol, SourceHealth> = {};
   /** Open time of the last closed kline fed, per symbol. */
   private readonly lastClosed = new Map<Symbol, number>();
+  /** Wall time of the last frame of each stream (`<symbol>@kline_1m`, `<symbol>@markPrice@1s`). */
+  private readonly lastFrameAt = new Map<string, number>();
   private client: MarketWsClient;
   private feed: MarketFeed | null = null;
   /** Feed calls are chained so back-fills finish before newer klines go out. */
@@ -169,7 +173,11 @@ export class BinanceMarketSource implements MarketDataSource {
       if (client === this.client) this.setState('connecting');
     });
     client.on('exception', (e) => {
-      if (client === this.client) this.o.log.warn({ err: e }, 'market websocket exception');
+      if (client !== this.client) return;
+      // Frames the library cannot even parse arrive here, not as messages: count them too.
+      const text = JSON.stringify(e) ?? '';
+      if (/pars|JSON|Unexpected token/i.test(text)) this.stats.malformed++;
+      this.o.log.warn({ err: e }, 'market websocket exception');
     });
   }
 
@@ -193,6 +201,7 @@ export class BinanceMarketSource implements MarketDataSource {
       h.lastMessageAt = wall;
       if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
     }
+    if (typeof symbol === 'string' && (e === 'kline' || e === 'markPriceUpdate')) this.lastFrameAt.set(`${symbol}:${e}`, wall);
     try {
       if (e === 'kline') {
         const k = this.o.mapKline(data);
@@ -261,15 +270,22 @@ export class BinanceMarketSource implements MarketDataSource {
     this.o.log.info({ why }, 'market streams connected; back-fill queued');
   }
 
+  /**
+   * Every stream is watched on its own: a kline stream that stalls while the mark prices of the
+   * same symbol keep flowing is as stale as a dead connection.
+   */
   private checkHealth(): void {
     if (this.stopped) return;
     const now = Date.now();
     let silent = false;
     for (const s of this.symbols) {
       const h = this.state[s]!;
-      const since = h.lastMessageAt ?? this.connectedAt;
+      const kline = this.lastFrameAt.get(`${s}:kline`) ?? this.connectedAt;
+      const mark = this.lastFrameAt.get(`${s}:markPriceUpdate`) ?? this.connectedAt;
+      const since = Math.min(kline, mark);
       if (since > 0 && now - since > this.o.silenceMs && h.state !== 'stale') {
         h.state = 'stale';
+        this.stats.staleStreams++;
         silent = true;
       }
     }
@@ -292,6 +308,7 @@ export class BinanceMarketSource implements MarketDataSource {
     } catch {
       // already closed
     }
+    this.lastFrameAt.clear();
     this.client = this.o.newClient();
     this.attach(this.client);
     this.subscribe();

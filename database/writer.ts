@@ -50,9 +50,10 @@ export interface RecordWriterOptions {
   batchSize?: number;
   /**
    * Make each {@link RecordWriter.writeIntentNow} commit survive a power loss (the commit runs
-   * with `synchronous = FULL`, one fsync of the WAL, ~ms). Default: on when the run started by
-   * {@link RecordWriter.startRun} is `live`, off otherwise (a process crash never loses a
-   * committed intent either way).
+   * with `synchronous = FULL`, one fsync of the WAL, ~ms on the order path). Default off: a
+   * process crash (kill -9) never loses a committed WAL transaction, and after a power loss the
+   * start-up reconciliation adopts any order with perpbot's client-order-id prefix the exchange
+   * has, so the fsync would buy milliseconds of latency per order and little safety.
    */
   syncIntents?: boolean;
   /** Candle rows per multi-row INSERT (benchmarks only). Default {@link CANDLE_ROWS_PER_STATEMENT}. */
@@ -184,7 +185,7 @@ export class RecordWriter {
   private readonly sqlite: Database.Database;
   private readonly file: string;
   private readonly batchSize: number;
-  private syncIntents: boolean | undefined;
+  private readonly syncIntents: boolean;
 
   // candles: full chunks of R rows (flat values), then the chunk being filled
   private readonly rowsPerStmt: number;
@@ -234,7 +235,7 @@ export class RecordWriter {
     this.file = db.file;
     this.batchSize = batchSize;
     this.flushAt = batchSize;
-    this.syncIntents = opts.syncIntents;
+    this.syncIntents = opts.syncIntents ?? false;
     this.rowsPerStmt = rows;
     this.chunkLen = rows * CANDLE_COLUMNS;
     this.chunk = new Array<Bind>(this.chunkLen);
@@ -257,8 +258,7 @@ export class RecordWriter {
 
   /**
    * Insert the `runs` row (status `running`), committed at once. The configuration is redacted
-   * (see {@link RunStart.configJson}). Sets the `syncIntents` default from `mode` when the
-   * option was not given.
+   * (see {@link RunStart.configJson}).
    * @throws InvariantError when `configJson` is not valid JSON
    * @param opts `resume`: continue the run if it exists (live and paper keep one run per account,
    *   so a restart continues its history); its `started_at` is kept
@@ -266,7 +266,6 @@ export class RecordWriter {
    */
   startRun(run: RunStart, opts: { resume?: boolean } = {}): void {
     const configJson = redactJson(run.configJson, 'configJson');
-    this.syncIntents ??= run.mode === 'live';
     try {
       (opts.resume ? this.stmt.resumeRun : this.stmt.insertRun).run({ id: run.id, mode: run.mode, startedAt: run.startedAt, configJson });
     } catch (err) {
@@ -424,7 +423,7 @@ export class RecordWriter {
    */
   writeIntentNow(intent: OrderIntent): boolean {
     validateIntent(intent);
-    const sync = this.syncIntents === true && !this.sqlite.inTransaction;
+    const sync = this.syncIntents && !this.sqlite.inTransaction;
     try {
       if (sync) this.sqlite.pragma('synchronous = FULL');
       try {

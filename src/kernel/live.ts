@@ -19,7 +19,7 @@ import { WallClock } from '../core/clock.ts';
 import { ConfigError, errorMessage } from '../core/errors.ts';
 import type { Kline, Mode, Symbol } from '../core/types.ts';
 import { scrub } from '../logging/logger.ts';
-import { BinanceMarketSource } from '../market/binance-source.ts';
+import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
 import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
@@ -127,7 +127,7 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
       const out: Kline[] = [];
       for (let start = from; start <= to; ) {
         const raw = await rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit: 1500 });
-        const page = mapRestKlines(raw, symbol, { now: clock.now() }).filter((k) => k.closed);
+        const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
         if (page.length === 0) break;
         out.push(...page);
         start = page[page.length - 1]!.openTime + MINUTE;
@@ -141,6 +141,21 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     rotateAfterMs: config.live.rotateAfterMinutes * MINUTE,
     log: log.child({ component: 'market' }),
   });
+}
+
+/** The market source's counters for the heartbeat (`market*`). */
+export function marketCounters(source: BinanceMarketSource): Record<string, number> {
+  const st = source.stats;
+  return {
+    marketFrames: st.frames,
+    marketMalformedFrames: st.malformed,
+    marketDuplicates: st.duplicates,
+    marketBackfilled: st.backfilled,
+    marketBackfillFailures: st.backfillFailures,
+    marketFeedErrors: st.feedErrors,
+    marketReconnects: st.reconnects,
+    marketStaleStreams: st.staleStreams,
+  };
 }
 
 /**
@@ -175,6 +190,7 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     { config, mode: 'paper', rules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
     { clock, venue: sim, sim, source },
   );
+  kernel.setCounterSource(() => marketCounters(source));
 
   // Clock offset and fresh filters, retried in the background until Binance answers.
   void untilItWorks(
@@ -471,6 +487,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       rateLimitWeight1m: rl.weight1m,
       rateLimitOrders10s: rl.orders10s,
       rateLimitOrders1m: rl.orders1m,
+      ...marketCounters(source),
     };
   });
   userWs.on('message', (m: unknown) => {

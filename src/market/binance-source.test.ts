@@ -102,7 +102,8 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(opts: { silenceMs?: number; fetched?: Kline[] } = {}) {
+async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailures?: number; feedThrowsAt?: number } = {}) {
+  let failuresLeft = opts.fetchFailures ?? 0;
   const server = await fakeBinance();
   const fetchCalls: Array<[string, number, number]> = [];
   const clients: WebsocketClient[] = [];
@@ -116,6 +117,7 @@ async function setup(opts: { silenceMs?: number; fetched?: Kline[] } = {}) {
     },
     fetchKlines: async (symbol, from, to) => {
       fetchCalls.push([symbol, from, to]);
+      if (failuresLeft-- > 0) throw new Error('HTTP 503 Service Unavailable');
       return (opts.fetched ?? []).filter((k) => k.symbol === symbol && k.openTime >= from && k.openTime <= to);
     },
     mapKline: mapKlineFrame,
@@ -124,8 +126,17 @@ async function setup(opts: { silenceMs?: number; fetched?: Kline[] } = {}) {
     silenceMs: opts.silenceMs ?? 60_000,
     rotateAfterMs: 23 * 3_600_000,
     log: silentLogger(),
+    sleep: () => new Promise((r) => setTimeout(r, 5)),
   });
   const c = collectingFeed();
+  if (opts.feedThrowsAt !== undefined) {
+    const inner = c.feed.klines;
+    let calls = 0;
+    c.feed.klines = async (g) => {
+      if (calls++ === opts.feedThrowsAt) throw new Error('writer backlog failed');
+      await inner(g);
+    };
+  }
   const done = source.run(c.feed);
   cleanup.push(async () => {
     source.stop();
@@ -186,5 +197,26 @@ describe('BinanceMarketSource (real binance WebsocketClient, local server)', () 
     expect(t.fetchCalls[0]![1]).toBe(Number(BTC[1]![0]));
     await until(() => t.klines.length === 10);
     expect(t.klines.map((k) => Number(k.split('@')[1]!.split(':')[0]))).toEqual(BTC.map((r) => Number(r[0])));
+  });
+
+  it('retries a failed back-fill until it succeeds; the later kline waits, so no minute is skipped', async () => {
+    const t = await setup({ fetched: BTC.slice(1, 3).map((r) => asKline('BTCUSDT', r)), fetchFailures: 3 });
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true));
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[3]!, true)); // minutes 1 and 2 missing
+    await until(() => t.klines.length === 4);
+    expect(t.klines.map((k) => k.split(':')[0])).toEqual(BTC.slice(0, 4).map((r) => `BTCUSDT@${r[0]}`));
+    expect(t.source.stats.backfillFailures).toBe(3);
+    expect(t.fetchCalls).toHaveLength(4);
+    expect(new Set(t.fetchCalls.map((c) => c.join()))).toEqual(new Set([['BTCUSDT', Number(BTC[1]![0]), Number(BTC[2]![0])].join()]));
+  });
+
+  it('a feed call that throws is counted; the klines after it still go out and stop() still resolves', async () => {
+    const t = await setup({ feedThrowsAt: 0 });
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true)); // the feed throws on this one
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[1]!, true));
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[2]!, true));
+    await until(() => t.klines.length === 2);
+    expect(t.klines.map((k) => k.split(':')[0])).toEqual(BTC.slice(1, 3).map((r) => `BTCUSDT@${r[0]}`));
+    expect(t.source.stats.feedErrors).toBe(1);
   });
 });

@@ -24,6 +24,17 @@ import type { MarketDataSource, MarketFeed } from './source.ts';
 
 const MINUTE = 60_000;
 
+/**
+ * A REST kline counts as closed only once its close time is this far behind the (offset-corrected)
+ * clock: the measured offset is only good to about half a round trip, and Binance returns the
+ * still-forming kline as the last row. A kline held back by this margin arrives as the stream's
+ * `x: true` frame instead.
+ */
+export const CLOSED_MARGIN_MS = 2_000;
+
+/** Back-off between attempts of a failed back-fill, ms: 1 s doubling to 30 s. */
+const BACKFILL_RETRY_MS = { first: 1_000, max: 30_000 } as const;
+
 /** The part of the `binance` library's WebsocketClient this source uses. */
 export interface MarketWsClient {
   on(event: 'message', listener: (data: unknown) => void): unknown;
@@ -43,7 +54,11 @@ export interface BinanceMarketSourceOptions {
   newClient: () => MarketWsClient;
   /** The library's wsKey for market streams: `usdmMarket` or `usdmTestnetMarket`. */
   wsKey: string;
-  /** Closed klines of `symbol` with openTime in [fromOpenTime, toOpenTime], from REST, in order. */
+  /**
+   * Closed klines of `symbol` with openTime in [fromOpenTime, toOpenTime], from REST, in order
+   * (judge "closed" with {@link CLOSED_MARGIN_MS}). A rejection is retried with back-off until it
+   * succeeds or the source stops: later klines wait, so none is skipped.
+   */
   fetchKlines: (symbol: Symbol, fromOpenTime: number, toOpenTime: number) => Promise<Kline[]>;
   /** Maps a raw kline frame (throws a DataError naming the field when malformed). */
   mapKline: (raw: unknown) => Kline;
@@ -56,6 +71,8 @@ export interface BinanceMarketSourceOptions {
   /** Connections are replaced after this long, ms (Binance closes them at 24 h). */
   rotateAfterMs: number;
   log: Logger;
+  /** Waits between back-fill attempts (tests shorten it). Default: a timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Counters of the source. */
@@ -64,6 +81,10 @@ export interface BinanceSourceStats {
   malformed: number;
   duplicates: number;
   backfilled: number;
+  /** Back-fill requests that failed (each was retried). */
+  backfillFailures: number;
+  /** Feed calls that threw (logged; the next klines still go out). */
+  feedErrors: number;
   reconnects: number;
   /** Times a symbol's streams were found silent past the limit. */
   staleStreams: number;
@@ -79,7 +100,7 @@ export function topicsFor(symbol: Symbol): string[] {
 export class BinanceMarketSource implements MarketDataSource {
   readonly name: string;
   readonly symbols: readonly Symbol[];
-  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, reconnects: 0, staleStreams: 0 };
+  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, backfillFailures: 0, feedErrors: 0, reconnects: 0, staleStreams: 0 };
   private readonly state: Record<Symbol, SourceHealth> = {};
   /** Open time of the last closed kline fed, per symbol. */
   private readonly lastClosed = new Map<Symbol, number>();
@@ -137,7 +158,18 @@ export class BinanceMarketSource implements MarketDataSource {
       this.o.log.warn({ err }, 'closing market websockets failed');
     }
     for (const h of Object.values(this.state)) h.state = 'disconnected';
-    void this.chain.then(() => this.done?.());
+    void this.chain.finally(() => this.done?.());
+  }
+
+  /**
+   * Append a step to the chain of feed calls. A step that throws is logged and counted, never
+   * left as a rejected chain: the klines after it still go out and {@link stop} still resolves.
+   */
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((err: unknown) => {
+      this.stats.feedErrors++;
+      this.o.log.error({ err }, `feeding a closed kline failed: ${errorMessage(err)}`);
+    });
   }
 
   private setState(state: SourceHealth['state'], symbols: readonly Symbol[] = this.symbols): void {
@@ -221,13 +253,14 @@ export class BinanceMarketSource implements MarketDataSource {
 
   /** Feed a closed kline after back-filling any minutes missing before it; drop one already fed. */
   private enqueueClosed(k: Kline): void {
-    this.chain = this.chain.then(async () => {
+    this.enqueue(async () => {
       const last = this.lastClosed.get(k.symbol);
       if (last !== undefined && k.openTime <= last) {
         this.stats.duplicates++;
         return;
       }
       if (last !== undefined && k.openTime > last + MINUTE) await this.backfill(k.symbol, last + MINUTE, k.openTime - MINUTE);
+      if (this.stopped) return;
       await this.deliver(k);
     });
   }
@@ -243,29 +276,44 @@ export class BinanceMarketSource implements MarketDataSource {
     await this.feed?.klines([k]);
   }
 
-  /** Fetch and feed the closed klines of `symbol` with openTime in [from, to]. */
+  /**
+   * Fetch and feed the closed klines of `symbol` with openTime in [from, to]. A failed request is
+   * retried with back-off until it succeeds or the source stops; meanwhile the klines behind it
+   * in the chain wait, so a REST outage delays minutes (signals on them are then refused as
+   * stale by the executor) but never skips one. Minutes the exchange itself does not return
+   * (an exchange outage) are not asked again: the next kline follows them.
+   */
   private async backfill(symbol: Symbol, from: number, to: number): Promise<void> {
     if (to < from) return;
-    try {
-      const ks = await this.o.fetchKlines(symbol, from, to);
+    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
+    for (let attempt = 0; !this.stopped; attempt++) {
+      let ks: Kline[];
+      try {
+        ks = await this.o.fetchKlines(symbol, from, to);
+      } catch (err) {
+        this.stats.backfillFailures++;
+        const wait = Math.min(BACKFILL_RETRY_MS.max, BACKFILL_RETRY_MS.first * 2 ** attempt);
+        this.o.log.error({ symbol, from, to, attempt: attempt + 1, retryInMs: wait }, `kline back-fill failed: ${errorMessage(err)}; retrying (later klines wait)`);
+        await sleep(wait);
+        continue;
+      }
       for (const k of ks) {
         if (k.closed && k.openTime >= from && k.openTime <= to) {
           this.stats.backfilled++;
           await this.deliver(k);
         }
       }
-    } catch (err) {
-      this.o.log.error({ symbol, from, to }, `kline back-fill failed: ${errorMessage(err)}; retried after the next kline or reconnect`);
+      return;
     }
   }
 
   /** After a (re)connection: back-fill every symbol from its last closed kline to the last closed minute. */
   private resync(why: string): void {
-    const lastClosedMinute = Math.floor(this.o.clock.now() / MINUTE) * MINUTE - MINUTE;
+    const lastClosedMinute = Math.floor((this.o.clock.now() - CLOSED_MARGIN_MS) / MINUTE) * MINUTE - MINUTE;
     for (const s of this.symbols) {
       const last = this.lastClosed.get(s);
       if (last === undefined || last >= lastClosedMinute) continue;
-      this.chain = this.chain.then(() => this.backfill(s, last + MINUTE, lastClosedMinute));
+      this.enqueue(() => this.backfill(s, last + MINUTE, lastClosedMinute));
     }
     this.o.log.info({ why }, 'market streams connected; back-fill queued');
   }

@@ -154,4 +154,16 @@ describe('reconciliationEvents', () => {
     expect(ev[2]).toMatchObject({ code: -2013 });
     expect(ev[5]).toMatchObject({ ts: 1751760180000, position: { entryPrice: '108167.0', realizedPnl: '1.5', fees: '0.9', updatedAt: 1751760180000 } });
   });
+
+  it('counts what the database already has executed: an order half filled before the crash completes as FILLED', () => {
+    const r = reconcile(
+      local({ openOrders: [localOrder({ clientOrderId: 'pb-half', status: 'PARTIALLY_FILLED', quantity: '0.002', executedQty: '0.001' })], knownTradeIds: { BTCUSDT: new Set(['20']) } }),
+      exch({
+        settled: { 'pb-half': exchangeOrder({ clientOrderId: 'pb-half', status: 'FILLED', quantity: '0.002', executedQty: '0.002' }) },
+        trades: [fill({ clientOrderId: 'pb-half', tradeId: '20', quantity: '0.001' }), fill({ clientOrderId: 'pb-half', tradeId: '21', quantity: '0.001' })],
+      }),
+    );
+    const fills = reconciliationEvents(r, 1751760120000).filter((e) => e.type === 'OrderFilled');
+    expect(fills.map((e) => (e.type === 'OrderFilled' ? [e.fill.tradeId, e.status, e.cumulativeQuantity] : []))).toEqual([['21', 'FILLED', '0.002']]);
+  });
 });

@@ -77,9 +77,9 @@ export interface ExchangeState {
 
 /** One difference and the action that resolves it. */
 export type ReconcileAction =
-  | { kind: 'adopt'; order: ExchangeOrder; unknown: boolean; was: OrderStatus | null }
+  | { kind: 'adopt'; order: ExchangeOrder; unknown: boolean; was: OrderStatus | null; localExecutedQty: string }
   | { kind: 'foreign'; order: ExchangeOrder }
-  | { kind: 'settle'; clientOrderId: string; symbol: Symbol; was: OrderStatus; now: OrderStatus; executedQty: string; orderId: string | null }
+  | { kind: 'settle'; clientOrderId: string; symbol: Symbol; was: OrderStatus; now: OrderStatus; executedQty: string; orderId: string | null; localExecutedQty: string }
   | { kind: 'insertFill'; fill: Fill }
   | { kind: 'position'; symbol: Symbol; local: string; exchange: string };
 
@@ -103,10 +103,10 @@ export function reconcile(local: LocalState, exchange: ExchangeState): Reconcili
     const mine = localById.get(o.clientOrderId);
     if (mine) {
       if (mine.status !== o.status || mine.orderId !== o.orderId || !new Decimal(mine.executedQty).eq(o.executedQty)) {
-        actions.push({ kind: 'adopt', order: o, unknown: false, was: mine.status });
+        actions.push({ kind: 'adopt', order: o, unknown: false, was: mine.status, localExecutedQty: mine.executedQty });
       }
     } else if (o.clientOrderId.startsWith(CLIENT_ORDER_PREFIX)) {
-      actions.push({ kind: 'adopt', order: o, unknown: true, was: null });
+      actions.push({ kind: 'adopt', order: o, unknown: true, was: null, localExecutedQty: '0' });
     } else {
       actions.push({ kind: 'foreign', order: o });
     }
@@ -124,6 +124,7 @@ export function reconcile(local: LocalState, exchange: ExchangeState): Reconcili
       now: answer === null ? 'REJECTED' : answer.status,
       executedQty: answer === null ? '0' : answer.executedQty,
       orderId: answer === null ? null : answer.orderId,
+      localExecutedQty: o.executedQty,
     });
   }
 
@@ -189,11 +190,19 @@ export function reconciliationEvents(
   positions: Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> = {},
 ): Array<OrderEvent | PositionChanged> {
   const out: Array<OrderEvent | PositionChanged> = [];
+  // Per order: what the database already has executed (the missing fills add to it), and the
+  // exchange's final executed quantity when the order is done.
   const filledTotal = new Map<string, Decimal>();
   const finalQty = new Map<string, string>();
   for (const a of r.actions) {
-    if (a.kind === 'settle' && a.now === 'FILLED') finalQty.set(a.clientOrderId, a.executedQty);
-    if (a.kind === 'adopt') finalQty.set(a.order.clientOrderId, a.order.status === 'FILLED' ? a.order.executedQty : '');
+    if (a.kind === 'settle') {
+      filledTotal.set(a.clientOrderId, new Decimal(a.localExecutedQty));
+      if (a.now === 'FILLED') finalQty.set(a.clientOrderId, a.executedQty);
+    }
+    if (a.kind === 'adopt') {
+      filledTotal.set(a.order.clientOrderId, new Decimal(a.localExecutedQty));
+      finalQty.set(a.order.clientOrderId, a.order.status === 'FILLED' ? a.order.executedQty : '');
+    }
   }
   for (const a of r.actions) {
     switch (a.kind) {

@@ -36,7 +36,15 @@ function paperConfig(dir: string, baseUrl: string, wsUrl: string) {
   return loadConfig({
     env: { BINANCE_BASE_URL: baseUrl, BINANCE_WS_URL: wsUrl },
     dotenvFile: null,
-    overrides: { db: join(dir, 'paper.sqlite'), 'heartbeat.file': join(dir, 'hb.json'), 'heartbeat.intervalMs': '200', 'log.file': 'false', symbols: ['BTCUSDT'] },
+    overrides: {
+      db: join(dir, 'paper.sqlite'),
+      'heartbeat.file': join(dir, 'hb.json'),
+      'heartbeat.intervalMs': '200',
+      'log.file': 'false',
+      symbols: ['BTCUSDT'],
+      // The simulator's data runs on today's wall clock: near 00/08/16 UTC the funding window would deny the entry.
+      'risk.fundingBlackoutMinutes': '0',
+    },
   });
 }
 

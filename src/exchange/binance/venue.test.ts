@@ -70,20 +70,23 @@ function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[] }) {
   };
   const halts: string[] = [];
   const sleeps: number[] = [];
+  const clock = new ReplayClock(1751760060000);
   const v = new BinanceVenue({
     rest,
-    clock: new ReplayClock(1751760060000),
+    clock,
     log: silentLogger(),
     attempts: 5,
+    recvWindowMs: 5000,
     sleep: async (ms) => {
       sleeps.push(ms);
+      clock.set(clock.now() + ms); // time passes while the venue waits
     },
     random: () => 0.5,
     onHalt: (r) => halts.push(r),
   });
   const events: VenueEvent[] = [];
   v.onEvent((e) => events.push(e));
-  return { v, calls, events, halts, sleeps };
+  return { v, calls, events, halts, sleeps, clock };
 }
 
 describe('BinanceVenue.submit', () => {
@@ -100,11 +103,43 @@ describe('BinanceVenue.submit', () => {
     expect(t.calls).toEqual(['POST order', 'GET order']);
   });
 
-  it('a timeout, then -2013 (the order does not exist): resent with the same client order id', async () => {
-    const t = venue({ submit: [{ throw: timeout() }, () => restOrder()], get: [{ throw: binance(-2013, 'Order does not exist.') }] });
+  it('a timeout, then -2013 (the order does not exist): asked again once its recvWindow ran out, then resent with the same client order id', async () => {
+    const absent = () => ({ throw: binance(-2013, 'Order does not exist.') });
+    const t = venue({ submit: [{ throw: timeout() }, () => restOrder()], get: [absent(), absent()] });
     expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
-    expect(t.calls).toEqual(['POST order', 'GET order', 'POST order']);
+    expect(t.calls).toEqual(['POST order', 'GET order', 'GET order', 'POST order']);
+    // recvWindow 5 s + 1 s of grace from the POST: Binance's matching engine refuses it after that (-5028)
+    expect(t.sleeps[0]).toBe(6000);
     expect(t.v.stats.retries).toBe(1);
+  });
+
+  it("a timeout, -2013 at once (Binance's order index lags), then found on the second look: adopted, never resent", async () => {
+    const t = venue({ submit: [{ throw: timeout() }], get: [{ throw: binance(-2013, 'Order does not exist.') }, () => restOrder({ status: 'NEW' })] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.calls).toEqual(['POST order', 'GET order', 'GET order']);
+  });
+
+  it('an unknown outcome is settled in the background: never placed → OrderRejected, so the executor stops waiting', async () => {
+    const unavailable = () => ({ throw: http(503) });
+    const absent = () => ({ throw: binance(-2013, 'Order does not exist.') });
+    const t = venue({ submit: [{ throw: timeout() }], get: [unavailable(), unavailable(), unavailable(), absent()] });
+    await expect(t.v.submit(intent)).rejects.toMatchObject({ code: 'VENUE' });
+    expect(t.events).toEqual([]);
+    t.clock.set(t.clock.now() + 10_000); // past the POST's recvWindow
+    await t.v.resolvePending();
+    expect(t.events).toMatchObject([{ type: 'OrderRejected', clientOrderId: intent.clientOrderId, code: -2013 }]);
+    expect(t.v.stats.resolved).toBe(1);
+    await t.v.resolvePending(); // settled: not asked again
+    expect(t.calls.filter((c) => c === 'GET order')).toHaveLength(4);
+  });
+
+  it('an unknown outcome is settled in the background: found filled → accepted, then its fills', async () => {
+    const unavailable = () => ({ throw: http(503) });
+    const t = venue({ submit: [{ throw: timeout() }], get: [unavailable(), unavailable(), unavailable(), () => restOrder({ status: 'FILLED', executedQty: '0.009' })] });
+    await expect(t.v.submit(intent)).rejects.toMatchObject({ code: 'VENUE' });
+    await t.v.resolvePending();
+    expect(t.events.map((e) => e.type)).toEqual(['OrderAccepted']); // the scripted port has no trades to report
+    expect(t.calls).toEqual(['POST order', 'GET order', 'GET order', 'GET order', 'GET order']);
   });
 
   it('a timeout and a failing query: NOT resent; the outcome stays unknown (reconciliation settles it)', async () => {
@@ -149,11 +184,27 @@ describe('BinanceVenue.submit', () => {
     expect(t.halts[0]).toMatch(/IP banned by Binance \(418\)/);
   });
 
-  it('5 attempts at most for retryable failures before a placement is known', async () => {
+  it('5 attempts at most; when every one was refused before the matching engine (429) the order is rejected, not unknown', async () => {
     const tooMany = binance(-1003, 'Too many requests; current limit is 2400 requests per minute.', 429);
     const t = venue({ submit: [1, 2, 3, 4, 5].map(() => ({ throw: tooMany })) });
-    await expect(t.v.submit(intent)).rejects.toMatchObject({ code: 'VENUE' });
+    expect(await t.v.submit(intent)).toMatchObject({ accepted: false, code: -1003 });
     expect(t.calls.filter((c) => c === 'POST order')).toHaveLength(5);
+    expect(t.events).toMatchObject([{ type: 'OrderRejected', code: -1003 }]);
+    expect(t.v.stats.unknownOutcomes).toBe(0);
+  });
+
+  it('5 attempts at most; 5xx each time, each shown absent after its recvWindow: rejected as never placed', async () => {
+    const t = venue({ submit: [1, 2, 3, 4, 5].map(() => ({ throw: http(503) })), get: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(() => ({ throw: binance(-2013, 'Order does not exist.') })) });
+    expect(await t.v.submit(intent)).toMatchObject({ accepted: false });
+    expect(t.calls.filter((c) => c === 'POST order')).toHaveLength(5);
+    expect(t.calls.filter((c) => c === 'GET order')).toHaveLength(10);
+    expect(t.v.stats.unknownOutcomes).toBe(0);
+  });
+
+  it('a 429 on a query blocks every REST call until its Retry-After', async () => {
+    const t = venue({ submit: [{ throw: timeout() }], get: [{ throw: http(429, { 'retry-after': '30' }) }, () => restOrder()] });
+    expect(await t.v.submit(intent)).toEqual({ accepted: true, orderId: BIG_ID });
+    expect(t.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30_000);
   });
 });
 

@@ -10,8 +10,17 @@
  * - business refusals (-2019, -4164, -1111, -4014, -2022, …) are final: `OrderRejected`;
  * - after an unknown outcome (timeout, network error, 5xx on POST /fapi/v1/order) it QUERIES the
  *   order by client order id before anything else: found → accepted; Binance says it does not
- *   exist (-2013) → resent with the same id; the query itself fails → NOT resent (a market order
- *   may have filled); the outcome stays unknown and reconciliation settles it;
+ *   exist (-2013) → it waits until the request's recvWindow has run out (Binance's matching
+ *   engine refuses a request older than that, -5028, so a late original can no longer be placed)
+ *   and asks again; still absent → resent with the same id. Binance keeps `newClientOrderId`
+ *   unique among OPEN orders only, so a resend of a filled MARKET order would be accepted: never
+ *   resend on one early -2013 (Binance's order index lags placement). The query itself fails →
+ *   NOT resent (a market order may have filled): the outcome is unknown, and
+ *   {@link BinanceVenue.resolvePending} keeps asking in the background until the order is found
+ *   (accepted, its fills follow) or known never to have been placed (`OrderRejected`);
+ * - every attempt refused before reaching the matching engine (429, -1021): `OrderRejected`, not
+ *   an unknown outcome;
+ * - a 429 or 418 anywhere (orders, queries, polls) blocks every REST call until its Retry-After;
  * - -4116 (duplicate client order id) means "already placed": it is queried and adopted;
  * - 418 (IP ban) halts trading through `onHalt` and says so.
  * Events reach listeners once each: OrderAccepted once per order, a fill once per trade id, a
@@ -27,7 +36,7 @@ import { Decimal } from '../../core/decimal.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { Fill, OrderEvent, OrderIntent, Position, PositionChanged, Symbol } from '../../core/types.ts';
 import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../executor/venue.ts';
-import { toVenueError, type VenueError } from './errors.ts';
+import { VenueError, toVenueError } from './errors.ts';
 import { mapAccountUpdate, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
 import { backoffDelay, type RateLimitTracker } from './retry.ts';
 
@@ -66,7 +75,15 @@ export interface BinanceVenueOptions {
   resyncClock?: () => Promise<void>;
   /** Trading must stop (418 IP ban, auth failure): the kernel sets HALTED with this reason. */
   onHalt?: (reason: string) => void;
+  /** recvWindow of signed requests, ms (config `binance.recvWindowMs`). Default 5,000. */
+  recvWindowMs?: number;
 }
+
+/**
+ * Margin past a request's recvWindow before its absence is trusted, ms: clock-offset error and
+ * the matching engine's own queue.
+ */
+const ABSENCE_GRACE_MS = 1_000;
 
 /** What the venue knows of an order it placed or adopted. */
 interface Tracked {
@@ -76,6 +93,13 @@ interface Tracked {
   terminal: boolean;
   executed: Decimal;
   tradeIds: Set<string>;
+  /**
+   * Exchange time (UTC epoch ms) of the last POST of this order whose outcome is unknown, or
+   * null: no POST may be pending. An absence (-2013) is final only after this + recvWindow.
+   */
+  unknownSince: number | null;
+  /** A submit() of this order is running (the background resolver leaves it alone). */
+  submitting: boolean;
 }
 
 const TERMINAL = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED']);
@@ -91,8 +115,12 @@ export class BinanceVenue implements Venue {
   private readonly random: () => number;
   /** Commissions of the fills reported, per symbol, quote asset (ACCOUNT_UPDATE does not carry fees). */
   private readonly fees = new Map<Symbol, Decimal>();
+  /** Realized PnL of the last position update per symbol (positionRisk carries none). */
+  private readonly realized = new Map<Symbol, string>();
+  /** No REST call before this exchange time (a 429's or 418's Retry-After), UTC epoch ms. */
+  private blockedUntil = 0;
   /** Counters for the heartbeat. */
-  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, rejected: 0, duplicatesAdopted: 0, polls: 0 };
+  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0 };
 
   constructor(private readonly o: BinanceVenueOptions) {
     this.attempts = o.attempts ?? 5;
@@ -105,6 +133,7 @@ export class BinanceVenue implements Venue {
   }
 
   private emit(e: VenueEvent): void {
+    if (e.type === 'PositionChanged') this.realized.set(e.position.symbol, e.position.realizedPnl);
     for (const l of this.listeners) {
       try {
         l(e);
@@ -114,13 +143,21 @@ export class BinanceVenue implements Venue {
     }
   }
 
-  /** Seed the per-symbol fee totals from the database (after a restart), quote asset. */
-  seedFees(totals: Record<Symbol, string>): void {
+  /**
+   * Seed the per-symbol totals from the database (after a restart): fees paid and realized PnL,
+   * quote asset (USDT), as decimal strings.
+   */
+  seedFees(totals: Record<Symbol, string>, realizedPnl: Record<Symbol, string> = {}): void {
     for (const [s, f] of Object.entries(totals)) this.fees.set(s, new Decimal(f));
+    for (const [s, r] of Object.entries(realizedPnl)) this.realized.set(s, r);
   }
 
-  /** Adopt orders known from the database (after a restart) so their updates are recognised. */
-  adopt(orders: ReadonlyArray<{ intent: Tracked['intent']; orderId: string | null; executedQty: string }>): void {
+  /**
+   * Adopt orders known from the database (after a restart) so their updates are recognised.
+   * `tradeIds`: the trades of the order the database already has, so a poll that re-reads them
+   * does not report them again.
+   */
+  adopt(orders: ReadonlyArray<{ intent: Tracked['intent']; orderId: string | null; executedQty: string; tradeIds?: readonly string[] }>): void {
     for (const x of orders) {
       this.orders.set(x.intent.clientOrderId, {
         intent: x.intent,
@@ -128,17 +165,37 @@ export class BinanceVenue implements Venue {
         accepted: x.orderId !== null,
         terminal: false,
         executed: new Decimal(x.executedQty),
-        tradeIds: new Set(),
+        tradeIds: new Set(x.tradeIds ?? []),
+        unknownSince: null,
+        submitting: false,
       });
     }
   }
 
   private async throttle(weight: number, orders: number): Promise<void> {
+    const blocked = this.blockedUntil - this.o.clock.now();
+    if (blocked > 0) await this.sleep(blocked);
     const l = this.o.limits;
     if (!l) return;
     const wait = l.waitMs(weight, orders);
     if (wait > 0) await this.sleep(wait);
     l.reserve(weight, orders);
+  }
+
+  /**
+   * Learn from a failed REST call: a 429/418 Retry-After blocks every call until it has passed
+   * (hammering on through a 429 earns a 418 ban); a 418 or an auth failure halts trading.
+   * Source: Binance USDⓈ-M "General Info" (LIMITS: 429, 418 and Retry-After).
+   */
+  private observe(ve: VenueError): VenueError {
+    if (ve.retryAfterMs !== null && ve.retryAfterMs > 0) this.blockedUntil = Math.max(this.blockedUntil, this.o.clock.now() + ve.retryAfterMs);
+    if (ve.kind === 'ip_ban' || ve.kind === 'auth') this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
+    return ve;
+  }
+
+  /** Exchange time after which an order whose last POST began at `sentAt` can no longer appear. */
+  private absenceFinalAt(sentAt: number): number {
+    return sentAt + (this.o.recvWindowMs ?? 5_000) + ABSENCE_GRACE_MS;
   }
 
   private params(intent: OrderIntent): Record<string, string | number | boolean> {
@@ -160,10 +217,11 @@ export class BinanceVenue implements Venue {
 
   /**
    * Place an order (see the module doc for retries and the unknown-outcome rule).
-   * @returns accepted with the exchange order id, or rejected with Binance's code
+   * @returns accepted with the exchange order id, or rejected with Binance's code (also when every
+   *   attempt was refused before reaching the matching engine: 429, -1021)
    * @throws VenueError (kind unknown_outcome or the last retryable one) when, after every
    *   attempt, it is still not known whether the order exists: the caller must not resend;
-   *   reconciliation settles it
+   *   {@link resolvePending} (and reconciliation at the next start) settles it
    */
   async submit(intent: OrderIntent): Promise<SubmitResult> {
     this.stats.submitted++;
@@ -174,8 +232,19 @@ export class BinanceVenue implements Venue {
       terminal: false,
       executed: new Decimal(0),
       tradeIds: new Set(),
+      unknownSince: null,
+      submitting: false,
     };
     this.orders.set(intent.clientOrderId, t);
+    t.submitting = true;
+    try {
+      return await this.submitAttempts(t, intent);
+    } finally {
+      t.submitting = false;
+    }
+  }
+
+  private async submitAttempts(t: Tracked, intent: OrderIntent): Promise<SubmitResult> {
     let last: VenueError | null = null;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (attempt > 1) {
@@ -183,53 +252,116 @@ export class BinanceVenue implements Venue {
         await this.sleep(Math.max(backoffDelay(attempt - 1, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), last?.retryAfterMs ?? 0));
       }
       await this.throttle(1, 1);
+      const sentAt = this.o.clock.now();
       try {
         const o = mapRestOrder(await this.o.rest.submitNewOrder(this.params(intent)));
+        t.unknownSince = null;
         this.accept(t, o.orderId);
         return { accepted: true, orderId: o.orderId };
       } catch (err) {
-        const ve = toVenueError(err, { method: 'POST', path: '/fapi/v1/order', now: this.o.clock.now() });
+        const ve = this.observe(toVenueError(err, { method: 'POST', path: '/fapi/v1/order', now: this.o.clock.now() }));
         last = ve;
         if (ve.binanceCode === -4116) {
           // Already placed (our id is deterministic): find it and adopt it.
           const found = await this.query(intent.symbol, intent.clientOrderId);
           if (found.kind === 'found') {
             this.stats.duplicatesAdopted++;
+            t.unknownSince = null;
             this.accept(t, found.order.orderId);
             return { accepted: true, orderId: found.order.orderId };
           }
           continue;
         }
-        if (ve.kind === 'ip_ban' || ve.kind === 'auth') {
-          this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
-          return this.reject(t, ve);
+        if (ve.kind === 'ip_ban' || ve.kind === 'auth') return t.unknownSince === null ? this.reject(t, ve) : this.giveUp(t, ve);
+        if (ve.kind === 'business') {
+          // A refusal of THIS request; an earlier one may still be out there.
+          return t.unknownSince === null ? this.reject(t, ve) : this.giveUp(t, ve);
         }
-        if (ve.kind === 'business') return this.reject(t, ve);
         if (ve.kind === 'clock') {
           await this.o.resyncClock?.();
           continue;
         }
         if (ve.kind === 'unknown_outcome' || ve.kind === 'timeout' || ve.kind === 'network' || ve.kind === 'server') {
           // The order may exist: ask before anything else; never resend on a guess.
-          const found = await this.query(intent.symbol, intent.clientOrderId);
-          if (found.kind === 'found') {
-            this.accept(t, found.order.orderId);
-            this.applyRestOrder(found.order);
-            return { accepted: true, orderId: found.order.orderId };
-          }
-          if (found.kind === 'unknown') {
+          t.unknownSince = sentAt;
+          const found = await this.settleUnknown(t);
+          if (found === 'found') return { accepted: true, orderId: t.orderId! };
+          if (found === 'unknown') {
             this.stats.unknownOutcomes++;
-            this.o.log.error({ clientOrderId: intent.clientOrderId }, `order outcome unknown and the query failed too: not resending (${errorMessage(found.error)})`);
-            throw found.error;
+            this.o.log.error({ clientOrderId: intent.clientOrderId }, 'order outcome unknown and the query failed too: not resending; resolved in the background');
+            throw ve;
           }
-          continue; // Binance says it does not exist: resend with the same client order id
+          continue; // absent for good: resend with the same client order id
         }
         // rate_limit and anything retryable: back off and try again
-        if (!ve.retryable) return this.reject(t, ve);
+        if (!ve.retryable) return t.unknownSince === null ? this.reject(t, ve) : this.giveUp(t, ve);
       }
     }
+    if (t.unknownSince === null && last !== null) {
+      // Every attempt was refused before the matching engine (429, -1021): not placed.
+      return this.reject(t, last);
+    }
+    return this.giveUp(t, last!);
+  }
+
+  /** The outcome stays unknown: count it and throw (resolvePending settles it later). */
+  private giveUp(t: Tracked, ve: VenueError): never {
     this.stats.unknownOutcomes++;
-    throw last!;
+    this.o.log.error({ clientOrderId: t.intent.clientOrderId }, `order outcome unknown after every attempt (${ve.message}); resolved in the background`);
+    throw ve;
+  }
+
+  /**
+   * After an unknown outcome: query by client order id. Found → accepted and brought up to date.
+   * Absent (-2013) → trusted only once the last POST's recvWindow has run out (waits for it,
+   * then asks again). The query fails → unknown.
+   */
+  private async settleUnknown(t: Tracked): Promise<'found' | 'absent' | 'unknown'> {
+    for (let asked = 1; ; asked++) {
+      const q = await this.query(t.intent.symbol, t.intent.clientOrderId);
+      if (q.kind === 'unknown') return 'unknown';
+      if (q.kind === 'found') {
+        t.unknownSince = null;
+        this.accept(t, q.order.orderId);
+        await this.settleFromRest(t, q.order);
+        return 'found';
+      }
+      const wait = this.absenceFinalAt(t.unknownSince ?? 0) - this.o.clock.now();
+      if (wait <= 0 || asked >= 2) {
+        t.unknownSince = null;
+        return 'absent';
+      }
+      await this.sleep(wait); // then ask once more: that answer is final
+    }
+  }
+
+  /**
+   * Settle, in the background, every order whose outcome is unknown (a POST that timed out and
+   * whose query failed too): found → accepted, with its fills and final state; absent once its
+   * recvWindow has run out → `OrderRejected` (never placed), so the executor stops waiting on it.
+   * The kernel calls this on an interval, whether or not the user-data stream is up.
+   */
+  async resolvePending(): Promise<void> {
+    for (const t of [...this.orders.values()]) {
+      if (t.terminal || t.accepted || t.submitting || t.unknownSince === null) continue;
+      const r = await this.settleUnknown(t);
+      if (r === 'absent') {
+        this.stats.resolved++;
+        this.o.log.warn({ clientOrderId: t.intent.clientOrderId }, 'order whose outcome was unknown was never placed: rejected');
+        this.reject(
+          t,
+          new VenueError('never placed: the exchange does not know the order (-2013) after its recvWindow ran out', {
+            kind: 'business',
+            binanceCode: -2013,
+            httpStatus: 400,
+            retryable: false,
+            retryAfterMs: null,
+            action: 'none',
+            request: 'GET /fapi/v1/order',
+          }),
+        );
+      } else if (r === 'found') this.stats.resolved++;
+    }
   }
 
   /** GET the order by client order id: found, not found (-2013), or unknown (the query failed). */
@@ -242,7 +374,7 @@ export class BinanceVenue implements Venue {
       try {
         return { kind: 'found', order: mapRestOrder(await this.o.rest.getOrder({ symbol, origClientOrderId: clientOrderId })) };
       } catch (err) {
-        const ve = toVenueError(err, { method: 'GET', path: '/fapi/v1/order', now: this.o.clock.now() });
+        const ve = this.observe(toVenueError(err, { method: 'GET', path: '/fapi/v1/order', now: this.o.clock.now() }));
         if (ve.binanceCode === -2013) return { kind: 'absent' };
         lastErr = ve;
         if (!ve.retryable) break;
@@ -313,9 +445,26 @@ export class BinanceVenue implements Venue {
     void id;
   }
 
-  private applyRestOrder(o: VenueOrder): void {
-    const t = this.orders.get(o.clientOrderId);
-    if (!t || t.terminal) return;
+  /**
+   * Bring a tracked order up to date from a REST answer for it: trades the venue has not reported
+   * yet (GET /fapi/v1/userTrades) become fills first, then a final CANCELED/EXPIRED state its
+   * event, so partial fills of an order canceled while the stream was down are never lost.
+   */
+  private async settleFromRest(t: Tracked, o: VenueOrder): Promise<void> {
+    if (t.terminal) return;
+    if (!new Decimal(o.executedQuantity).eq(t.executed)) {
+      await this.throttle(5, 0);
+      const id = t.intent.clientOrderId;
+      const trades = mapUserTrades(await this.o.rest.getAccountTrades({ symbol: o.symbol, orderId: o.orderId, limit: 1000 }), (oid) => (oid === o.orderId ? id : undefined));
+      let cum = new Decimal(0);
+      const fills: OrderEvent[] = [];
+      for (const f of trades.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : 1))) {
+        cum = cum.plus(f.quantity);
+        const full = cum.gte(o.quantity) || (o.status === 'FILLED' && cum.eq(o.executedQuantity));
+        fills.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: cum.toFixed(), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
+      }
+      this.apply(fills);
+    }
     if (o.status === 'CANCELED') this.apply([{ type: 'OrderCanceled', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'canceled on the exchange' }]);
     else if (o.status === 'EXPIRED') this.apply([{ type: 'OrderExpired', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'expired on the exchange' }]);
   }
@@ -339,24 +488,12 @@ export class BinanceVenue implements Venue {
   async poll(): Promise<void> {
     this.stats.polls++;
     for (const [id, t] of [...this.orders]) {
-      if (t.terminal) continue;
+      if (t.terminal || t.submitting) continue;
       const q = await this.query(t.intent.symbol, id);
       if (q.kind !== 'found') continue;
-      const o = q.order;
-      if (!t.accepted) this.accept(t, o.orderId);
-      if (!new Decimal(o.executedQuantity).eq(t.executed)) {
-        await this.throttle(5, 0);
-        const trades = mapUserTrades(await this.o.rest.getAccountTrades({ symbol: o.symbol, orderId: o.orderId, limit: 1000 }), (oid) => (oid === o.orderId ? id : undefined));
-        let cum = new Decimal(0);
-        const fills: OrderEvent[] = [];
-        for (const f of trades.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : 1))) {
-          cum = cum.plus(f.quantity);
-          const full = cum.gte(o.quantity) || (o.status === 'FILLED' && cum.eq(o.executedQuantity));
-          fills.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: cum.toFixed(), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
-        }
-        this.apply(fills);
-      }
-      this.applyRestOrder(o);
+      if (!t.accepted) this.accept(t, q.order.orderId);
+      t.unknownSince = null;
+      await this.settleFromRest(t, q.order);
     }
     for (const p of await this.positions()) this.emit({ type: 'PositionChanged', ts: this.o.clock.now(), position: p } satisfies PositionChanged);
   }
@@ -370,10 +507,11 @@ export class BinanceVenue implements Venue {
       await this.throttle(1, 0);
       try {
         const o = mapRestOrder(await this.o.rest.cancelOrder({ symbol, origClientOrderId: clientOrderId }));
-        this.applyRestOrder(o);
+        const t = this.orders.get(clientOrderId);
+        if (t) await this.settleFromRest(t, o);
         return;
       } catch (err) {
-        const ve = toVenueError(err, { method: 'DELETE', path: '/fapi/v1/order', now: this.o.clock.now() });
+        const ve = this.observe(toVenueError(err, { method: 'DELETE', path: '/fapi/v1/order', now: this.o.clock.now() }));
         if (ve.binanceCode === -2011 || ve.binanceCode === -2013) return;
         if (!ve.retryable || attempt === this.attempts) throw ve;
         await this.sleep(Math.max(backoffDelay(attempt, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), ve.retryAfterMs ?? 0));
@@ -384,7 +522,11 @@ export class BinanceVenue implements Venue {
   /** Positions as the exchange has them (GET /fapi/v3/positionRisk), non-zero and zero alike. */
   async positions(): Promise<Position[]> {
     await this.throttle(5, 0);
-    return mapPositionRisks(await this.o.rest.getPositionsV3());
+    // positionRisk carries neither fees nor realized PnL: keep what the venue already knows.
+    return mapPositionRisks(await this.o.rest.getPositionsV3(), {
+      feesOf: (sym) => (this.fees.get(sym) ?? new Decimal(0)).toFixed(),
+      realizedPnlOf: (sym) => this.realized.get(sym) ?? '0',
+    });
   }
 
   /** Open orders as the exchange has them (GET /fapi/v1/openOrders). */

@@ -4,7 +4,8 @@
  * fields, money as decimal strings, times as UTC epoch ms, 0/1 flags as booleans, `indicators`
  * parsed from JSON. Safe on a read-only connection.
  */
-import { and, asc, count, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray } from 'drizzle-orm';
+import { Decimal } from '../src/core/decimal.ts';
 import type { Db } from './client.ts';
 import {
   OPEN_ORDER_STATUSES,
@@ -94,4 +95,48 @@ export function positionsForRun(db: Db, runId: string): PositionRow[] {
 /** The most recently started run (by started_at, then id), or undefined when there is none. */
 export function lastRun(db: Db): RunRow | undefined {
   return db.db.select().from(runs).orderBy(desc(runs.startedAt), desc(runs.id)).limit(1).get();
+}
+
+/** The current UTC day's risk counters of a run, rebuilt from its fills (see {@link riskDayOf}). */
+export interface RiskDay {
+  /** Base-asset quantity opened or grown today (fills of orders that were not reduce-only), per symbol. */
+  opened: Record<string, string>;
+  /** Realized PnL net of commissions today, USDT, per strategy (a fill of an unknown order: "unknown"). */
+  strategyPnl: Record<string, string>;
+}
+
+/**
+ * Rebuild the risk engine's counters for the UTC day of `now` from the fills of `runId`, so a
+ * restart neither resets the daily loss limit nor the daily quantity cap. Sums are exact
+ * decimals. Commissions are taken as USDT (perpbot trades USDT-margined symbols).
+ * @param now UTC epoch ms inside the day to rebuild
+ */
+export function riskDayOf(db: Db, runId: string, now: number): RiskDay {
+  const dayStart = Math.floor(now / 86_400_000) * 86_400_000;
+  const rows = db.db
+    .select({ symbol: fills.symbol, quantity: fills.quantity, realizedPnl: fills.realizedPnl, commission: fills.commission, strategyId: orders.strategyId, reduceOnly: orders.reduceOnly })
+    .from(fills)
+    .leftJoin(orders, and(eq(orders.runId, fills.runId), eq(orders.clientOrderId, fills.clientOrderId)))
+    .where(and(eq(fills.runId, runId), gte(fills.time, dayStart)))
+    .all();
+  const opened = new Map<string, Decimal>();
+  const pnl = new Map<string, Decimal>();
+  for (const r of rows) {
+    if (r.reduceOnly === false) opened.set(r.symbol, (opened.get(r.symbol) ?? new Decimal(0)).plus(r.quantity));
+    const id = r.strategyId ?? 'unknown';
+    pnl.set(id, (pnl.get(id) ?? new Decimal(0)).plus(r.realizedPnl).minus(r.commission));
+  }
+  const out = (m: Map<string, Decimal>) => Object.fromEntries([...m].map(([k, v]) => [k, v.toFixed()]));
+  return { opened: out(opened), strategyPnl: out(pnl) };
+}
+
+/** The latest trading-state changes recorded for `runId` (risk_events), newest first. */
+export function recentTradingStateChanges(db: Db, runId: string, limit = 50): Array<{ ts: number; state: string; reason: string }> {
+  return db.db
+    .select({ ts: riskEvents.ts, state: riskEvents.state, reason: riskEvents.reason })
+    .from(riskEvents)
+    .where(eq(riskEvents.runId, runId))
+    .orderBy(desc(riskEvents.id))
+    .limit(limit)
+    .all();
 }

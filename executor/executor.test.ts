@@ -100,6 +100,11 @@ interface HarnessOptions {
   limits?: Partial<RiskLimits>;
   sizing?: Partial<SizingConfig>;
   limitOrderTtlMs?: number;
+  /**
+   * Deliver each fill after the position update it caused, as Binance often does
+   * (ACCOUNT_UPDATE before ORDER_TRADE_UPDATE); the simulated venue sends the fill first.
+   */
+  positionFirst?: boolean;
 }
 
 /** A kernel-like wiring of the executor with a real bus, replay clock and simulated venue. */
@@ -122,21 +127,41 @@ function harness(o: HarnessOptions = {}) {
     },
   });
   // Exactly like the kernel: venue events go onto the bus.
+  const ctl = { journalError: null as string | null, venueError: null as string | null, holdPositions: false };
+  const heldFills: OrderEvent[] = [];
+  const heldPositions: PositionChanged[] = [];
   sim.onEvent((e) => {
-    if (e.type === 'PositionChanged') void bus.publish('account.update', e);
-    else void bus.publish('order.update', e);
+    if (o.positionFirst && e.type === 'OrderFilled') {
+      heldFills.push(e);
+      return;
+    }
+    if (e.type === 'PositionChanged') {
+      if (ctl.holdPositions) {
+        heldPositions.push(e);
+        return;
+      }
+      void bus.publish('account.update', e);
+      for (const f of heldFills.splice(0)) void bus.publish('order.update', f);
+    } else void bus.publish('order.update', e);
   });
+  /** Deliver the position updates held back by `ctl.holdPositions`. */
+  async function releasePositions(): Promise<void> {
+    ctl.holdPositions = false;
+    for (const p of heldPositions.splice(0)) await bus.publish('account.update', p);
+    await bus.drain();
+  }
 
   /** Calls to the journal and to the venue, in the order they happened. */
   const trace: string[] = [];
   const journaled: OrderIntent[] = [];
   const venueSaw: OrderIntent[] = [];
-  const ctl = { journalError: null as string | null, venueError: null as string | null };
   const journal: OrderJournal = {
     recordIntent(intent) {
       trace.push(`journal ${intent.clientOrderId}`);
       if (ctl.journalError !== null) throw new Error(ctl.journalError);
+      if (journaled.some((j) => j.clientOrderId === intent.clientOrderId)) return false;
       journaled.push(intent);
+      return true;
     },
   };
   const venue: Venue = {
@@ -204,7 +229,7 @@ function harness(o: HarnessOptions = {}) {
     await bus.drain();
   }
 
-  return { clock, bus, sim, executor, events, of, trace, journaled, venueSaw, ctl, handlerErrors, bar, signal, setState };
+  return { clock, bus, sim, executor, events, of, trace, journaled, venueSaw, ctl, handlerErrors, bar, signal, setState, releasePositions };
 }
 
 const ID_RE = /^pb-[A-Za-z0-9_-]{22}$/;
@@ -632,8 +657,8 @@ describe('Executor: trading state', () => {
    *          open leg BUY denied (tradingState);
    *          rp (108121.2 − 108090.1) × 0.009 = 0.2799, fees 0.4865454 + 0.48640545 → −0.69305085
    */
-  async function losingRun() {
-    const h = harness({ limits: { maxConsecutiveLosses: 2, haltCooldownMinutes: 3 } });
+  async function losingRun(o: { positionFirst?: boolean } = {}) {
+    const h = harness({ limits: { maxConsecutiveLosses: 2, haltCooldownMinutes: 3 }, ...o });
     await h.bar(b(0));
     await h.signal('LONG', b(0));
     await h.bar(b(1));
@@ -689,6 +714,18 @@ describe('Executor: trading state', () => {
     expect(h.handlerErrors).toEqual([]);
   });
 
+  it("with Binance's order (each position update before its fill) the same round trips close with the same PnL", async () => {
+    const fillFirst = await losingRun();
+    const positionFirst = await losingRun({ positionFirst: true });
+    // Each fill really did arrive after its position update.
+    const order = positionFirst.events.filter((e) => e.type === 'OrderFilled' || e.type === 'PositionChanged').map((e) => e.type);
+    expect(order.slice(0, 4)).toEqual(['PositionChanged', 'OrderFilled', 'PositionChanged', 'OrderFilled']);
+    expect(positionFirst.executor.trades().map((t) => t.netPnl)).toEqual(['-1.45656045', '-1.0973529', '-0.69305085']);
+    expect(positionFirst.executor.trades().map((t) => t.netPnl)).toEqual(fillFirst.executor.trades().map((t) => t.netPnl));
+    expect(positionFirst.of('TradingStateChanged').map((e) => [e.state, e.reason])).toEqual([['REDUCING', '2 losing round trips in a row (limit 2)']]);
+    expect(positionFirst.executor.stats).toMatchObject({ roundTrips: 3, wins: 0, losses: 3 });
+  });
+
   it('totals() equal the sums of the fills, exactly; equity matches the simulated wallet', async () => {
     const h = await losingRun();
     const fills = h.of('OrderFilled').map((e) => e.fill);
@@ -728,6 +765,55 @@ describe('Executor: trading state', () => {
     });
     expect(h.journaled).toHaveLength(6);
     expect(h.venueSaw).toEqual(h.journaled);
+  });
+});
+
+describe('Executor: fills and position updates out of step', () => {
+  it('after a fill, no new order leaves until the position update arrives (it would be decided on a stale position)', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    h.ctl.holdPositions = true;
+    await h.bar(b(1)); // the entry fills; its position update is held back
+    expect(h.of('OrderFilled')).toHaveLength(1);
+    expect(h.executor.openOrders()).toEqual([]);
+    await h.signal('LONG', b(1), 1); // the position still reads flat: a second entry would double it
+    expect(h.of('OrderSubmitted')).toHaveLength(1);
+    expect(h.of('OrderDenied').map((e) => [e.check, e.reason])).toEqual([['orderInFlight', 'fills and the position update of BTCUSDT do not match yet']]);
+    await h.releasePositions();
+    await h.signal('LONG', b(1), 2); // now known to be long: nothing to do
+    expect(h.of('OrderSubmitted')).toHaveLength(1);
+    expect(h.executor.stats.ignoredSignals).toBe(1);
+    expect(h.executor.positionSnapshot()).toEqual({ BTCUSDT: '0.009' });
+  });
+
+  it('a position update that never comes: after a while the executor asks the venue, and the symbol trades again', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    h.ctl.holdPositions = true;
+    await h.bar(b(1));
+    h.clock.set(h.clock.now() + 11_000);
+    h.executor.tick();
+    await new Promise((r) => setTimeout(r, 10));
+    await h.bus.drain();
+    expect(h.executor.positionSnapshot()).toEqual({ BTCUSDT: '0.009' });
+    await h.signal('FLAT', b(1), 1);
+    expect(h.of('OrderSubmitted').at(-1)!.intent).toMatchObject({ side: 'SELL', reduceOnly: true, quantity: '0.009' });
+  });
+
+  it('a signal id seen before (re-emitted after a restart) is not sent again, even when its first order already filled', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.signal('LONG', b(0));
+    await h.bar(b(1));
+    await h.signal('FLAT', b(1));
+    await h.bar(b(2));
+    expect(h.executor.positionSnapshot()).toEqual({});
+    await h.signal('LONG', b(0)); // the same signal id as the first entry
+    expect(h.of('OrderSubmitted')).toHaveLength(2);
+    expect(h.of('OrderDenied').map((e) => e.check)).toEqual(['duplicate']);
+    expect(h.venueSaw).toHaveLength(2);
   });
 });
 

@@ -43,9 +43,17 @@ import type { Venue } from './venue.ts';
  * purpose: the bus is asynchronous and could not guarantee "written before sent".
  */
 export interface OrderJournal {
-  /** Persist the intent (idempotent on its client order id). Throws if it cannot be written. */
-  recordIntent(intent: OrderIntent): void;
+  /**
+   * Persist the intent (idempotent on its client order id). Throws if it cannot be written.
+   * @returns true when written now; false when this client order id was written ahead before
+   *   (e.g. a signal re-emitted after a restart): that order may already be on the exchange, and
+   *   Binance keeps client order ids unique only among OPEN orders, so it must not be sent again
+   */
+  recordIntent(intent: OrderIntent): boolean;
 }
+
+/** How long fills and position updates of a symbol may stay unmatched before the executor asks the venue, ms. */
+export const POSITION_REPORT_OVERDUE_MS = 10_000;
 
 /** Sizing settings, from config `sizing.*`. */
 export interface SizingConfig {
@@ -128,7 +136,17 @@ export class Executor {
   private readonly risk: RiskEngine;
   private readonly open = new Map<string, OpenOrder>();
   private readonly openBySymbol = new Map<Symbol, number>();
-  private readonly positions = new Map<Symbol, Decimal>();
+  /** The venue's last reported position per symbol (signed, base asset) and its time (UTC epoch ms). */
+  private readonly reported = new Map<Symbol, { quantity: Decimal; at: number }>();
+  /**
+   * Per symbol, fills not yet matched by a position report, minus report changes not yet matched
+   * by a fill (signed, base asset), and since when (UTC epoch ms). Binance sends ACCOUNT_UPDATE
+   * and ORDER_TRADE_UPDATE in either order (and two legs of a reversal at the same millisecond),
+   * so fills and reports are matched by quantity, not by time. While it is not zero the position
+   * held is not settled: no new order goes out for the symbol and no round trip closes.
+   */
+  private readonly unmatched = new Map<Symbol, { quantity: Decimal; since: number }>();
+  private refreshingPositions = false;
   private readonly trips = new Map<Symbol, Trip>();
   private equity: Decimal;
   private realized = ZERO;
@@ -192,7 +210,7 @@ export class Executor {
     }
     for (const p of positions) {
       const q = new Decimal(p.quantity);
-      this.positions.set(p.symbol, q);
+      this.reported.set(p.symbol, { quantity: q, at: p.updatedAt });
       // A position held across the restart: its round trip continues, its earlier PnL is history.
       if (!q.isZero()) this.trips.set(p.symbol, { strategyId: this.ownerOf(p.symbol, openOrders), net: ZERO });
     }
@@ -215,8 +233,20 @@ export class Executor {
   /** Non-zero positions, signed base-asset quantity as text. */
   positionSnapshot(): Record<Symbol, string> {
     const out: Record<Symbol, string> = {};
-    for (const [s, q] of this.positions) if (!q.isZero()) out[s] = str(q);
+    for (const s of this.positionSymbols()) {
+      const q = this.positionOf(s);
+      if (!q.isZero()) out[s] = str(q);
+    }
     return out;
+  }
+
+  /** The position of `symbol` as the venue last reported it (signed, base asset). */
+  private positionOf(symbol: Symbol): Decimal {
+    return this.reported.get(symbol)?.quantity ?? ZERO;
+  }
+
+  private positionSymbols(): Iterable<Symbol> {
+    return this.reported.keys();
   }
 
   /**
@@ -255,7 +285,22 @@ export class Executor {
   }
 
   private onSetState(cmd: SetTradingState): void {
-    this.publishState(this.risk.setState(cmd.state, cmd.reason));
+    if (cmd.ifReason !== undefined && this.risk.haltReason !== cmd.ifReason) {
+      this.d.log.warn({ state: cmd.state, reason: cmd.reason, current: this.risk.state, currentReason: this.risk.haltReason }, 'trading state command not applied: the state it was meant to lift has changed');
+      return;
+    }
+    this.publishState(this.risk.setState(cmd.state, cmd.reason, cmd.resumeAt));
+  }
+
+  /**
+   * Restore the current UTC day's risk counters after a restart (see RiskEngine.restoreDay).
+   * @param opened base-asset quantity opened today per symbol, decimal strings
+   * @param strategyPnl realized PnL net of fees today per strategy, USDT decimal strings
+   * @throws TypeError naming the entry when a value is not a decimal string
+   */
+  restoreRiskDay(now: number, opened: Record<Symbol, string>, strategyPnl: Record<string, string>): void {
+    const toMap = (r: Record<string, string>, what: string) => new Map(Object.entries(r).map(([k, v]) => [k, dec(v, `${what} ${k}`)]));
+    this.risk.restoreDay(now, toMap(opened, 'opened today'), toMap(strategyPnl, 'PnL today of'));
   }
 
   /**
@@ -265,6 +310,7 @@ export class Executor {
   tick(): void {
     const now = this.d.clock.now();
     this.publishState(this.risk.tick(now));
+    this.refreshOverduePositions(now);
     const ttl = this.d.limitOrderTtlMs;
     if (ttl === undefined || this.open.size === 0) return;
     for (const o of this.open.values()) {
@@ -279,6 +325,46 @@ export class Executor {
     }
   }
 
+  /**
+   * Fills and position reports still unmatched after {@link POSITION_REPORT_OVERDUE_MS}: a lost
+   * ACCOUNT_UPDATE (ask the venue for its positions and publish them), or a report of trades that
+   * are not perpbot's (manual trading, a liquidation: the report is the truth, the difference
+   * is dropped with a warning). Either way the symbol is not blocked for good.
+   */
+  private refreshOverduePositions(now: number): void {
+    const overdue = [...this.unmatched].filter(([, u]) => now - u.since > POSITION_REPORT_OVERDUE_MS);
+    if (overdue.length === 0 || this.refreshingPositions) return;
+    this.refreshingPositions = true;
+    this.d.log.warn({ symbols: overdue.map(([sym, u]) => `${sym} ${str(u.quantity)}`) }, 'fills and position updates do not match after a while: asking the venue for its positions');
+    void this.d.venue
+      .positions()
+      .then((ps) => {
+        for (const [sym] of overdue) {
+          const position = ps.find((p) => p.symbol === sym) ?? { symbol: sym, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: now };
+          // The venue's current position, fills included: the truth from now on.
+          this.unmatched.delete(sym);
+          const at = Math.max(position.updatedAt, this.reported.get(sym)?.at ?? 0);
+          void this.d.bus.publish('account.update', { type: 'PositionChanged', ts: now, position: { ...position, updatedAt: at }, source: 'reconcile' });
+        }
+      })
+      .catch((err: unknown) => {
+        this.lastError = `positions: ${errorMessage(err)}`;
+        this.d.log.warn({ err }, 'reading positions from the venue failed; retried on the next tick');
+      })
+      .finally(() => {
+        this.refreshingPositions = false;
+      });
+  }
+
+  /** Add `delta` (signed base asset) to the symbol's unmatched quantity; zero clears it. */
+  private match(symbol: Symbol, delta: Decimal): void {
+    if (delta.isZero()) return;
+    const u = this.unmatched.get(symbol);
+    const q = (u?.quantity ?? ZERO).plus(delta);
+    if (q.isZero()) this.unmatched.delete(symbol);
+    else this.unmatched.set(symbol, { quantity: q, since: u?.since ?? this.d.clock.now() });
+  }
+
   private async onSignal(s: SignalEmitted): Promise<void> {
     this.stats.signals++;
     this.tick();
@@ -290,7 +376,7 @@ export class Executor {
       refPrice: s.refPrice,
       createdAt: this.d.clock.now(),
     };
-    const pos = this.positions.get(s.symbol) ?? ZERO;
+    const pos = this.positionOf(s.symbol);
     const want = s.target === 'LONG' ? 1 : s.target === 'SHORT' ? -1 : 0;
     const have = pos.isZero() ? 0 : pos.isPositive() ? 1 : -1;
     // Stale first: a decision on a kline that closed long ago (a back-fill after an outage, a
@@ -306,9 +392,10 @@ export class Executor {
     // In-flight first: until the open order settles, the position we see is not the one we
     // will have, so "already at target" cannot be judged. The strategy hears the denial and
     // decides again on its next kline.
-    if ((this.openBySymbol.get(s.symbol) ?? 0) > 0) {
+    if ((this.openBySymbol.get(s.symbol) ?? 0) > 0 || this.unmatched.has(s.symbol)) {
       const side: Side = want > have ? 'BUY' : 'SELL';
-      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', `an order of ${s.symbol} is still open`);
+      const why = this.unmatched.has(s.symbol) ? `fills and the position update of ${s.symbol} do not match yet` : `an order of ${s.symbol} is still open`;
+      this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', why);
       return;
     }
     if (want === have) {
@@ -371,7 +458,7 @@ export class Executor {
       return false;
     }
     const now = this.d.clock.now();
-    const position = this.positions.get(intent.symbol) ?? ZERO;
+    const position = this.positionOf(intent.symbol);
     const view = this.risk.view(intent, now, position, this.openPositionCount(), this.projected(intent.symbol, position));
     const denial = checkRisk(intent, view, this.d.limits);
     if (denial) {
@@ -379,7 +466,10 @@ export class Executor {
       return false;
     }
     try {
-      this.d.journal.recordIntent(intent);
+      if (!this.d.journal.recordIntent(intent)) {
+        this.deny(intent, 'duplicate', `order ${intent.clientOrderId} was written ahead before (sent before a restart?): not sent again; reconciliation owns it`);
+        return false;
+      }
     } catch (err) {
       // Not written ahead = not sent: an order we could not recover after a crash must not exist.
       this.lastError = `journal: ${errorMessage(err)}`;
@@ -423,7 +513,7 @@ export class Executor {
     /** Symbols with a position or an entry order on its way to becoming one. */
   private openPositionCount(): number {
     const symbols = new Set<Symbol>();
-    for (const [s, q] of this.positions) if (!q.isZero()) symbols.add(s);
+    for (const s of this.positionSymbols()) if (!this.positionOf(s).isZero()) symbols.add(s);
     for (const o of this.open.values()) if (!o.intent.reduceOnly) symbols.add(o.intent.symbol);
     return symbols.size;
   }
@@ -455,17 +545,21 @@ export class Executor {
         if (trip) trip.net = trip.net.plus(net);
         else this.trips.set(f.symbol, { strategyId, net });
         if (o) o.executed = o.executed.plus(f.quantity);
+        this.match(f.symbol, f.side === 'BUY' ? new Decimal(f.quantity) : new Decimal(f.quantity).neg());
         if (e.status === 'FILLED') this.closeOrder(f.clientOrderId);
+        this.closeTripIfFlat(f.symbol, f.time);
         return;
       }
       case 'OrderRejected':
         this.stats.rejected++;
         this.d.log.warn({ clientOrderId: e.clientOrderId, code: e.code, reason: e.reason }, 'order rejected by venue');
         this.closeOrder(e.clientOrderId);
+        this.closeTripIfFlat(e.symbol, e.ts);
         return;
       case 'OrderCanceled':
       case 'OrderExpired':
         this.closeOrder(e.clientOrderId);
+        this.closeTripIfFlat(e.symbol, e.ts);
         return;
       default:
         return;
@@ -473,20 +567,33 @@ export class Executor {
   }
 
   private onPosition(e: PositionChanged): void {
-    const q = new Decimal(e.position.quantity);
-    const prev = this.positions.get(e.position.symbol) ?? ZERO;
-    this.positions.set(e.position.symbol, q);
-    if (q.isZero() && !prev.isZero()) {
-      const trip = this.trips.get(e.position.symbol);
-      this.trips.delete(e.position.symbol);
-      if (trip) {
-        this.stats.roundTrips++;
-        if (trip.net.isNegative()) this.stats.losses++;
-        else this.stats.wins++;
-        this.roundTrips.push({ symbol: e.position.symbol, strategyId: trip.strategyId, netPnl: str(trip.net), closedAt: e.ts });
-        this.publishState(this.risk.roundTripClosed(trip.net, e.ts));
-      }
-    }
+    const p = e.position;
+    const last = this.reported.get(p.symbol);
+    // A report older than the one held (a slow REST poll racing the stream) changes nothing.
+    if (last && p.updatedAt < last.at) return;
+    const q = new Decimal(p.quantity);
+    this.reported.set(p.symbol, { quantity: q, at: p.updatedAt });
+    // Restored and re-read positions are the truth as they stand: nothing to match.
+    if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
+    else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));
+    this.closeTripIfFlat(p.symbol, e.ts);
+  }
+
+  /**
+   * A round trip ends when the reported position is flat, every fill is in that report, and no
+   * reduce-only order of the symbol is still open (its fill, carrying the trip's realized PnL,
+   * may arrive after the exchange's position update). Then its net PnL feeds the loss streak.
+   */
+  private closeTripIfFlat(symbol: Symbol, ts: number): void {
+    const trip = this.trips.get(symbol);
+    if (!trip || this.unmatched.has(symbol) || !this.positionOf(symbol).isZero()) return;
+    for (const o of this.open.values()) if (o.intent.symbol === symbol && o.intent.reduceOnly) return;
+    this.trips.delete(symbol);
+    this.stats.roundTrips++;
+    if (trip.net.isNegative()) this.stats.losses++;
+    else this.stats.wins++;
+    this.roundTrips.push({ symbol, strategyId: trip.strategyId, netPnl: str(trip.net), closedAt: ts });
+    this.publishState(this.risk.roundTripClosed(trip.net, ts));
   }
 
   private async onOperatorCommand(m: SubmitOrder | CancelOrder): Promise<void> {

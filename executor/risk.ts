@@ -226,6 +226,20 @@ export class RiskEngine {
     };
   }
 
+  /**
+   * Restore the current UTC day's counters after a restart (live, paper: from the day's fills in
+   * the database), so a restart never resets the daily loss limit or the daily quantity cap.
+   * Replaces what the engine holds for that day.
+   * @param now UTC epoch ms of the day to restore
+   * @param opened base-asset quantity opened today per symbol
+   * @param strategyPnl realized PnL net of fees today per strategy, USDT
+   */
+  restoreDay(now: number, opened: ReadonlyMap<Symbol, Decimal>, strategyPnl: ReadonlyMap<string, Decimal>): void {
+    this.day = Math.floor(now / DAY_MS);
+    this.opened = new Map(opened);
+    this.strategyPnl = new Map(strategyPnl);
+  }
+
   /** Count base-asset quantity that opened or grew a position (from a fill). */
   recordOpened(symbol: Symbol, quantity: Decimal, now: number): void {
     this.rollDay(now);
@@ -269,18 +283,20 @@ export class RiskEngine {
   }
 
   /**
-   * Operator command: set the state.
+   * Command: set the state.
+   * @param resumeAt when the new (REDUCING) state lifts itself, UTC epoch ms; omitted = until
+   *   the next command (a start-up restoring an automatic halt passes its original lift time)
    * @returns the change; null when already in that state for the same reason (the same state with
    *   a new reason updates the reason and returns it, keeping any cooldown and the loss streak)
    */
-  setState(state: TradingState, reason: string): StateChange | null {
+  setState(state: TradingState, reason: string, resumeAt?: number): StateChange | null {
     if (state === this.tradingState) {
       // A repeated command keeps the cooldown and the streak; only a new reason is news.
       if (state === 'ACTIVE' || reason === this.reason) return null;
       this.reason = reason;
       return { state, previous: state, reason };
     }
-    this.resumeAt = null;
+    this.resumeAt = resumeAt ?? null;
     if (state === 'ACTIVE') this.lossStreak = 0;
     return this.set(state, reason);
   }

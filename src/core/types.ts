@@ -290,6 +290,13 @@ export interface SetTradingState {
   ts: number;
   state: TradingState;
   reason: string;
+  /**
+   * Apply only while the current state's reason is exactly this (live start-up lifts its own
+   * "starting" halt and nothing else: a halt set meanwhile, e.g. a database failure, stays).
+   */
+  ifReason?: string;
+  /** When a REDUCING state set by this command lifts itself, UTC epoch ms (restored automatic halts). */
+  resumeAt?: number;
 }
 
 /** Health of one component, for the heartbeat (topic `system.health`). */

@@ -181,7 +181,7 @@ export class Kernel {
       // simulated venue lives in this process and dies with it, so its intents are recorded by
       // the recorder from OrderSubmitted, like every other event; a remote venue gets the
       // synchronous, committed-before-sent path.
-      journal: { recordIntent: sim ? () => {} : (intent) => void this.writer.writeIntentNow(intent) },
+      journal: { recordIntent: sim ? () => true : (intent) => this.writer.writeIntentNow(intent) },
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,

@@ -25,7 +25,7 @@ import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
-import { openOrders, positionsForRun } from '../../database/queries.ts';
+import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
 import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
@@ -158,6 +158,35 @@ export function marketCounters(source: BinanceMarketSource): Record<string, numb
   };
 }
 
+/** Why trading is HALTED while live start-up runs; only this halt is lifted when it is done. */
+export const STARTING_REASON = 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)';
+
+/** Suffix of the reason of an automatic halt carried over a restart. */
+const HELD_SUFFIX = ' (held across a restart)';
+
+/**
+ * The automatic halt (consecutive losses → REDUCING) recorded before a restart that still holds:
+ * its cooldown (`haltCooldownMinutes` from when it was first set, however many restarts ago;
+ * 0 = until an operator resumes) has not run out. HALTED states are start-up's or failures a
+ * restart is meant to clear (database, IP ban, reconciliation, which runs again): they are
+ * skipped over and not carried.
+ * @param changes the run's recorded trading-state changes, newest first
+ * @returns the reason and when it lifts (UTC epoch ms; absent = never by itself), or null
+ */
+export function restoredHalt(changes: ReadonlyArray<{ ts: number; state: string; reason: string }>, now: number, haltCooldownMinutes: number): { reason: string; resumeAt?: number } | null {
+  let origin: { ts: number; reason: string } | null = null;
+  for (const c of changes) {
+    if (c.state === 'HALTED') continue;
+    if (c.state !== 'REDUCING' || !/losing round trips in a row/.test(c.reason)) break;
+    origin = { ts: c.ts, reason: c.reason.endsWith(HELD_SUFFIX) ? c.reason.slice(0, -HELD_SUFFIX.length) : c.reason };
+    if (!c.reason.endsWith(HELD_SUFFIX)) break; // the halt itself, not a carry-over of it
+  }
+  if (!origin) return null;
+  if (haltCooldownMinutes <= 0) return { reason: origin.reason };
+  const resumeAt = origin.ts + haltCooldownMinutes * MINUTE;
+  return resumeAt > now ? { reason: origin.reason, resumeAt } : null;
+}
+
 /**
  * Where the start-up back-fill begins: the start of the current UTC session (the VWAP anchor) or
  * `warmupMinutes` before now, whichever is earlier; aligned to the minute.
@@ -275,6 +304,12 @@ export function loadLocalState(db: Db, runId: string): { local: LocalState; open
     open,
     oldestOpen: open.length ? Math.min(...open.map((o) => o.createdAt)) : null,
   };
+}
+
+/** Trade ids (int64 strings) of the fills the database holds for one order of the run. */
+export function tradeIdsOfOrder(db: Db, runId: string, clientOrderId: string): string[] {
+  const rows = db.sqlite.prepare('SELECT trade_id FROM fills WHERE run_id = ? AND client_order_id = ?').all(runId, clientOrderId) as Array<{ trade_id: string }>;
+  return rows.map((r) => r.trade_id);
 }
 
 /** The exchange's view for reconciliation, asked through the venue. */
@@ -448,6 +483,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     limits,
     resyncClock: syncClock,
     onHalt: (reason) => halt(reason),
+    recvWindowMs: config.binance.recvWindowMs,
   });
   const source = marketSource(settings, symbols, rest, clock, config, log);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
@@ -463,7 +499,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       heartbeat: true,
       runId: accountRunId('live', settings),
       resumeRun: true,
-      startHalted: 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)',
+      startHalted: STARTING_REASON,
     },
     { clock, venue, sim: null, source },
   );
@@ -482,6 +518,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       venueQueries: venue.stats.queries,
       venueUnknownOutcomes: venue.stats.unknownOutcomes,
       venuePolls: venue.stats.polls,
+      venueResolved: venue.stats.resolved,
       userStreamUp: userUp ? 1 : 0,
       malformedUserFrames,
       rateLimitWeight1m: rl.weight1m,
@@ -512,8 +549,18 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   userWs.on('close', () => {
     userUp = false;
   });
+  // Every 5 s: settle orders whose outcome is unknown (always); poll every open order while the
+  // user stream is down. One pass at a time.
+  let polling = false;
   const poller = setInterval(() => {
-    if (!userUp && !stopped) void venue.poll().catch((err: unknown) => log.warn(`order status poll failed: ${errorMessage(err)}`));
+    if (stopped || polling) return;
+    polling = true;
+    void (async () => {
+      await venue.resolvePending().catch((err: unknown) => log.warn(`settling orders of unknown outcome failed: ${errorMessage(err)}`));
+      if (!userUp && !stopped) await venue.poll().catch((err: unknown) => log.warn(`order status poll failed: ${errorMessage(err)}`));
+    })().finally(() => {
+      polling = false;
+    });
   }, 5_000);
   poller.unref();
 
@@ -529,7 +576,17 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     );
     for (const s of symbols) rules.get(s); // SYMBOL_UNKNOWN when the exchange does not list it
     await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log), log, () => stopped, (m) => k.noteProblem(m));
-    await untilItWorks('opening the user-data stream (listen key)', () => userWs.subscribeUsdFuturesUserDataStream(userKey as never), log, () => stopped, (m) => k.noteProblem(m));
+    await untilItWorks(
+      'opening the user-data stream (listen key)',
+      async () => {
+        // The library catches its own failures (listen key POST, websocket) and resolves undefined.
+        const opened = await userWs.subscribeUsdFuturesUserDataStream(userKey as never);
+        if (opened === undefined) throw new Error('the user-data stream did not open (listen key or websocket refused)');
+      },
+      log,
+      () => stopped,
+      (m) => k.noteProblem(m),
+    );
     try {
       const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
@@ -553,8 +610,23 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       }
       const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
       k.executor.restore(restored, positions);
-      venue.adopt(restored);
-      venue.seedFees(Object.fromEntries(positionsForRun(k.db, k.runId).map((p) => [p.symbol, p.fees])));
+      // Today's risk counters from the database (before the reconciled fills, which add to them),
+      // so a restart never resets the daily loss limit or the daily quantity cap.
+      const day = riskDayOf(k.db, k.runId, clock.now());
+      k.executor.restoreRiskDay(clock.now(), day.opened, day.strategyPnl);
+      // The venue learns each order as the exchange has it now, with every trade already known
+      // (the database's and those reconciliation inserts), so a later poll reports none twice.
+      const exchangeOpen = new Map(state.openOrders.map((o) => [o.clientOrderId, o]));
+      const reconciledTrades = r.actions.flatMap((a) => (a.kind === 'insertFill' ? [a.fill] : []));
+      venue.adopt(
+        restored.map((o) => ({
+          ...o,
+          executedQty: exchangeOpen.get(o.intent.clientOrderId)?.executedQty ?? o.executedQty,
+          tradeIds: [...tradeIdsOfOrder(k.db, k.runId, o.intent.clientOrderId), ...reconciledTrades.filter((f) => f.clientOrderId === o.intent.clientOrderId).map((f) => f.tradeId)],
+        })),
+      );
+      const stored = positionsForRun(k.db, k.runId);
+      venue.seedFees(Object.fromEntries(stored.map((p) => [p.symbol, p.fees])), Object.fromEntries(stored.map((p) => [p.symbol, p.realizedPnl])));
       // Strategies learn what the account holds (they adopt positions only from such events).
       for (const position of positions) void k.publish('account.update', { type: 'PositionChanged', ts: clock.now(), position, source: 'reconcile' });
       for (const e of reconciliationEvents(r, clock.now(), positionDetails(k.db, k.runId, entryPrices, positionTimes))) {
@@ -563,13 +635,19 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       }
       const usdt = mapBalances(await rest.getBalanceV3()).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
-      k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange' });
+      const held = restoredHalt(recentTradingStateChanges(k.db, k.runId), clock.now(), config.risk.haltCooldownMinutes);
+      if (held) {
+        log.warn({ reason: held.reason, resumeAt: held.resumeAt ?? null }, 'the automatic halt of before the restart still holds: trading resumes REDUCING (exits only)');
+        k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'REDUCING', reason: `${held.reason}${HELD_SUFFIX}`, ifReason: STARTING_REASON, ...(held.resumeAt !== undefined ? { resumeAt: held.resumeAt } : {}) });
+      } else {
+        k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange', ifReason: STARTING_REASON });
+      }
     } catch (err) {
       const msg = `reconciliation with the exchange failed: ${scrub(errorMessage(err))}`;
       k.noteProblem(msg);
       if (config.live.forceWithoutReconcile) {
         log.error(`${msg}; trading anyway (live.forceWithoutReconcile)`);
-        k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'forced without reconciliation' });
+        k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'forced without reconciliation', ifReason: STARTING_REASON });
       } else {
         log.error(`${msg}; trading stays HALTED (fail-closed). Fix it and restart, or run perpbot recover.`);
         halt(msg);

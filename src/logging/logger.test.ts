@@ -131,6 +131,12 @@ describe('secrets inside text', () => {
     expect(scrub('X-MBX-APIKEY: abcDEF123 sent')).toBe('X-MBX-APIKEY: *** sent');
     expect(scrub("secret='s3cr3t', token=t0k")).toBe("secret='***', token=***");
     expect(scrub('Signature=ABC')).toBe('Signature=***');
+    // Listen keys where the library puts them: in a websocket URL and its connection names.
+    const LK = 'pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1';
+    expect(scrub(`wsURL wss://fstream.binance.com/private/ws/${LK} open; wsKey usdm_userData__${LK}_ listenKey(${LK})`)).toBe(
+      'wsURL wss://fstream.binance.com/private/ws/*** open; wsKey usdm_userData__***_ listenKey(***)',
+    );
+    expect(scrub('order 8389766049535966587 client pb-0123456789abcdefghijkl')).toBe('order 8389766049535966587 client pb-0123456789abcdefghijkl');
     // Text without secrets is unchanged.
     const plain = 'order BTCUSDT qty=0.001 price=108153.4 tokens: 3';
     expect(scrub(plain)).toBe(plain);

@@ -12,7 +12,7 @@ import { projectPath } from '../src/core/paths.ts';
 import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
 import { startLive, type RunningLiveBot } from '../src/kernel/live.ts';
-import { recover } from '../src/cli/live-commands.ts';
+import { flatten, recover } from '../src/cli/live-commands.ts';
 import { USDMClient } from 'binance';
 import { WallClock } from '../src/core/clock.ts';
 import { buildUsdmClientOptions } from '../src/exchange/binance/client-options.ts';
@@ -160,6 +160,43 @@ describe('live mode against the simulator', () => {
     expect(db.prepare('select status, executed_qty from orders').get()).toEqual({ status: 'FILLED', executed_qty: '0.003' });
     expect(db.prepare('select trade_id, price from fills').get()).toEqual({ trade_id: f.tradeId, price: f.price });
     db.close();
+  });
+
+  it('flatten --yes closes the position with a reduce-only MARKET order and records it, even with the server clock 3 s behind ours (-1021 unless the offset is measured)', async () => {
+    const { sim, bot, config } = await setup();
+    await bot.ready;
+    await streaming(sim, bot);
+    sim.advance(2);
+    bot.kernel.publish('order.request', {
+      type: 'SubmitOrder',
+      ts: Date.now(),
+      intent: { symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: '0.004', reduceOnly: false, strategyId: 'operator', refPrice: sim.markPrice('BTCUSDT') },
+    });
+    await until('order open on the exchange', () => sim.state().openOrders.length === 1);
+    sim.advance(1);
+    await until('fill recorded', () => bot.kernel.executor.stats.fills === 1);
+    await bot.stop();
+    await bot.kernel.close(null, 'stopped');
+    cleanup.pop();
+
+    const skew = await fetch(`${sim.url}/admin/clock-skew`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: -3_000 }) });
+    expect(skew.ok).toBe(true);
+    const env = { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret };
+    const flattening = flatten(config, silentLogger(), env);
+    await until('the closing order on the exchange', () => sim.state().openOrders.length === 1);
+    expect(sim.state().openOrders[0]).toMatchObject({ side: 'BUY', reduceOnly: true, quantity: '0.004' });
+    sim.advance(1);
+    const lines = await flattening;
+    expect(lines[0]).toMatch(/^closing BTCUSDT -0\.004: BUY 0\.004 reduce-only MARKET, order \d+$/);
+    expect(lines).toContain('all positions are flat');
+    const db = new Database(config.db, { readonly: true });
+    try {
+      const orders = db.prepare("select side, reduce_only, status, executed_qty from orders where client_order_id like 'pb-flat-%'").all();
+      expect(orders).toEqual([{ side: 'BUY', reduce_only: 1, status: 'FILLED', executed_qty: '0.004' }]);
+      expect(db.prepare('select count(*) as n from fills').get()).toEqual({ n: 2 });
+    } finally {
+      db.close();
+    }
   });
 
   it('the REST port feeds the request weight Binance reports (X-MBX-USED-WEIGHT-1M) into the rate-limit tracker', async () => {

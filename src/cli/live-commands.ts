@@ -14,7 +14,8 @@ import type { OrderIntent, Side, Symbol } from '../core/types.ts';
 import { readHeartbeatFile } from '../health/heartbeat.ts';
 import { buildUsdmClientOptions } from '../exchange/binance/client-options.ts';
 import { BinanceVenue } from '../exchange/binance/venue.ts';
-import { accountRunId, connectionSettings, fetchExchangeState, loadLocalState, positionDetails, restPort } from '../kernel/live.ts';
+import { accountRunId, connectionSettings, fetchExchangeState, loadLocalState, positionDetails, restPort, serverTime } from '../kernel/live.ts';
+import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type Reconciliation } from '../../executor/reconcile.ts';
 import { openDatabase, type Db } from '../../database/client.ts';
 import { RecordWriter } from '../../database/writer.ts';
@@ -40,14 +41,33 @@ interface Connected {
   clock: WallClock;
 }
 
-function connect(config: Config, log: Logger, env: Record<string, string | undefined>): Connected {
+/**
+ * Connect to the account: measure the clock offset first (signed requests more than 1 s ahead of
+ * Binance's clock are refused with -1021, which must not stop an emergency flatten), and let the
+ * venue re-measure it after a -1021.
+ * @throws ConfigError without keys; VenueError / network errors when Binance cannot be reached
+ */
+async function connect(config: Config, log: Logger, env: Record<string, string | undefined>): Promise<Connected> {
   const settings = connectionSettings(config, 'live', env);
   const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
   const rest = new USDMClient(restOptions, requestOptions);
   const clock = new WallClock(0);
   const runId = accountRunId('live', settings);
   refuseIfBotAlive(config, runId);
-  const venue = new BinanceVenue({ rest: restPort(rest), clock, log: log.child({ component: 'venue' }), attempts: config.live.orderAttempts });
+  const syncClock = async () => {
+    const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+    clock.offsetMs = off.offsetMs;
+    rest.setTimeOffset(off.offsetMs);
+  };
+  await syncClock();
+  const venue = new BinanceVenue({
+    rest: restPort(rest),
+    clock,
+    log: log.child({ component: 'venue' }),
+    attempts: config.live.orderAttempts,
+    resyncClock: syncClock,
+    recvWindowMs: config.binance.recvWindowMs,
+  });
   const db = openDatabase(config.db);
   return { venue, db, runId, clock };
 }
@@ -58,7 +78,7 @@ function connect(config: Config, log: Logger, env: Record<string, string | undef
  * @returns the reconciliation and the printed text
  */
 export async function recover(config: Config, log: Logger, opts: { dryRun: boolean; env?: Record<string, string | undefined> }): Promise<{ result: Reconciliation; text: string }> {
-  const c = connect(config, log, opts.env ?? process.env);
+  const c = await connect(config, log, opts.env ?? process.env);
   try {
     const { local, oldestOpen } = loadLocalState(c.db, c.runId);
     const since = Math.min(oldestOpen ?? Infinity, c.clock.now() - 7 * 86_400_000);
@@ -90,7 +110,7 @@ export async function recover(config: Config, log: Logger, opts: { dryRun: boole
  * @returns one line per action
  */
 export async function flatten(config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<string[]> {
-  const c = connect(config, log, env);
+  const c = await connect(config, log, env);
   const out: string[] = [];
   const writer = new RecordWriter(c.db, c.runId);
   writer.startRun({ id: c.runId, mode: 'live', startedAt: c.clock.now(), configJson: '{}' }, { resume: true });

@@ -89,8 +89,8 @@ async function untilItWorks<T>(what: string, fn: () => Promise<T>, log: Logger, 
   return undefined;
 }
 
-/** GET /fapi/v1/time through the library (which answers with the bare number). */
-async function serverTime(rest: USDMClient): Promise<number> {
+/** GET /fapi/v1/time through the library (which answers with the bare number), UTC epoch ms. */
+export async function serverTime(rest: USDMClient): Promise<number> {
   const t: unknown = await rest.getServerTime();
   return typeof t === 'number' ? t : mapServerTime(t);
 }

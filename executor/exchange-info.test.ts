@@ -25,11 +25,23 @@ function thrown(fn: () => unknown): PerpbotError {
   throw new Error('expected a PerpbotError, nothing was thrown');
 }
 
-/** Parse a corrupted copy and return the error. */
+/**
+ * Parse a corrupted copy and return the error: the document's own (thrown), or the first
+ * malformed symbol entry's (left out and listed in problems(), the other symbols kept).
+ */
 function invalidAfter(mutate: (j: Json) => void): PerpbotError {
   const j = realJson();
   mutate(j);
-  const err = thrown(() => parseExchangeInfo(j, 'test.json'));
+  let err: PerpbotError;
+  try {
+    const info = parseExchangeInfo(j, 'test.json');
+    expect(info.problems().length).toBeGreaterThan(0);
+    expect(info.symbols().length).toBeGreaterThan(340); // the rest of the document is still there
+    err = info.problems()[0]!;
+  } catch (e) {
+    expect(e).toBeInstanceOf(PerpbotError);
+    err = e as PerpbotError;
+  }
   expect(err.code).toBe('EXCHANGE_INFO_INVALID');
   return err;
 }
@@ -206,6 +218,30 @@ describe('parseExchangeInfo', () => {
   });
 });
 
+describe('a malformed symbol entry', () => {
+  it('is left out: the other symbols are kept, get() of it throws its error, has() is false', () => {
+    const j = realJson();
+    j.symbols[12].filters[0].tickSize = 0.01; // DASHUSDT
+    const info = parseExchangeInfo(j, 'test.json');
+    expect(info.symbols()).toHaveLength(346);
+    expect(info.has('DASHUSDT')).toBe(false);
+    expect(info.get('BTCUSDT').priceFilter.tickSize).toBe('0.1');
+    const err = thrown(() => info.get('DASHUSDT'));
+    expect(err.code).toBe('EXCHANGE_INFO_INVALID');
+    expect(err.message).toBe('test.json: symbols[12].filters[0].tickSize: Invalid input: expected string, received number, got 0.01 (number)');
+    expect(info.problems().map((p) => p.message)).toEqual([err.message]);
+  });
+
+  it('a symbol listed twice is ambiguous: neither entry is used', () => {
+    const j = realJson();
+    j.symbols.push(JSON.parse(JSON.stringify(j.symbols[0])));
+    const info = parseExchangeInfo(j, 'test.json');
+    expect(info.has('BTCUSDT')).toBe(false);
+    expect(thrown(() => info.get('BTCUSDT')).message).toBe('test.json: symbols[347].symbol: duplicate symbol BTCUSDT');
+    expect(info.symbols()).toHaveLength(346);
+  });
+});
+
 describe('loadExchangeInfo errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'perpbot-exinfo-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -225,12 +261,12 @@ describe('loadExchangeInfo errors', () => {
     expect(err.message).toContain(`${path}: not valid JSON`);
   });
 
-  it('names the file and field of a malformed document', () => {
+  it('names the file and field of a malformed entry when its symbol is asked for', () => {
     const path = join(dir, 'bad.json');
     const j = realJson();
     j.symbols[0].filters[1].minQty = 0.001;
     writeFileSync(path, JSON.stringify(j));
-    const err = thrown(() => loadExchangeInfo(path));
+    const err = thrown(() => loadExchangeInfo(path).get('BTCUSDT'));
     expect(err.message).toContain(`${path}: symbols[0].filters[1].minQty:`);
   });
 });

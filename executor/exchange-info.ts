@@ -95,17 +95,24 @@ export interface SymbolRules {
 export interface ExchangeRules {
   /**
    * The rules of `symbol`.
-   * @throws PerpbotError code `SYMBOL_UNKNOWN` naming the symbol when it is not in the document
+   * @throws PerpbotError code `SYMBOL_UNKNOWN` naming the symbol when it is not in the document;
+   *   `EXCHANGE_INFO_INVALID` naming the field when its entry is malformed
    */
   get(symbol: Symbol): SymbolRules;
-  /** True when the document lists `symbol`. */
+  /** True when the document lists `symbol` with well-formed rules. */
   has(symbol: Symbol): boolean;
-  /** Every symbol of the document, in document order. */
+  /** Every symbol of the document with well-formed rules, in document order. */
   symbols(): Symbol[];
   /** `serverTime` of the response, UTC epoch ms: when these rules were true. */
   readonly serverTime: number;
   /** Where the document came from (file path or URL), for messages. */
   readonly source: string;
+  /**
+   * Symbol entries left out because they are malformed (each error names the field), in document
+   * order. Binance lists hundreds of symbols and adds filter quirks over time: one bad entry of
+   * a symbol nobody trades must not stop the bot, so only `get` of that symbol throws.
+   */
+  problems(): readonly PerpbotError[];
 }
 
 const decimalString = z.string().superRefine((s, ctx) => {
@@ -308,19 +315,36 @@ function parseSymbol(raw: unknown, index: number, source: string): SymbolRules {
  * PERCENT_PRICE (MARKET_LOT_SIZE is optional). Filter values must be non-negative decimal strings
  * (a JSON number is refused: Binance sends strings, and a float would lose digits).
  *
+ * A malformed symbol entry does not fail the document: it is left out and listed in
+ * {@link ExchangeRules.problems}, and `get` of that symbol throws its error. A symbol listed twice
+ * is ambiguous: both entries are left out.
+ *
  * @param json the decoded response body
  * @param source where it came from (file path or URL), used in error messages
  * @throws PerpbotError code `EXCHANGE_INFO_INVALID` naming `source` and the path of the bad field
+ *   when the document itself is malformed (not an object, no `serverTime`, no `symbols` list)
  */
 export function parseExchangeInfo(json: unknown, source: string): ExchangeRules {
   const doc = parseAt(documentSchema, json, [], source);
   const bySymbol = new Map<Symbol, SymbolRules>();
+  const broken = new Map<Symbol, PerpbotError>();
+  const problems: PerpbotError[] = [];
   doc.symbols.forEach((raw, i) => {
-    const rules = parseSymbol(raw, i, source);
-    if (bySymbol.has(rules.symbol)) {
-      throw invalid(source, ['symbols', i, 'symbol'], `duplicate symbol ${rules.symbol}`);
+    const name = isObj(raw) && typeof raw.symbol === 'string' ? raw.symbol : null;
+    try {
+      const rules = parseSymbol(raw, i, source);
+      if (bySymbol.has(rules.symbol) || broken.has(rules.symbol)) {
+        throw invalid(source, ['symbols', i, 'symbol'], `duplicate symbol ${rules.symbol}`);
+      }
+      bySymbol.set(rules.symbol, rules);
+    } catch (err) {
+      if (!(err instanceof PerpbotError)) throw err;
+      problems.push(err);
+      if (name !== null) {
+        bySymbol.delete(name);
+        if (!broken.has(name)) broken.set(name, err);
+      }
     }
-    bySymbol.set(rules.symbol, rules);
   });
   const order = [...bySymbol.keys()];
   const serverTime = doc.serverTime;
@@ -330,6 +354,8 @@ export function parseExchangeInfo(json: unknown, source: string): ExchangeRules 
     get(symbol: Symbol): SymbolRules {
       const r = bySymbol.get(symbol);
       if (r === undefined) {
+        const bad = broken.get(symbol);
+        if (bad) throw bad;
         throw new PerpbotError('SYMBOL_UNKNOWN', `symbol ${symbol} is not in exchange info ${source}`, false, {
           symbol,
           source,
@@ -341,10 +367,15 @@ export function parseExchangeInfo(json: unknown, source: string): ExchangeRules 
       return bySymbol.has(symbol);
     },
     symbols(): Symbol[] {
-      return [...order];
+      return order.filter((sym) => bySymbol.has(sym));
+    },
+    problems(): readonly PerpbotError[] {
+      return problems;
     },
   });
 }
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Read and parse an exchangeInfo JSON file.

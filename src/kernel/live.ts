@@ -285,6 +285,15 @@ export class RefreshableRules implements ExchangeRules {
   get source(): string {
     return this.current.source;
   }
+  problems() {
+    return this.current.problems();
+  }
+}
+
+/** Log the symbol entries an exchangeInfo left out (malformed), the first few by name. */
+function warnProblems(rules: ExchangeRules, log: Logger): void {
+  const p = rules.problems();
+  if (p.length > 0) log.warn({ count: p.length, first: p.slice(0, 3).map((e) => e.message) }, 'exchangeInfo: malformed symbol entries left out (those symbols cannot be traded)');
 }
 
 /** Database state of an account run, for reconciliation and restore. */
@@ -569,7 +578,11 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     if (stopped) return;
     await untilItWorks(
       'loading exchange filters (GET /fapi/v1/exchangeInfo)',
-      async () => rules.replace(parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo')),
+      async () => {
+        const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+        warnProblems(fresh, log);
+        rules.replace(fresh);
+      },
       log,
       () => stopped,
       (m) => k.noteProblem(m),
@@ -666,7 +679,12 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   const refresh = setInterval(() => {
     void rest
       .getExchangeInfo()
-      .then((raw) => rules.replace(parseExchangeInfo(raw, 'GET /fapi/v1/exchangeInfo')))
+      .then((raw) => {
+        const fresh = parseExchangeInfo(raw, 'GET /fapi/v1/exchangeInfo');
+        for (const s of symbols) fresh.get(s); // a traded symbol's entry broken: keep the previous filters
+        warnProblems(fresh, log);
+        rules.replace(fresh);
+      })
       .catch((err: unknown) => log.warn(`exchangeInfo refresh failed (the previous filters stay): ${errorMessage(err)}`));
   }, config.live.exchangeInfoRefreshMinutes * MINUTE);
   refresh.unref();

@@ -162,6 +162,13 @@ describe('MatchingEngine: market orders', () => {
     expect(Object.isFrozen(NO_EVENTS)).toBe(true);
     expect(e.lastPrice('BTCUSDT')).toEqual({ price: '108090.0', ts: k(6).closeTime });
   });
+
+  it('an older kline shown late (a back-fill) does not turn the last price back', () => {
+    const e = noSlip();
+    e.onKline(k(6));
+    e.onKline(k(2));
+    expect(e.lastPrice('BTCUSDT')).toEqual({ price: '108090.0', ts: k(6).closeTime });
+  });
 });
 
 describe('MatchingEngine: positions', () => {

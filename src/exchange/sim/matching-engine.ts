@@ -430,7 +430,7 @@ export class MatchingEngine {
    * Show the engine a kline. Orders of `k.symbol` submitted at or before `k.openTime` are matched
    * against it (open, then high/low), in submission order; fills are stamped `k.openTime`.
    * Only closed klines (`k.closed`) are used; others are ignored. The close is remembered as the
-   * symbol's last price (for the GTX check at submit).
+   * symbol's last price (for the GTX check at submit) unless a later price is already known.
    *
    * Hot path: with no open order for the symbol this returns {@link NO_EVENTS} without allocating
    * and without decimal arithmetic.
@@ -440,8 +440,11 @@ export class MatchingEngine {
     if (!k.closed) return NO_EVENTS;
     let book = this.books.get(k.symbol);
     if (book === undefined) book = this.book(k.symbol);
-    book.last = k.close;
-    book.lastTs = k.closeTime;
+    if (k.closeTime >= book.lastTs) {
+      // A back-filled older kline (paper mode after a reconnect) must not turn the last price back.
+      book.last = k.close;
+      book.lastTs = k.closeTime;
+    }
     if (book.open.length === 0) return NO_EVENTS;
     return this.match(book, k.open, k.high, k.low, k.openTime, true);
   }

@@ -152,9 +152,13 @@ export class ThreadedRecordWriter {
     this.backlogWaiters = still;
   }
 
-  /** Synchronous call: post, then wait until the worker committed it. */
+  /**
+   * Synchronous call: post, then wait until the worker committed it. A run start goes after the
+   * records given before it; a write-ahead intent goes first (nothing buffered can concern an
+   * order not yet sent, and the order path should not wait for a batch of candles).
+   */
   private call(msg: ToWorker & { type: 'sync' }): number {
-    this.flush();
+    if (msg.op !== 'intent') this.flush();
     Atomics.store(this.sync, SYNC.STATE, SYNC_STATE.WAITING);
     this.worker.postMessage(msg);
     const r = Atomics.wait(this.sync, SYNC.STATE, SYNC_STATE.WAITING, this.syncTimeoutMs);

@@ -22,9 +22,8 @@
  * the intent (a synchronous SQLite commit on the writer thread) → venue (rate-limit budget).
  *
  * Rate limits: perpbot's rate-limit tracker holds orders back at 80 % of Binance's limits (240
- * per 10 s, 960 per minute). Unpaced, this loop places ~150 orders/s and would hit that; and a
- * tracker bug (see the report: a count reported in one window is applied to the next) makes it
- * wait for up to a window even below the budget. Neither is latency of the pipeline, so the
+ * per 10 s, 960 per minute). Unpaced, this loop places ~150 orders/s and would hit that, which
+ * is not latency of the pipeline, so the
  * bench raises the tracker's budgets (and the simulator's limits) and paces itself to one
  * kline (one order) per 70 ms, a quiet system like live trading on 1-minute klines. The venue's
  * waits (its `sleep`: rate-limit budget or retry backoff) are counted and printed (expected 0).

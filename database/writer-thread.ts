@@ -6,7 +6,8 @@
  * only packs each kline (~0.2 µs) and the other core does the inserts.
  *
  * One writer, so no lock contention (two writing connections make SQLite's busy handler sleep
- * with back-off, up to 100 ms at a time). Records are applied in the order they were given.
+ * with back-off, up to 100 ms at a time). Records are applied in the order they were given,
+ * except write-ahead intents, which go before the records still buffered (see `call`).
  *
  * Synchronous calls — {@link ThreadedRecordWriter.startRun} and
  * {@link ThreadedRecordWriter.writeIntentNow} — wait (Atomics.wait) until the worker has

@@ -332,6 +332,7 @@ export class Executor {
    * is dropped with a warning). Either way the symbol is not blocked for good.
    */
   private refreshOverduePositions(now: number): void {
+    if (this.unmatched.size === 0) return; // the hot path (every kline in replay)
     const overdue = [...this.unmatched].filter(([, u]) => now - u.since > POSITION_REPORT_OVERDUE_MS);
     if (overdue.length === 0 || this.refreshingPositions) return;
     this.refreshingPositions = true;
@@ -341,8 +342,8 @@ export class Executor {
       .then((ps) => {
         for (const [sym] of overdue) {
           const position = ps.find((p) => p.symbol === sym) ?? { symbol: sym, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: now };
-          // The venue's current position, fills included: the truth from now on.
-          this.unmatched.delete(sym);
+          // The venue's current position, fills included: the truth from now on (onPosition
+          // clears the mismatch when it handles this, in order with the signals).
           const at = Math.max(position.updatedAt, this.reported.get(sym)?.at ?? 0);
           void this.d.bus.publish('account.update', { type: 'PositionChanged', ts: now, position: { ...position, updatedAt: at }, source: 'reconcile' });
         }

@@ -835,6 +835,36 @@ describe('Executor: venue answers', () => {
     expect(h.venueSaw.map((i) => i.clientOrderId)).toEqual(['pb-op-close-1', clientOrderIdFor('s1:BTCUSDT:1751760000000:0', 'open')]);
   });
 
+  it('an operator LIMIT price off the tick is rounded toward the passive side (BUY down, SELL up) before it is validated', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    const limit = (id: string, side: 'BUY' | 'SELL', price: string) =>
+      h.bus.publish('order.request', {
+        type: 'SubmitOrder',
+        ts: h.clock.now(),
+        intent: { clientOrderId: id, symbol: 'BTCUSDT', side, type: 'LIMIT', price, timeInForce: 'GTC', quantity: '0.001', reduceOnly: false, strategyId: 'operator', refPrice: '108167.0' },
+      });
+    await limit('pb-op-buy', 'BUY', '108100.07');
+    await h.bus.drain();
+    await limit('pb-op-sell', 'SELL', '108200.01');
+    await h.bus.drain();
+    expect(h.venueSaw.map((i) => [i.clientOrderId, i.price])).toEqual([['pb-op-buy', '108100'], ['pb-op-sell', '108200.1']]); // BTCUSDT tick 0.1
+  });
+
+  it('a malformed operator order (reference price 0) is denied with its reason, not dropped in a handler error', async () => {
+    const h = harness();
+    await h.bar(b(0));
+    await h.bus.publish('order.request', {
+      type: 'SubmitOrder',
+      ts: h.clock.now(),
+      intent: { clientOrderId: 'pb-op-bad', symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.001', reduceOnly: false, strategyId: 'operator', refPrice: '0' },
+    });
+    await h.bus.drain();
+    expect(h.of('OrderDenied').map((e) => [e.intent.clientOrderId, e.check])).toEqual([['pb-op-bad', 'error']]);
+    expect(h.handlerErrors).toEqual([]);
+    expect(h.venueSaw).toEqual([]);
+  });
+
   it('a venue failure (outcome unknown) counts venueErrors, keeps the order open, and blocks the symbol', async () => {
     const h = harness();
     h.ctl.venueError = 'ECONNRESET';

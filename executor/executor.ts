@@ -32,7 +32,7 @@ import type {
   TradingState,
 } from '../src/core/types.ts';
 import type { ExchangeRules } from './exchange-info.ts';
-import { roundQuantity, validateOrder } from './filters.ts';
+import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
 import { RiskEngine, checkRisk, type RiskLimits, type StateChange } from './risk.ts';
 import { sizeEntry, type SizingMode } from './sizing.ts';
 import type { Venue } from './venue.ts';
@@ -123,7 +123,9 @@ export interface RoundTrip {
 
 /**
  * A deterministic Binance client order id for one leg of a signal: the same signal always gives
- * the same id, so a replayed signal after a crash is recognised (-4116) instead of doubled.
+ * the same id, so a replayed signal after a crash is recognised instead of doubled: by the
+ * write-ahead journal (the id was written before: `duplicate`, never sent again) and, while the
+ * first order is still open, by Binance itself (-4116; Binance checks open orders only).
  * Format `pb-<22 chars base64url of sha256>`, 25 chars, within Binance's ^[.A-Z:/a-z0-9_-]{1,36}$
  * (POST /fapi/v1/order `newClientOrderId`).
  */
@@ -452,7 +454,10 @@ export class Executor {
    */
   private async place(raw: OrderIntent): Promise<boolean> {
     const rules = this.d.rules.get(raw.symbol);
+    // Round, then validate: quantity floored to the step, a limit price to the tick toward the
+    // passive side (BUY down, SELL up), so rounding never makes an order bigger or more aggressive.
     const intent: OrderIntent = { ...raw, quantity: str(roundQuantity(rules, raw.quantity, raw.type)) };
+    if (raw.price !== undefined) intent.price = str(roundPrice(rules, raw.price, raw.side));
     const violation = validateOrder(rules, intent);
     if (violation) {
       this.deny(intent, violation.filter, `${violation.reason} (Binance ${violation.code})`);
@@ -604,6 +609,14 @@ export class Executor {
     }
     const req = m.intent;
     const now = this.d.clock.now();
-    await this.place({ ...req, clientOrderId: req.clientOrderId ?? `pb-op-${now.toString(36)}-${(this.seq++).toString(36)}`, createdAt: now });
+    const intent: OrderIntent = { ...req, clientOrderId: req.clientOrderId ?? `pb-op-${now.toString(36)}-${(this.seq++).toString(36)}`, createdAt: now };
+    try {
+      await this.place(intent);
+    } catch (err) {
+      // A malformed operator order (a price or reference price that is no decimal, a symbol
+      // the exchange does not list) is refused with its reason, like any other denial.
+      this.lastError = `operator order ${intent.clientOrderId}: ${errorMessage(err)}`;
+      this.deny({ ...intent, quantity: intent.quantity || '0' }, 'error', errorMessage(err));
+    }
   }
 }

@@ -768,6 +768,23 @@ describe('Executor: trading state', () => {
   });
 });
 
+describe('Executor: funding times from the mark price stream', () => {
+  it("uses the symbol's announced next funding time instead of the 8-hourly schedule", async () => {
+    const schedule = harness({ limits: { fundingBlackoutMinutes: 5 } });
+    await schedule.bar(b(2));
+    await schedule.signal('LONG', b(2)); // 00:03: 3 min after 00:00 by the schedule
+    expect(schedule.of('OrderDenied').map((e) => e.check)).toEqual(['fundingWindow']);
+
+    const announced = harness({ limits: { fundingBlackoutMinutes: 5 } });
+    await announced.bus.publish('market.markPrice.BTCUSDT', { type: 'MarkPriceUpdated', ts: b(2).closeTime, symbol: 'BTCUSDT', markPrice: '108113.3', nextFundingTime: b(0).openTime + 3_600_000 });
+    await announced.bus.drain();
+    await announced.bar(b(2));
+    await announced.signal('LONG', b(2)); // next funding at 01:00 (an hourly symbol), 57 min away
+    expect(announced.of('OrderDenied')).toEqual([]);
+    expect(announced.of('OrderSubmitted')).toHaveLength(1);
+  });
+});
+
 describe('Executor: fills and position updates out of step', () => {
   it('after a fill, no new order leaves until the position update arrives (it would be decided on a stale position)', async () => {
     const h = harness();

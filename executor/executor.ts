@@ -21,6 +21,7 @@ import type { Clock } from '../src/core/clock.ts';
 import { Decimal, ZERO, dec, str } from '../src/core/decimal.ts';
 import { InvariantError, errorMessage } from '../src/core/errors.ts';
 import type {
+  MarkPriceUpdated,
   OrderEvent,
   OrderIntent,
   Position,
@@ -149,6 +150,8 @@ export class Executor {
    */
   private readonly unmatched = new Map<Symbol, { quantity: Decimal; since: number }>();
   private refreshingPositions = false;
+  /** Funding times per symbol as the mark price stream announces them (UTC epoch ms). */
+  private readonly funding = new Map<Symbol, { next?: number; previous?: number }>();
   private readonly trips = new Map<Symbol, Trip>();
   private equity: Decimal;
   private realized = ZERO;
@@ -196,6 +199,20 @@ export class Executor {
       },
       { name: 'executor' },
     );
+    // Funding times only (a map update): their own queue, so mark prices never wait behind orders.
+    this.d.bus.consume('market.markPrice.*', (m) => this.onMarkPrice(m), { name: 'executor-funding' });
+  }
+
+  /** Learn the symbol's funding times from a mark price (`nextFundingTime`, when the source has it). */
+  private onMarkPrice(m: MarkPriceUpdated): void {
+    const t = m.nextFundingTime;
+    if (t === undefined) return;
+    const f = this.funding.get(m.symbol);
+    if (f === undefined) this.funding.set(m.symbol, { next: t });
+    else if (f.next !== t) {
+      if (f.next !== undefined && t > f.next) f.previous = f.next;
+      f.next = t;
+    }
   }
 
   /**
@@ -465,7 +482,7 @@ export class Executor {
     }
     const now = this.d.clock.now();
     const position = this.positionOf(intent.symbol);
-    const view = this.risk.view(intent, now, position, this.openPositionCount(), this.projected(intent.symbol, position));
+    const view = this.risk.view(intent, now, position, this.openPositionCount(), this.projected(intent.symbol, position), this.funding.get(intent.symbol));
     const denial = checkRisk(intent, view, this.d.limits);
     if (denial) {
       this.deny(intent, denial.check, denial.reason);

@@ -159,6 +159,16 @@ describe('fundingWindowCheck (blackout 5 min)', () => {
   it('other funding-time-like hours (04:00, 12:00, 20:00) are not funding times', () => {
     for (const t of [DAY0 + 4 * H, DAY0 + 12 * H, DAY0 + 20 * H]) expect(at(t)).toBeNull();
   });
+  it("a symbol's own funding times, when the exchange announced them, replace the 8-hourly schedule (a 4-hourly symbol funds at 04:00)", () => {
+    const L = limits({ fundingBlackoutMinutes: 5 });
+    const next4h = { next: DAY0 + 4 * H, previous: DAY0 };
+    expect(fundingWindowCheck(intent(), view({ now: DAY0 + 4 * H - 2 * 60_000, funding: next4h }), L)).toEqual({ check: 'fundingWindow', reason: '120 s from a funding time (blackout 5 min)' });
+    expect(fundingWindowCheck(intent(), view({ now: DAY0 + 4 * H - 6 * 60_000, funding: next4h }), L)).toBeNull();
+    // just after a funding time: the previous one counts
+    expect(fundingWindowCheck(intent(), view({ now: DAY0 + 3 * 60_000, funding: next4h }), L)?.check).toBe('fundingWindow');
+    // announced times win over the schedule: 08:00 is not this symbol's next funding time here
+    expect(fundingWindowCheck(intent(), view({ now: DAY0 + 8 * H, funding: { next: DAY0 + 9 * H, previous: DAY0 + 7 * H } }), L)).toBeNull();
+  });
 });
 
 describe('maxOpenPositionsCheck (limit 2)', () => {

@@ -50,6 +50,12 @@ export interface RiskView {
   openedToday: Decimal;
   /** Realized PnL net of fees of the order's strategy today (UTC), USDT. */
   strategyPnlToday: Decimal;
+  /**
+   * The symbol's funding times as the exchange announces them (the mark price stream's next
+   * funding time `T`, and the one before it), UTC epoch ms. Symbols fund every 8, 4 or 1 h;
+   * without them the 8-hourly 00:00/08:00/16:00 UTC schedule is assumed (replay).
+   */
+  funding?: { next?: number; previous?: number };
 }
 
 /** Why a check said no. `check` is the stable name recorded with the `OrderDenied` event. */
@@ -90,10 +96,25 @@ export function msToNearestFunding(now: number): number {
   return Math.min(m, FUNDING_INTERVAL_MS - m);
 }
 
-/** No entries within `fundingBlackoutMinutes` before or after a funding time. */
+/**
+ * Milliseconds from `now` to the nearest of the funding times the exchange announced (`next`,
+ * `previous`); the 8-hourly schedule ({@link msToNearestFunding}) when none is known.
+ */
+export function msToFunding(now: number, funding?: { next?: number; previous?: number }): number {
+  const known = [funding?.next, funding?.previous].filter((t): t is number => t !== undefined);
+  if (known.length === 0) return msToNearestFunding(now);
+  return Math.min(...known.map((t) => Math.abs(t - now)));
+}
+
+/**
+ * No entries within `fundingBlackoutMinutes` before or after a funding time: the symbol's own
+ * (from the mark price stream) when known, else 00:00/08:00/16:00 UTC.
+ * Source: Binance USDⓈ-M "Mark Price Stream" (`T`: next funding time); funding intervals per
+ * symbol: GET /fapi/v1/fundingInfo.
+ */
 export const fundingWindowCheck: RiskCheck = (intent, view, limits) => {
   if (limits.fundingBlackoutMinutes <= 0) return null;
-  const d = msToNearestFunding(view.now);
+  const d = msToFunding(view.now, view.funding);
   if (d > limits.fundingBlackoutMinutes * 60_000) return null;
   return { check: 'fundingWindow', reason: `${Math.round(d / 1000)} s from a funding time (blackout ${limits.fundingBlackoutMinutes} min)` };
 };
@@ -213,7 +234,7 @@ export class RiskEngine {
    * The view the checks need for `intent` at `now`.
    * @param projected the position once open orders fill; defaults to `position`
    */
-  view(intent: OrderIntent, now: number, position: Decimal, openPositions: number, projected: Decimal = position): RiskView {
+  view(intent: OrderIntent, now: number, position: Decimal, openPositions: number, projected: Decimal = position, funding?: RiskView['funding']): RiskView {
     this.rollDay(now);
     return {
       now,
@@ -223,6 +244,7 @@ export class RiskEngine {
       openPositions,
       openedToday: this.opened.get(intent.symbol) ?? ZERO,
       strategyPnlToday: this.strategyPnl.get(intent.strategyId) ?? ZERO,
+      ...(funding ? { funding } : {}),
     };
   }
 

@@ -446,9 +446,17 @@ export async function setUpAccount(rest: USDMClient, config: Config, symbols: re
  * running after closeAll, so they are cleared from its listen-key cache first.
  */
 export function closeUserDataClient(client: WebsocketClient): void {
-  const mgr = (client as unknown as { getUserDataStreamManager?: () => { listenKeyStateCache?: { listenKeyStateStore?: Record<string, unknown>; clearAllListenKeyState(k: string): void } } }).getUserDataStreamManager?.();
-  const cache = mgr?.listenKeyStateCache;
+  const lib = client as unknown as {
+    getUserDataStreamManager?: () => { listenKeyStateCache?: { listenKeyStateStore?: Record<string, unknown>; clearAllListenKeyState(k: string): void } };
+    /** binance 3.6.5: pending re-tries of a failed user-stream respawn (2 s timers). */
+    respawnTimeoutCache?: Record<string, NodeJS.Timeout>;
+  };
+  const cache = lib.getUserDataStreamManager?.()?.listenKeyStateCache;
   for (const key of Object.keys(cache?.listenKeyStateStore ?? {})) cache!.clearAllListenKeyState(key);
+  for (const [key, timer] of Object.entries(lib.respawnTimeoutCache ?? {})) {
+    clearTimeout(timer);
+    delete lib.respawnTimeoutCache![key];
+  }
   client.closeAll(true);
 }
 
@@ -702,6 +710,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       closeUserDataClient(userWs);
       k.requestStop();
       await done.catch(() => undefined);
+      // A start-up step in flight (a user-stream subscription) may open a socket after the close
+      // above: wait for start-up to see `stopped` (bounded), then close again.
+      await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
+      closeUserDataClient(userWs);
     },
   };
 }

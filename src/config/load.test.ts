@@ -59,7 +59,7 @@ describe('loadConfig defaults', () => {
     });
     expect(c.sim).toEqual({ takerFeeRate: '0.0005', makerFeeRate: '0.0002', slippageBps: '1', startingBalance: '10000' });
     expect(c.recordCandles).toBe(true);
-    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '', slackApiUrl: 'https://slack.com/api/' });
+    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '', slackApiUrl: 'https://slack.com/api/', dailySummaryCron: '0 0 * * *' });
   });
 
   it('a .env path that does not exist is ignored', () => {
@@ -126,6 +126,12 @@ describe('loadConfig precedence: file < .env < environment < overrides', () => {
 });
 
 describe('loadConfig errors name the key, the origin and the value', () => {
+  it('a daily summary schedule that is not cron; empty turns it off', () => {
+    const e = configError(() => loadConfig({ env: { PERPBOT_DAILY_SUMMARY_CRON: 'daily at midnight' }, dotenvFile: null }));
+    expect(e.issues).toEqual(['alerts.dailySummaryCron (from PERPBOT_DAILY_SUMMARY_CRON): got "daily at midnight", expected a cron expression like "0 0 * * *" (UTC), or empty for none']);
+    expect(loadConfig({ env: { PERPBOT_DAILY_SUMMARY_CRON: '' }, dotenvFile: null }).alerts.dailySummaryCron).toBe('');
+    expect(loadConfig({ env: { PERPBOT_DAILY_SUMMARY_CRON: '30 0 * * *' }, dotenvFile: null }).alerts.dailySummaryCron).toBe('30 0 * * *');
+  });
   it('bad enum from the environment', () => {
     const e = configError(() => loadConfig({ env: { PERPBOT_MODE: 'backtest' }, dotenvFile: null }));
     expect(e.code).toBe('CONFIG_INVALID');

@@ -64,6 +64,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   SLACK_BOT_TOKEN: { key: 'alerts.slackToken', kind: 'string', secret: true },
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
   PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
+  PERPBOT_DAILY_SUMMARY_CRON: { key: 'alerts.dailySummaryCron', kind: 'string' },
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */
@@ -129,7 +130,7 @@ function nearest(name: string, known: string[]): string | undefined {
 
 /** A value as shown in an error message: secrets masked (by key and by look), long values cut. */
 function show(key: string, value: unknown): string {
-  if (/token|secret|key$|^alerts/i.test(key) && value !== undefined && value !== '') return '"***"';
+  if (/token|secret|key$|^alerts\.slack/i.test(key) && value !== undefined && value !== '') return '"***"';
   if (value === undefined) return 'nothing';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const s = scrub(JSON.stringify(value) ?? String(value));

@@ -7,6 +7,7 @@
  * Units: money in the quote asset (USDT) as decimal strings, quantities in the base asset as
  * decimal strings, durations in the unit their name says (`…Ms`, `…Minutes`).
  */
+import cron from 'node-cron';
 import { z } from 'zod';
 import { isDecimalString } from '../core/decimal.ts';
 import { projectPath } from '../core/paths.ts';
@@ -180,6 +181,15 @@ export const configSchema = z.strictObject({
       slackChannel: z.string().default(''),
       /** Slack Web API base URL (change only to test against a local server). */
       slackApiUrl: z.url({ error: 'expected a URL like https://slack.com/api/' }).default('https://slack.com/api/'),
+      /**
+       * When the summary of the previous UTC day is sent (paper, live): a cron expression in UTC
+       * (node-cron; six fields = with seconds). Empty: no daily summary.
+       */
+      dailySummaryCron: z
+        .string()
+        .trim()
+        .refine((v) => v === '' || cron.validate(v), { error: 'expected a cron expression like "0 0 * * *" (UTC), or empty for none' })
+        .default('0 0 * * *'),
     })
     .prefault({}),
 });

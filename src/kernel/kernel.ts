@@ -35,6 +35,8 @@ import type { Venue, VenueEvent } from '../../executor/venue.ts';
 import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
 import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
+import type { ScheduledTask } from 'node-cron';
+import { startDailySummary } from '../jobs/daily-summary.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -203,10 +205,22 @@ export class Kernel {
       // Live and paper: time moves without klines too (TTLs, halt cooldowns).
       this.ticker = setInterval(() => this.executor.tick(), 1_000);
       this.ticker.unref();
+      if (config.alerts.dailySummaryCron !== '') {
+        this.dailySummary = startDailySummary(config.alerts.dailySummaryCron, {
+          db: this.db,
+          runId: this.runId,
+          send: (text) => this.alerter.send('info', `daily summary ${text}`),
+          positions: () => this.executor.positionSnapshot(),
+          tradingState: () => this.executor.tradingState(),
+          now: () => Date.now(),
+          log: log.child({ component: 'jobs' }),
+        });
+      }
     }
   }
 
   private ticker: NodeJS.Timeout | null = null;
+  private dailySummary: ScheduledTask | null = null;
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -373,6 +387,7 @@ export class Kernel {
   async close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): Promise<void> {
     if (this.closed) return;
     if (this.ticker) clearInterval(this.ticker);
+    await this.dailySummary?.destroy();
     for (const inst of this.strategies) {
       try {
         inst.strategy.stop?.();

@@ -73,6 +73,27 @@ async function streaming(sim: Simulator, bot: RunningLiveBot): Promise<void> {
   });
 }
 
+/** A bot that opens a position with an operator MARKET order, records its fill, and stops. */
+async function positionThenStop(side: 'BUY' | 'SELL', quantity: string) {
+  const { sim, bot, config } = await setup();
+  await bot.ready;
+  await streaming(sim, bot);
+  sim.advance(2);
+  bot.kernel.publish('order.request', {
+    type: 'SubmitOrder',
+    ts: Date.now(),
+    intent: { symbol: 'BTCUSDT', side, type: 'MARKET', quantity, reduceOnly: false, strategyId: 'operator', refPrice: sim.markPrice('BTCUSDT') },
+  });
+  await until('order open on the exchange', () => sim.state().openOrders.length === 1);
+  const clientOrderId = sim.state().openOrders[0]!.clientOrderId;
+  sim.advance(1);
+  await until('fill recorded', () => bot.kernel.executor.stats.fills === 1);
+  await bot.stop();
+  await bot.kernel.close(null, 'stopped');
+  cleanup.pop();
+  return { sim, config, clientOrderId };
+}
+
 describe('live mode against the simulator', () => {
   it('starts up (clock, filters, account, reconciliation), goes ACTIVE, and an order round-trips to a recorded fill equal to the exchange\'s', async () => {
     const { sim, bot, config } = await setup();
@@ -119,22 +140,7 @@ describe('live mode against the simulator', () => {
   });
 
   it('recover --dry-run prints an induced divergence exactly; recover applies it; then database and exchange agree', async () => {
-    const { sim, bot, config } = await setup();
-    await bot.ready;
-    await streaming(sim, bot);
-    sim.advance(2);
-    bot.kernel.publish('order.request', {
-      type: 'SubmitOrder',
-      ts: Date.now(),
-      intent: { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003', reduceOnly: false, strategyId: 'operator', refPrice: sim.markPrice('BTCUSDT') },
-    });
-    await until('order open on the exchange', () => sim.state().openOrders.length === 1);
-    const clientOrderId = sim.state().openOrders[0]!.clientOrderId;
-    sim.advance(1);
-    await until('fill recorded', () => bot.kernel.executor.stats.fills === 1);
-    await bot.stop();
-    await bot.kernel.close(null, 'stopped');
-    cleanup.pop();
+    const { sim, config, clientOrderId } = await positionThenStop('BUY', '0.003');
 
     // A crash lost the fill: the database still thinks the order is NEW and the account flat.
     const w = new Database(config.db);
@@ -163,21 +169,7 @@ describe('live mode against the simulator', () => {
   });
 
   it('flatten --yes closes the position with a reduce-only MARKET order and records it, even with the server clock 3 s behind ours (-1021 unless the offset is measured)', async () => {
-    const { sim, bot, config } = await setup();
-    await bot.ready;
-    await streaming(sim, bot);
-    sim.advance(2);
-    bot.kernel.publish('order.request', {
-      type: 'SubmitOrder',
-      ts: Date.now(),
-      intent: { symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: '0.004', reduceOnly: false, strategyId: 'operator', refPrice: sim.markPrice('BTCUSDT') },
-    });
-    await until('order open on the exchange', () => sim.state().openOrders.length === 1);
-    sim.advance(1);
-    await until('fill recorded', () => bot.kernel.executor.stats.fills === 1);
-    await bot.stop();
-    await bot.kernel.close(null, 'stopped');
-    cleanup.pop();
+    const { sim, config } = await positionThenStop('SELL', '0.004');
 
     const skew = await fetch(`${sim.url}/admin/clock-skew`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms: -3_000 }) });
     expect(skew.ok).toBe(true);

@@ -349,7 +349,9 @@ describe('live bot against the simulator: faults and recovery', () => {
       },
       15_000,
     );
-    const polls = t.bot.venue.stats.polls; // the catch-up poll after the reconnect is done by now
+    // The simulator sees the socket before the library reports it open: wait for the bot's view.
+    await until('the bot sees its user stream up', () => (t.bot.kernel.healthSnapshot().counters as Record<string, number>).userStreamUp === 1, 10_000);
+    const polls = t.bot.venue.stats.polls; // the catch-up poll after the reconnect has started by now
     await orderRoundTrip(t, 'pb-fault-lk-1');
     await orderRoundTrip(t, 'pb-fault-lk-2');
     expect(t.bot.venue.stats.polls).toBe(polls); // the fills came through the new user stream, not the polling fallback

@@ -339,6 +339,11 @@ export class Kernel {
     });
   }
 
+  /** What the heartbeat says now (its fields without status and time): for tests and tools. */
+  healthSnapshot(): ReturnType<Kernel['snapshot']> {
+    return this.snapshot();
+  }
+
   private snapshot() {
     const now = Date.now();
     const sources = this.source.health();

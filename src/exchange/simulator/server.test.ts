@@ -474,6 +474,19 @@ describe('websocket paths with a plain ws client', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(s.state().klineIndex).toBe(at);
   });
+
+  it('keeps the data clock on the wall clock: a late timer catches up instead of falling behind', async () => {
+    const s = await sim({ paused: false, speed: 600, stepsPerKline: 12 }); // a sub-step every ~8.3 ms, a kline every 100 ms
+    const t0 = s.dataTime();
+    const wall = Date.now();
+    while (Date.now() - wall < 300) {
+      // block the event loop for 300 ms: the interval timer cannot fire meanwhile
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    s.pause();
+    // 330 ms of wall time at ×600 ≈ 198 s of data; a clock that counted timer ticks would show ~5–10 s
+    expect(s.dataTime() - t0).toBeGreaterThanOrEqual(180_000);
+  });
 });
 
 describe('more of the protocol', () => {

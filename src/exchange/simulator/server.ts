@@ -585,16 +585,34 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   let paused = opts.paused === true;
   let timer: NodeJS.Timeout | null = null;
   const realStepMs = stepMs / speed;
+  /** Where the data clock stood (in sub-steps) at the wall time it was last armed or stepped by hand. */
+  let base = { steps: 0, wall: 0 };
+  const position = (): number => index * steps + phase;
+  const rebase = (): void => {
+    base = { steps: position(), wall: Date.now() };
+  };
+  /**
+   * Run the data clock: each tick plays every sub-step due by the wall clock since `base` (a
+   * late timer catches up instead of letting the data fall behind the server clock over hours),
+   * at most 1,000 a tick.
+   */
   function arm(): void {
     if (timer !== null || paused || ended) return;
+    rebase();
     timer = setInterval(() => {
-      if (stepOnce() === 'end' && timer !== null) {
-        clearInterval(timer);
-        timer = null;
+      const due = base.steps + Math.floor((Date.now() - base.wall) / realStepMs);
+      for (let n = 0; position() < due && n < 1_000; n++) {
+        if (stepOnce() === 'end') {
+          if (timer !== null) clearInterval(timer);
+          timer = null;
+          return;
+        }
       }
     }, Math.max(1, realStepMs));
   }
   arm();
+  // Aligned to the wall clock at real speed: the current sub-step began at its boundary, not now.
+  if (timer !== null && speed === 1 && opts.alignToNow !== false) base.wall -= base.wall % stepMs;
 
   // ---------------------------------------------------------------- listen keys
   const listenKeys = new Map<string, number>(); // key → expiresAt (server clock)
@@ -1521,6 +1539,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         if (stepOnce() === 'end') break;
         done++;
       }
+      rebase(); // a running clock goes on from here
       return done;
     },
     advance(n = 1) {
@@ -1530,6 +1549,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         if (r === 'end') break;
         if (r === 'closed') closedCount++;
       }
+      rebase();
       return closedCount;
     },
     markPrice,

@@ -323,7 +323,9 @@ export class BinanceVenue implements Venue {
       if (q.kind === 'found') {
         t.unknownSince = null;
         this.accept(t, q.order.orderId);
-        await this.settleFromRest(t, q.order);
+        // Its fills so far: a failure here is not an unknown outcome (the order is known to
+        // exist); the stream, or the next poll, brings them.
+        await this.settleFromRest(t, q.order).catch((err: unknown) => this.o.log.warn({ clientOrderId: t.intent.clientOrderId }, `reading the fills of an adopted order failed: ${errorMessage(err)}`));
         return 'found';
       }
       const wait = this.absenceFinalAt(t.unknownSince ?? 0) - this.o.clock.now();

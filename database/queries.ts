@@ -4,7 +4,7 @@
  * fields, money as decimal strings, times as UTC epoch ms, 0/1 flags as booleans, `indicators`
  * parsed from JSON. Safe on a read-only connection.
  */
-import { and, asc, count, desc, eq, gte, inArray } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, lt } from 'drizzle-orm';
 import { Decimal } from '../src/core/decimal.ts';
 import type { Db } from './client.ts';
 import {
@@ -105,6 +105,32 @@ export interface RiskDay {
   strategyPnl: Record<string, string>;
 }
 
+/** One fill of a day with what its order says of it (null for a fill of an order the database lacks). */
+export interface DayFill {
+  symbol: string;
+  /** Base asset. */
+  quantity: string;
+  /** USDT. */
+  realizedPnl: string;
+  /** Commission asset (USDT for USDT-margined symbols). */
+  commission: string;
+  strategyId: string | null;
+  reduceOnly: boolean | null;
+}
+
+/**
+ * The fills of `runId` in the UTC day that starts at `dayStart` (UTC epoch ms of a 00:00), with
+ * their order's strategy and reduce-only flag. Shared by the risk restore and the daily summary.
+ */
+export function fillsOfDay(db: Db, runId: string, dayStart: number): DayFill[] {
+  return db.db
+    .select({ symbol: fills.symbol, quantity: fills.quantity, realizedPnl: fills.realizedPnl, commission: fills.commission, strategyId: orders.strategyId, reduceOnly: orders.reduceOnly })
+    .from(fills)
+    .leftJoin(orders, and(eq(orders.runId, fills.runId), eq(orders.clientOrderId, fills.clientOrderId)))
+    .where(and(eq(fills.runId, runId), gte(fills.time, dayStart), lt(fills.time, dayStart + 86_400_000)))
+    .all();
+}
+
 /**
  * Rebuild the risk engine's counters for the UTC day of `now` from the fills of `runId`, so a
  * restart neither resets the daily loss limit nor the daily quantity cap. Sums are exact
@@ -112,13 +138,7 @@ export interface RiskDay {
  * @param now UTC epoch ms inside the day to rebuild
  */
 export function riskDayOf(db: Db, runId: string, now: number): RiskDay {
-  const dayStart = Math.floor(now / 86_400_000) * 86_400_000;
-  const rows = db.db
-    .select({ symbol: fills.symbol, quantity: fills.quantity, realizedPnl: fills.realizedPnl, commission: fills.commission, strategyId: orders.strategyId, reduceOnly: orders.reduceOnly })
-    .from(fills)
-    .leftJoin(orders, and(eq(orders.runId, fills.runId), eq(orders.clientOrderId, fills.clientOrderId)))
-    .where(and(eq(fills.runId, runId), gte(fills.time, dayStart)))
-    .all();
+  const rows = fillsOfDay(db, runId, Math.floor(now / 86_400_000) * 86_400_000);
   const opened = new Map<string, Decimal>();
   const pnl = new Map<string, Decimal>();
   for (const r of rows) {
@@ -139,4 +159,14 @@ export function recentTradingStateChanges(db: Db, runId: string, limit = 50): Ar
     .orderBy(desc(riskEvents.id))
     .limit(limit)
     .all();
+}
+
+/** Trade ids (int64 strings) of the fills the database holds for one order of `runId`. */
+export function tradeIdsOfOrder(db: Db, runId: string, clientOrderId: string): string[] {
+  return db.db
+    .select({ tradeId: fills.tradeId })
+    .from(fills)
+    .where(and(eq(fills.runId, runId), eq(fills.clientOrderId, clientOrderId)))
+    .all()
+    .map((r) => r.tradeId);
 }

@@ -10,6 +10,7 @@ import { Decimal } from '../core/decimal.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Symbol, TradingState } from '../core/types.ts';
 import type { Db } from '../../database/client.ts';
+import { fillsOfDay } from '../../database/queries.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -33,14 +34,12 @@ export interface DaySummary {
  * @param dayStart UTC epoch ms of a day's 00:00
  */
 export function summarizeDay(db: Db, runId: string, dayStart: number): DaySummary {
-  const rows = db.sqlite
-    .prepare('SELECT symbol, realized_pnl, commission FROM fills WHERE run_id = ? AND time >= ? AND time < ?')
-    .all(runId, dayStart, dayStart + DAY_MS) as Array<{ symbol: string; realized_pnl: string; commission: string }>;
+  const rows = fillsOfDay(db, runId, dayStart);
   let realized = new Decimal(0);
   let fees = new Decimal(0);
   const bySymbol: Record<Symbol, number> = {};
   for (const r of rows) {
-    realized = realized.plus(r.realized_pnl);
+    realized = realized.plus(r.realizedPnl);
     fees = fees.plus(r.commission);
     bySymbol[r.symbol] = (bySymbol[r.symbol] ?? 0) + 1;
   }

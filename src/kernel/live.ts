@@ -25,7 +25,7 @@ import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
-import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf } from '../../database/queries.ts';
+import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
 import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
@@ -313,12 +313,6 @@ export function loadLocalState(db: Db, runId: string): { local: LocalState; open
     open,
     oldestOpen: open.length ? Math.min(...open.map((o) => o.createdAt)) : null,
   };
-}
-
-/** Trade ids (int64 strings) of the fills the database holds for one order of the run. */
-export function tradeIdsOfOrder(db: Db, runId: string, clientOrderId: string): string[] {
-  const rows = db.sqlite.prepare('SELECT trade_id FROM fills WHERE run_id = ? AND client_order_id = ?').all(runId, clientOrderId) as Array<{ trade_id: string }>;
-  return rows.map((r) => r.trade_id);
 }
 
 /** The exchange's view for reconciliation, asked through the venue. */

@@ -65,7 +65,13 @@ export async function loadStrategyModules(configs: readonly StrategyConfig[], cw
         const msg = err instanceof Error ? err.message : String(err);
         fail(cfg, `cannot be loaded: ${msg.split('\n').slice(0, 3).join(' ').trim()}`);
       }
-      const candidate = mod.default ?? mod.strategy;
+      let candidate = mod.default ?? mod.strategy;
+      // A file tsx loads as CommonJS (no "type": "module" above it) arrives as { default: exports }.
+      if (typeof candidate === 'object' && candidate !== null && !('create' in candidate)) {
+        const inner = candidate as Record<string, unknown>;
+        if ('default' in inner || 'strategy' in inner) candidate = inner.default ?? inner.strategy;
+        else if (!('name' in inner)) candidate = undefined; // only other exports
+      }
       if (candidate === undefined) fail(cfg, 'exports no strategy: expected `export default` (or `export const strategy`) of a StrategyDefinition');
       const problem = definitionProblem(candidate);
       if (problem) fail(cfg, `its export is not a StrategyDefinition: ${problem}`);

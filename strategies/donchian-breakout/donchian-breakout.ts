@@ -125,7 +125,7 @@ export class DonchianBreakoutStrategy implements Strategy {
       this.pos.undo();
       return false;
     }
-    if (target === 'FLAT') this.stopPx = null;
+    // The stop stays known after an exit signal: should the exit be refused, the position is back and still protected.
     return true;
   }
 
@@ -146,7 +146,7 @@ export class DonchianBreakoutStrategy implements Strategy {
   state(): Record<string, unknown> {
     return {
       held: this.pos.held,
-      stop: this.stopPx,
+      stop: this.pos.held === 'FLAT' ? null : this.stopPx,
       entryChannel: this.entry.value,
       exitChannel: this.exit.value,
       atr: this.atr.value,

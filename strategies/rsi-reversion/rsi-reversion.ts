@@ -123,7 +123,7 @@ export class RsiReversionStrategy implements Strategy {
       this.pos.undo();
       return false;
     }
-    if (target === 'FLAT') this.stopPx = null;
+    // The stop stays known after an exit signal: should the exit be refused, the position is back and still protected.
     return true;
   }
 
@@ -147,7 +147,7 @@ export class RsiReversionStrategy implements Strategy {
       trendSma: this.trend.value,
       exitSma: this.exitMa.value,
       heldBars: this.heldBars,
-      stop: this.stopPx,
+      stop: this.pos.held === 'FLAT' ? null : this.stopPx,
       skippedIncomplete: this.skippedIncomplete,
       refusals: this.pos.refusals,
     };

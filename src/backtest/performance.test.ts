@@ -65,6 +65,9 @@ describe('PerformanceTracker', () => {
       maxDrawdownPct: 0,
       dailyReturns: [],
       sharpe: null,
+      days: [],
+      funding: 0,
+      curve: [],
     });
   });
 

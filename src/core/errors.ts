@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'STRATEGY_PARAMS'
   | 'DATABASE'
   | 'VENUE'
+  | 'DOWNLOAD'
   | 'INVARIANT';
 
 /** Base class of every expected perpbot failure. */

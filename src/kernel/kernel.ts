@@ -26,6 +26,8 @@ import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
 import { Alerter } from '../alerts/slack.ts';
 import { buildReport, type BacktestReport } from '../backtest/report.ts';
+import type { FundingBook } from '../backtest/funding.ts';
+import { TradeLedger } from '../backtest/trades.ts';
 import { startStrategies, type StrategyInstance } from './strategy-host.ts';
 import { Executor } from '../../executor/executor.ts';
 import type { ExchangeRules } from '../../executor/exchange-info.ts';
@@ -98,6 +100,8 @@ export interface KernelOptions {
   startingEquity?: string;
   /** Start with trading HALTED for this reason (live: until start-up is done); default ACTIVE. */
   startHalted?: string;
+  /** Replay only: funding rates to charge/credit at each funding time (see backtest/funding.ts); none = no funding. */
+  funding?: FundingBook;
 }
 
 /**
@@ -113,6 +117,12 @@ export class Kernel {
   readonly executor: Executor;
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
+  /** Round trips built from the fills (for the report, `--trades`, the HTML report). */
+  readonly trades = new TradeLedger();
+  /** Per symbol: the first kline's open and the last kline's close seen (buy-and-hold benchmark). */
+  readonly prices = new Map<Symbol, { first: string; last: string }>();
+  /** Replayed span: first kline open, last kline close + 1 (UTC epoch ms). */
+  private span: { from: number; to: number } | null = null;
   readonly heartbeat: HeartbeatWriter | null;
   readonly alerter: Alerter;
   private readonly recorder: Recorder;
@@ -193,6 +203,7 @@ export class Kernel {
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
+    this.bus.consume('order.update', (e) => this.trades.onOrderEvent(e), { name: 'trades' });
     this.alerter.watch(this.bus);
 
     this.heartbeat = o.heartbeat
@@ -283,8 +294,19 @@ export class Kernel {
       const sim = this.sim;
       if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);
       const ts = this.clock.now();
+      const funding = this.o.funding;
       for (let i = 0; i < group.length; i++) {
         const k = group[i] as Kline;
+        const p = this.prices.get(k.symbol);
+        if (p === undefined) this.prices.set(k.symbol, { first: k.open, last: k.close });
+        else p.last = k.close;
+        if (this.span === null) this.span = { from: k.openTime, to: k.closeTime + 1 };
+        else if (k.closeTime + 1 > this.span.to) this.span.to = k.closeTime + 1;
+        if (funding && sim) {
+          // After the venue matched this kline: the position held at the funding time.
+          const pay = funding.onKline(k, () => sim.engine.position(k.symbol).quantity);
+          if (pay) this.perf.onFunding(Number(pay.amount), pay.time);
+        }
         this.perf.onKline(k);
         const topic = this.topics.get(k.symbol);
         if (topic === undefined) continue; // not a symbol of this run
@@ -336,6 +358,10 @@ export class Kernel {
       dbFile: this.db.file,
       stopped: replay?.interrupted ?? false,
       startingBalance: this.o.config.sim.startingBalance,
+      trades: this.trades.trades(this.o.funding?.payments ?? []),
+      funding: this.o.funding ?? null,
+      prices: this.prices,
+      span: this.span,
     });
   }
 

@@ -207,10 +207,6 @@ export function renderHtmlReport(i: HtmlReportInputs): string {
   var eq = chart('equity');
   var eqS = eq.addSeries(LC.LineSeries, { color: '#2962ff', lineWidth: 2, priceFormat: { type: 'price', precision: 2, minMove: 0.01 } });
   eqS.setData(D.curve);
-  if (M.benchmark) {
-    var bh = eq.addSeries(LC.LineSeries, { color: '#9aa0a6', lineWidth: 1, lineStyle: 2, title: 'buy & hold (end)' });
-    if (D.curve.length > 1) bh.setData([{ time: D.curve[0].time, value: Number(R.startingBalance) }, { time: D.curve[D.curve.length - 1].time, value: M.benchmark.endingEquity }]);
-  }
   eq.timeScale().fitContent();
   var peak = -Infinity, dd = D.curve.map(function (p) { peak = Math.max(peak, p.value); return { time: p.time, value: peak > 0 ? (p.value / peak - 1) * 100 : 0 }; });
   var ddc = chart('drawdown');

@@ -134,32 +134,29 @@ describe('backtest --report / --trades / funding', () => {
         if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) problems.push(`network: ${r.url()}`);
       });
       await page.goto(`file://${html}`);
-      await page.waitForFunction(() => (window as unknown as { __reportReady?: boolean }).__reportReady === true, null, { timeout: 20_000 });
+      // (Browser-side code as strings: this project's TypeScript has no DOM types.)
+      await page.waitForFunction('window.__reportReady === true', null, { timeout: 20_000 });
       expect(problems).toEqual([]);
 
       // The three charts drew on their canvases (lightweight-charts paints into <canvas>).
       for (const id of ['equity', 'drawdown', 'price']) {
-        const painted = await page.evaluate((sel) => {
-          const cs = [...document.querySelectorAll(`#${sel} canvas`)] as HTMLCanvasElement[];
-          return cs.some((c) => {
-            const g = c.getContext('2d');
-            if (!g || c.width === 0) return false;
-            const d = g.getImageData(0, 0, c.width, c.height).data;
-            const first = [d[0], d[1], d[2]];
-            for (let i = 0; i < d.length; i += 4 * 97) if (d[i] !== first[0] || d[i + 1] !== first[1] || d[i + 2] !== first[2]) return true;
-            return false;
-          });
-        }, id);
+        const painted = await page.evaluate(`[...document.querySelectorAll('#${id} canvas')].some((c) => {
+          const g = c.getContext('2d');
+          if (!g || c.width === 0) return false;
+          const d = g.getImageData(0, 0, c.width, c.height).data;
+          for (let i = 0; i < d.length; i += 4 * 97) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) return true;
+          return false;
+        })`);
         expect(painted, `#${id} painted`).toBe(true);
       }
 
       // Entry and exit markers of the first symbol's trades.
       const first = report.symbols.find((s) => report.metrics.bySymbol[s]) as string;
       const trips = report.metrics.bySymbol[first]?.trades ?? 0;
-      expect(await page.evaluate(() => (window as unknown as { __markerCount: number }).__markerCount)).toBe(2 * trips);
+      expect(await page.evaluate('window.__markerCount')).toBe(2 * trips);
 
       // Every summary cell equals the JSON report's value (decimal strings exactly; floats as printed).
-      const cells = await page.$$eval('td[data-key]', (tds) => tds.map((td) => ({ key: td.getAttribute('data-key') as string, text: td.textContent ?? '' })));
+      const cells = (await page.evaluate(`[...document.querySelectorAll('td[data-key]')].map((td) => ({ key: td.getAttribute('data-key'), text: td.textContent }))`)) as Array<{ key: string; text: string }>;
       expect(cells.length).toBeGreaterThan(20);
       const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
       const percentKeys = new Set(['metrics.totalReturn', 'maxDrawdownPct', 'winRate', 'metrics.exposure', 'metrics.benchmark.return']);
@@ -176,7 +173,7 @@ describe('backtest --report / --trades / funding', () => {
 
       // The monthly heatmap cell and the trade rows.
       for (const m of report.metrics.monthlyReturns) expect(await page.textContent(`td[data-month="${m.month}"]`)).toBe(pct(m.return));
-      expect(await page.$$eval('#trades tr', (trs) => trs.length)).toBe(report.roundTrips + 1);
+      expect(await page.evaluate(`document.querySelectorAll('#trades tr').length`)).toBe(report.roundTrips + 1);
 
       mkdirSync(projectPath('status'), { recursive: true });
       await page.screenshot({ path: SHOT, fullPage: true });

@@ -39,6 +39,7 @@ import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
 import { startDailySummary } from '../jobs/daily-summary.ts';
+import { startCandleRetention } from '../jobs/candle-retention.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -227,11 +228,16 @@ export class Kernel {
           log: log.child({ component: 'jobs' }),
         });
       }
+      // candles_1m retention: paper and live only (a replay never deletes market data).
+      if (config.retention.candles1mDays > 0 && config.retention.cron !== '') {
+        this.retention = startCandleRetention(config.retention.cron, { db: this.db, days: config.retention.candles1mDays, now: () => Date.now(), log: log.child({ component: 'jobs' }) });
+      }
     }
   }
 
   private ticker: NodeJS.Timeout | null = null;
   private dailySummary: ScheduledTask | null = null;
+  private retention: ScheduledTask | null = null;
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -419,6 +425,7 @@ export class Kernel {
     if (this.closed) return;
     if (this.ticker) clearInterval(this.ticker);
     await this.dailySummary?.destroy();
+    await this.retention?.destroy();
     for (const inst of this.strategies) {
       try {
         inst.strategy.stop?.();

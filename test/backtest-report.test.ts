@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../src/core/paths.ts';
@@ -50,12 +51,14 @@ describe('backtest --report / --trades / funding', () => {
   let report: BacktestReport;
   let html: string;
   let csv: string;
+  let dbFile: string;
 
   beforeAll(() => {
     const r = perpbot(['backtest', '--json', '--report', 'REPORT', '--trades', 'TRADES'].map((a) => (a === 'REPORT' ? join(dir, 'report.html') : a === 'TRADES' ? join(dir, 'trades.csv') : a)), 'on');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     report = JSON.parse(r.stdout) as BacktestReport;
+    dbFile = join(r.base, 'perpbot.sqlite');
     html = join(dir, 'report.html');
     csv = readFileSync(join(dir, 'trades.csv'), 'utf8');
   });
@@ -80,6 +83,18 @@ describe('backtest --report / --trades / funding', () => {
     expect(new Decimal(report.netPnl).plus(report.funding.net).eq(report.netPnlAfterFunding)).toBe(true);
     // Funding of the closed trips, summed per trip, equals the run's (every payment fell inside a trip here).
     expect(new Decimal(report.metrics.all.funding).eq(report.funding.net)).toBe(true);
+    // The database's run row carries the same funding and every payment.
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      const row = db.prepare('SELECT status, summary_json FROM runs WHERE id = ?').get(report.runId) as { status: string; summary_json: string };
+      expect(row.status).toBe('completed');
+      const summary = JSON.parse(row.summary_json) as BacktestReport;
+      expect(summary.funding).toEqual(report.funding);
+      expect(summary.fundingPayments).toEqual(report.fundingPayments);
+      expect(summary.netPnlAfterFunding).toBe(report.netPnlAfterFunding);
+    } finally {
+      db.close();
+    }
   });
 
   it('with --funding none the same run differs by exactly the funding net', () => {
@@ -154,6 +169,12 @@ describe('backtest --report / --trades / funding', () => {
       const first = report.symbols.find((s) => report.metrics.bySymbol[s]) as string;
       const trips = report.metrics.bySymbol[first]?.trades ?? 0;
       expect(await page.evaluate('window.__markerCount')).toBe(2 * trips);
+      // The other symbol's tab shows its own candles and trades.
+      const other = report.symbols.find((s) => s !== first) as string;
+      await page.click(`#symbol-tabs button:text-is("${other}")`);
+      expect(await page.evaluate('window.__markerCount')).toBe(2 * (report.metrics.bySymbol[other]?.trades ?? 0));
+      expect(await page.textContent('#bar-size')).toContain(other);
+      await page.click(`#symbol-tabs button:text-is("${first}")`);
 
       // Every summary cell equals the JSON report's value (decimal strings exactly; floats as printed).
       const cells = (await page.evaluate(`[...document.querySelectorAll('td[data-key]')].map((td) => ({ key: td.getAttribute('data-key'), text: td.textContent }))`)) as Array<{ key: string; text: string }>;

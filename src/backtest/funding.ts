@@ -22,6 +22,7 @@ import { basename, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { Decimal, ZERO, str } from '../core/decimal.ts';
 import { DataError } from '../core/errors.ts';
+import { projectPath } from '../core/paths.ts';
 import type { DecimalString, Kline, Symbol } from '../core/types.ts';
 
 /** One recorded funding rate: `time` UTC epoch ms, `rate` a decimal fraction (0.0001 = 0.01 %). */
@@ -62,8 +63,8 @@ export interface FundingTotals {
   sources: Record<string, string[]>;
 }
 
-/** The default folder of funding-rate files: `data/funding/` of the project. */
-export const DEFAULT_FUNDING_DIR = 'data/funding';
+/** The default folder of funding-rate files: `data/funding/` of the project (not of the working directory). */
+export const DEFAULT_FUNDING_DIR = projectPath('data/funding');
 
 /**
  * Parse one funding-rate CSV. Accepted layouts (header required, column names case-insensitive):

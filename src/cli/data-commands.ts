@@ -23,9 +23,9 @@ export function dataCommand(program: Command, setExit: (code: number) => void, f
     .requiredOption('--from <YYYY-MM>', 'first month (UTC)')
     .requiredOption('--to <YYYY-MM>', 'last month, inclusive')
     .option('--base-url <url>', `archive base URL (a mirror)`, DEFAULT_ARCHIVE_BASE_URL)
-    .option('--out <dir>', 'output folder: klines to DIR/klines, funding to DIR/funding', 'data')
+    .option('--out <dir>', "output folder: klines to DIR/klines, funding to DIR/funding (default: the project's data/)")
     .option('--no-funding', 'klines only')
-    .action(async (flags: { symbol: string; interval: string; from: string; to: string; baseUrl: string; out: string; funding: boolean }) => {
+    .action(async (flags: { symbol: string; interval: string; from: string; to: string; baseUrl: string; funding: boolean; out?: string }) => {
       try {
         const r = await downloadArchives({
           symbol: flags.symbol.toUpperCase(),
@@ -33,7 +33,7 @@ export function dataCommand(program: Command, setExit: (code: number) => void, f
           from: flags.from,
           to: flags.to,
           baseUrl: flags.baseUrl,
-          outDir: flags.out,
+          ...(flags.out !== undefined ? { outDir: flags.out } : {}),
           funding: flags.funding,
           onProgress: (line) => process.stdout.write(`${line}\n`),
         });

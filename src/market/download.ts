@@ -17,6 +17,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { ConfigError, PerpbotError } from '../core/errors.ts';
+import { projectPath } from '../core/paths.ts';
 
 /** Binance's public data site. */
 export const DEFAULT_ARCHIVE_BASE_URL = 'https://data.binance.vision';
@@ -42,7 +43,7 @@ export interface DownloadRequest {
   to: string;
   /** Archive base URL (a mirror or a test server); default {@link DEFAULT_ARCHIVE_BASE_URL}. */
   baseUrl?: string;
-  /** Output root: klines go to `{outDir}/klines`, funding rates to `{outDir}/funding`. Default `data`. */
+  /** Output root: klines go to `{outDir}/klines`, funding rates to `{outDir}/funding`. Default the project's `data/`. */
   outDir?: string;
   /** Also download the funding-rate history (default true). */
   funding?: boolean;
@@ -172,7 +173,7 @@ export async function downloadArchives(r: DownloadRequest): Promise<DownloadResu
   validateDownloadRequest(r);
   const f = r.fetch ?? fetch;
   const base = (r.baseUrl ?? DEFAULT_ARCHIVE_BASE_URL).replace(/\/+$/, '');
-  const out = r.outDir ?? 'data';
+  const out = r.outDir ?? projectPath('data');
   const now = r.now ?? Date.now();
   const say = r.onProgress ?? (() => {});
   const files: DownloadedFile[] = [];

@@ -65,6 +65,9 @@ describe('PerformanceTracker', () => {
       maxDrawdownPct: 0,
       dailyReturns: [],
       sharpe: null,
+      days: [],
+      funding: 0,
+      curve: [],
     });
   });
 
@@ -145,5 +148,32 @@ describe('PerformanceTracker', () => {
     t.onPosition(position('ETHUSDT', '0', '0', '12.5', '1.5'));
     t.onKline(kline('ETHUSDT', DAY0 + 2 * MIN, '3001'));
     expect(t.summary().endingEquity).toBe(511);
+  });
+});
+
+describe('PerformanceTracker funding and curve', () => {
+  it('a funding payment moves equity at once, counts in the drawdown and the daily return', () => {
+    const t = new PerformanceTracker(10_000);
+    t.onPosition(position('BTCUSDT', '0.01', '107991.4', '0', '0'));
+    t.onKline(kline('BTCUSDT', DAY0, '107991.4')); // 10 000
+    t.onFunding(-0.0179805681, DAY0 + 8 * 3_600_000 + 2); // the long pays
+    const s = t.summary();
+    expect(s.endingEquity).toBeCloseTo(10_000 - 0.0179805681, 10);
+    expect(s.funding).toBeCloseTo(-0.0179805681, 12);
+    expect(s.maxDrawdown).toBeCloseTo(0.0179805681, 10);
+    expect(s.dailyReturns[0]).toBeCloseTo(-0.0179805681 / 10_000, 15);
+    expect(s.days).toEqual(['2025-07-06']);
+  });
+
+  it('the curve keeps the last sample of each 15 minutes, in time order', () => {
+    const t = new PerformanceTracker(1_000);
+    t.onPosition(position('BTCUSDT', '1', '100', '0', '0'));
+    for (let i = 0; i < 30; i++) t.onKline(kline('BTCUSDT', DAY0 + i * MIN, String(100 + i)));
+    const c = t.summary().curve;
+    // Samples at closeTime + 1: minutes 0–14 end in (00:00, 00:15], minutes 15–29 in (00:15, 00:30].
+    expect(c).toEqual([
+      { t: DAY0 + 15 * MIN, equity: 1_014 },
+      { t: DAY0 + 30 * MIN, equity: 1_029 },
+    ]);
   });
 });

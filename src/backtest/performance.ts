@@ -30,7 +30,19 @@ export interface PerformanceSummary {
   dailyReturns: number[];
   /** Annualised Sharpe of daily returns, √365 (crypto trades every day), risk-free 0; null with < 2 days or no variance. */
   sharpe: number | null;
+  /** UTC day (`YYYY-MM-DD`) of each entry of `dailyReturns`, same order. */
+  days: string[];
+  /** Funding cash flows added to equity, USDT (float, analytics; the exact sum is in the report's funding totals). */
+  funding: number;
+  /**
+   * The equity curve, at most one point per {@link CURVE_STEP_MS} (the last sample in each step):
+   * `t` UTC epoch ms (kline close + 1), `equity` USDT marked to market.
+   */
+  curve: Array<{ t: number; equity: number }>;
 }
+
+/** Resolution of the recorded equity curve: 15 minutes. */
+export const CURVE_STEP_MS = 15 * 60_000;
 
 /** Tracks equity from position updates and kline closes. */
 export class PerformanceTracker {
@@ -50,6 +62,9 @@ export class PerformanceTracker {
   private dayStartEquity: number;
   private equity: number;
   private readonly daily: number[] = [];
+  private readonly dayNames: string[] = [];
+  private fundingTotal = 0;
+  private readonly curve: Array<{ t: number; equity: number }> = [];
 
   /** @param startingEquity wallet balance at start, USDT */
   constructor(private readonly startingEquity: number) {
@@ -69,6 +84,17 @@ export class PerformanceTracker {
     this.held.set(p.symbol, { qty, entry: Number(p.entryPrice), settled });
     this.recomputeUnrealized();
     this.dirty = true;
+  }
+
+  /**
+   * A funding payment was applied (see funding.ts): `amount` USDT, negative = paid. It moves
+   * equity at once (sampled at `t`, the funding time).
+   */
+  onFunding(amount: number, t: number): void {
+    this.fundingTotal += amount;
+    this.settled += amount;
+    this.dirty = true;
+    this.sample(t + 1);
   }
 
   private recomputeUnrealized(): void {
@@ -104,10 +130,18 @@ export class PerformanceTracker {
     const d = Math.floor((t - 1) / DAY_MS);
     if (d !== this.day) {
       // The previous day closed at the previous sample's equity; the new day starts from there.
-      if (this.day >= 0) this.daily.push(this.dayStartEquity > 0 ? prevEq / this.dayStartEquity - 1 : 0);
+      if (this.day >= 0) {
+        this.daily.push(this.dayStartEquity > 0 ? prevEq / this.dayStartEquity - 1 : 0);
+        this.dayNames.push(dayName(this.day));
+      }
       this.day = d;
       this.dayStartEquity = prevEq;
     }
+    const last = this.curve[this.curve.length - 1];
+    if (last !== undefined && Math.floor((last.t - 1) / CURVE_STEP_MS) === Math.floor((t - 1) / CURVE_STEP_MS)) {
+      last.t = t;
+      last.equity = eq;
+    } else this.curve.push({ t, equity: eq });
     if (eq > this.peak) this.peak = eq;
     const dd = this.peak - eq;
     if (dd > this.maxDd) this.maxDd = dd;
@@ -117,7 +151,11 @@ export class PerformanceTracker {
   /** The statistics so far (the current day counts as one more daily return). */
   summary(): PerformanceSummary {
     const returns = [...this.daily];
-    if (this.day >= 0) returns.push(this.dayStartEquity > 0 ? this.equity / this.dayStartEquity - 1 : 0);
+    const days = [...this.dayNames];
+    if (this.day >= 0) {
+      returns.push(this.dayStartEquity > 0 ? this.equity / this.dayStartEquity - 1 : 0);
+      days.push(dayName(this.day));
+    }
     return {
       startingEquity: this.startingEquity,
       endingEquity: this.equity,
@@ -126,8 +164,15 @@ export class PerformanceTracker {
       maxDrawdownPct: this.maxDdPct,
       dailyReturns: returns,
       sharpe: sharpe(returns),
+      days,
+      funding: this.fundingTotal,
+      curve: this.curve.map((p) => ({ ...p })),
     };
   }
+}
+
+function dayName(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
 /**

@@ -24,6 +24,8 @@ import { startLive, startPaper } from '../kernel/live.ts';
 import { flatten, recover } from './live-commands.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import { formatReport, type BacktestReport } from '../backtest/report.ts';
+import { checkOutputs, fundingBookFor, writeBacktestOutputs, type BacktestOutputs } from '../backtest/outputs.ts';
+import { dataCommand } from './data-commands.ts';
 import { loadExchangeInfo } from '../../executor/exchange-info.ts';
 import { openDatabase } from '../../database/client.ts';
 
@@ -65,13 +67,15 @@ function fail(err: unknown): number {
 async function replayRun(
   config: Config,
   log: Logger,
-  opts: { heartbeat: boolean; onStart?: (k: Kernel) => void },
+  opts: { heartbeat: boolean; onStart?: (k: Kernel) => void; funding?: string[]; outputs?: BacktestOutputs },
 ): Promise<{ report: BacktestReport; kernel: Kernel }> {
   await loadStrategyModules(config.strategies); // users' strategy modules: STRATEGY_MODULE (exit 2) before anything is written
   const rules = loadExchangeInfo(config.exchangeInfo);
   const data = loadReplayData(config.data);
   for (const s of data.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
-  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat }, data);
+  const funding = fundingBookFor(data.symbols, opts.funding ?? []);
+  if (opts.outputs) checkOutputs(opts.outputs);
+  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat, ...(funding ? { funding } : {}) }, data);
   opts.onStart?.(kernel);
   let report: BacktestReport | undefined;
   try {
@@ -80,7 +84,8 @@ async function replayRun(
       if (f.gaps.length > 0) log.warn({ symbol: f.symbol, file: f.path, gaps: f.gaps.length, missingMinutes: f.missingMinutes }, 'gaps in kline data');
     }
     report = await kernel.run();
-    log.info({ report }, 'replay finished');
+    log.info({ report: { ...report, fundingPayments: report.fundingPayments.length } }, 'replay finished');
+    if (opts.outputs) writeBacktestOutputs(opts.outputs, report, kernel, data);
     return { report, kernel };
   } finally {
     await kernel.close(report ?? null, report ? (report.interrupted ? 'stopped' : 'completed') : 'failed');
@@ -181,12 +186,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('backtest')
       .description('replay kline files as fast as possible and print a report')
-      .option('--json', 'print the report as one JSON object on stdout, nothing else'),
-  ).action(async (flags: CommonFlags & { json?: boolean }) => {
+      .option('--json', 'print the report as one JSON object on stdout, nothing else')
+      .option('--funding <spec...>', 'funding-rate CSV files: PATH or SYMBOL=PATH (default: data/funding/SYMBOL-funding*.csv); "none" = no funding')
+      .option('--report <file>', 'write a self-contained HTML report (equity, drawdown, monthly heatmap, trades on the price chart)')
+      .option('--trades <file>', 'write the round trips as CSV'),
+  ).action(async (flags: CommonFlags & { json?: boolean; funding?: string[]; report?: string; trades?: string }) => {
     try {
       const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
       await withLogger(config, flags.json ? 'none' : 'stderr', async (log) => {
-        const { report } = await replayRun(config, log, { heartbeat: false });
+        const { report } = await replayRun(config, log, { heartbeat: false, funding: flags.funding ?? [], outputs: { html: flags.report, tradesCsv: flags.trades } });
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
       });
       setExit(EXIT.ok);
@@ -277,6 +285,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   simulatorCommand(program);
+  dataCommand(program, setExit, fail);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

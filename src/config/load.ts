@@ -66,6 +66,8 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
   PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
   PERPBOT_DAILY_SUMMARY_CRON: { key: 'alerts.dailySummaryCron', kind: 'string' },
+  PERPBOT_RETENTION_CANDLES_1M_DAYS: { key: 'retention.candles1mDays', kind: 'string' },
+  PERPBOT_RETENTION_CRON: { key: 'retention.cron', kind: 'string' },
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */

@@ -222,6 +222,21 @@ export const configSchema = z.strictObject({
         .default('0 0 * * *'),
     })
     .prefault({}),
+  retention: z
+    .strictObject({
+      /**
+       * Paper and live: candles_1m rows whose open time is older than this many days are deleted
+       * by a node-cron job (src/jobs/candle-retention.ts). 0 = keep everything. Never in replay.
+       */
+      candles1mDays: nonNegInt('days ≥ 0 (0 = keep all)').default(30),
+      /** When the retention job runs: a cron expression in UTC (node-cron); empty = never. */
+      cron: z
+        .string()
+        .trim()
+        .refine((v) => v === '' || cron.validate(v), { error: 'expected a cron expression like "15 0 * * *" (UTC), or empty for never' })
+        .default('15 0 * * *'),
+    })
+    .prefault({}),
 });
 
 /** The validated configuration. */

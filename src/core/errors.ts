@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'STRATEGY_MODULE'
   | 'DATABASE'
   | 'VENUE'
+  | 'DOWNLOAD'
   | 'INVARIANT';
 
 /** Base class of every expected perpbot failure. */

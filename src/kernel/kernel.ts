@@ -26,6 +26,8 @@ import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
 import { Alerter } from '../alerts/slack.ts';
 import { buildReport, type BacktestReport } from '../backtest/report.ts';
+import type { FundingBook } from '../backtest/funding.ts';
+import { TradeLedger } from '../backtest/trades.ts';
 import { startStrategies, type StrategyInstance } from './strategy-host.ts';
 import { Executor } from '../../executor/executor.ts';
 import type { ExchangeRules } from '../../executor/exchange-info.ts';
@@ -37,6 +39,7 @@ import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
 import { startDailySummary } from '../jobs/daily-summary.ts';
+import { startCandleRetention } from '../jobs/candle-retention.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -98,6 +101,8 @@ export interface KernelOptions {
   startingEquity?: string;
   /** Start with trading HALTED for this reason (live: until start-up is done); default ACTIVE. */
   startHalted?: string;
+  /** Replay only: funding rates to charge/credit at each funding time (see backtest/funding.ts); none = no funding. */
+  funding?: FundingBook;
 }
 
 /**
@@ -113,6 +118,12 @@ export class Kernel {
   readonly executor: Executor;
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
+  /** Round trips built from the fills (for the report, `--trades`, the HTML report). */
+  readonly trades = new TradeLedger();
+  /** Per symbol: the first kline's open and the last kline's close seen (buy-and-hold benchmark). */
+  readonly prices = new Map<Symbol, { first: string; last: string }>();
+  /** Replayed span: first kline open, last kline close + 1 (UTC epoch ms). */
+  private span: { from: number; to: number } | null = null;
   readonly heartbeat: HeartbeatWriter | null;
   readonly alerter: Alerter;
   private readonly recorder: Recorder;
@@ -193,6 +204,7 @@ export class Kernel {
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }), { sessions: config.sessions });
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
+    this.bus.consume('order.update', (e) => this.trades.onOrderEvent(e), { name: 'trades' });
     this.alerter.watch(this.bus);
 
     this.heartbeat = o.heartbeat
@@ -216,11 +228,16 @@ export class Kernel {
           log: log.child({ component: 'jobs' }),
         });
       }
+      // candles_1m retention: paper and live only (a replay never deletes market data).
+      if (config.retention.candles1mDays > 0 && config.retention.cron !== '') {
+        this.retention = startCandleRetention(config.retention.cron, { db: this.db, days: config.retention.candles1mDays, now: () => Date.now(), log: log.child({ component: 'jobs' }) });
+      }
     }
   }
 
   private ticker: NodeJS.Timeout | null = null;
   private dailySummary: ScheduledTask | null = null;
+  private retention: ScheduledTask | null = null;
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -283,8 +300,19 @@ export class Kernel {
       const sim = this.sim;
       if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);
       const ts = this.clock.now();
+      const funding = this.o.funding;
       for (let i = 0; i < group.length; i++) {
         const k = group[i] as Kline;
+        const p = this.prices.get(k.symbol);
+        if (p === undefined) this.prices.set(k.symbol, { first: k.open, last: k.close });
+        else p.last = k.close;
+        if (this.span === null) this.span = { from: k.openTime, to: k.closeTime + 1 };
+        else if (k.closeTime + 1 > this.span.to) this.span.to = k.closeTime + 1;
+        if (funding && sim) {
+          // After the venue matched this kline: the position held at the funding time.
+          const pay = funding.onKline(k, () => sim.engine.position(k.symbol).quantity);
+          if (pay) this.perf.onFunding(Number(pay.amount), pay.time);
+        }
         this.perf.onKline(k);
         const topic = this.topics.get(k.symbol);
         if (topic === undefined) continue; // not a symbol of this run
@@ -336,6 +364,10 @@ export class Kernel {
       dbFile: this.db.file,
       stopped: replay?.interrupted ?? false,
       startingBalance: this.o.config.sim.startingBalance,
+      trades: this.trades.trades(this.o.funding?.payments ?? []),
+      funding: this.o.funding ?? null,
+      prices: this.prices,
+      span: this.span,
     });
   }
 
@@ -393,6 +425,7 @@ export class Kernel {
     if (this.closed) return;
     if (this.ticker) clearInterval(this.ticker);
     await this.dailySummary?.destroy();
+    await this.retention?.destroy();
     for (const inst of this.strategies) {
       try {
         inst.strategy.stop?.();

@@ -32,25 +32,20 @@ export interface ReplayData {
 }
 
 /**
- * Load replay data from specs (`path` or `SYMBOL=path`, see {@link parseKlineSpec}).
- * @throws DataError naming the file, line and field of a malformed row, a missing file, or a
- *   symbol given twice
+ * Load replay data from specs (`path` or `SYMBOL=path`, see {@link parseKlineSpec}). A symbol may
+ * come in several files (e.g. the monthly files `perpbot data download` writes): they are joined
+ * in time order, and the minutes missing between two of them count as a gap of the later file.
+ * @throws DataError naming the file, line and field of a malformed row, a missing file, or two
+ *   files of one symbol that overlap in time
  */
 export function loadReplayData(specs: readonly string[]): ReplayData {
   if (specs.length === 0) throw new DataError('no kline data given (--data FILE or SYMBOL=FILE)', {}, 'DATA_FILE');
-  const streams: Kline[][] = [];
-  const symbols: Symbol[] = [];
-  const files: ReplayFile[] = [];
+  const bySymbol = new Map<Symbol, Array<{ path: string; klines: Kline[]; file: ReplayFile }>>();
   let total = 0;
   for (const spec of specs) {
     const { symbol, path } = parseKlineSpec(spec);
-    if (symbols.includes(symbol)) {
-      throw new DataError(`${spec}: symbol ${symbol} is given twice; give one file per symbol`, { file: path }, 'DATA_FILE');
-    }
     const r = readKlineCsv(path, symbol);
-    streams.push(r.klines);
-    symbols.push(symbol);
-    files.push({
+    const file: ReplayFile = {
       symbol,
       path,
       rows: r.rows,
@@ -58,8 +53,32 @@ export function loadReplayData(specs: readonly string[]): ReplayData {
       missingMinutes: r.gaps.reduce((a, g) => a + g.missing, 0),
       firstOpenTime: r.klines[0]?.openTime ?? null,
       lastOpenTime: r.klines[r.klines.length - 1]?.openTime ?? null,
-    });
+    };
+    const list = bySymbol.get(symbol) ?? [];
+    list.push({ path, klines: r.klines, file });
+    bySymbol.set(symbol, list);
     total += r.klines.length;
+  }
+  const streams: Kline[][] = [];
+  const symbols: Symbol[] = [];
+  const files: ReplayFile[] = [];
+  for (const [symbol, list] of bySymbol) {
+    const parts = list.filter((p) => p.klines.length > 0).sort((a, b) => (a.file.firstOpenTime as number) - (b.file.firstOpenTime as number));
+    for (let i = 1; i < parts.length; i++) {
+      const prev = parts[i - 1] as (typeof parts)[number];
+      const cur = parts[i] as (typeof parts)[number];
+      const gapMin = ((cur.file.firstOpenTime as number) - (prev.file.lastOpenTime as number)) / 60_000 - 1;
+      if (gapMin < 0) {
+        throw new DataError(`${cur.path}: its ${symbol} klines overlap those of ${prev.path} (from ${new Date(cur.file.firstOpenTime as number).toISOString()}); give each minute once`, { file: cur.path }, 'DATA_FILE');
+      }
+      if (gapMin > 0) {
+        cur.file.gaps = [{ after: prev.file.lastOpenTime as number, missing: gapMin }, ...cur.file.gaps];
+        cur.file.missingMinutes += gapMin;
+      }
+    }
+    streams.push(parts.length === 1 ? (parts[0] as (typeof parts)[number]).klines : parts.flatMap((p) => p.klines));
+    symbols.push(symbol);
+    files.push(...list.map((p) => p.file));
   }
   return { streams, symbols, files, totalKlines: total };
 }

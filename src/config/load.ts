@@ -65,6 +65,10 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
   PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
   PERPBOT_DAILY_SUMMARY_CRON: { key: 'alerts.dailySummaryCron', kind: 'string' },
+  PERPBOT_ALERT_LARGE_LOSS: { key: 'alerts.largeLoss', kind: 'string' },
+  PERPBOT_ALERT_ORDER_UNKNOWN_SECONDS: { key: 'alerts.orderUnknownSeconds', kind: 'string' },
+  PERPBOT_ALERT_STREAM_STALE_SECONDS: { key: 'alerts.streamStaleSeconds', kind: 'string' },
+  PERPBOT_ALERT_MAX_PER_MINUTE: { key: 'alerts.maxPerMinute', kind: 'string' },
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */

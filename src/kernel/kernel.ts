@@ -25,6 +25,7 @@ import type { MarketDataSource, MarketFeed } from '../market/source.ts';
 import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
 import { Alerter } from '../alerts/slack.ts';
+import { Alerts } from '../alerts/alerts.ts';
 import { buildReport, type BacktestReport } from '../backtest/report.ts';
 import { startStrategies, type StrategyInstance } from './strategy-host.ts';
 import { Executor } from '../../executor/executor.ts';
@@ -114,7 +115,13 @@ export class Kernel {
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
   readonly heartbeat: HeartbeatWriter | null;
+  /** The Slack transport (posts only what {@link Kernel.alerts} decides). */
   readonly alerter: Alerter;
+  /**
+   * The alert policy (src/alerts/catalogue.ts): raise every alert here, e.g.
+   * `kernel.alerts.raise('operatorCommand', { command: 'halt', by: 'api', detail })`.
+   */
+  readonly alerts: Alerts;
   private readonly recorder: Recorder;
   private readonly topics = new Map<Symbol, `market.kline.${string}`>();
   private readonly markTopics = new Map<Symbol, `market.markPrice.${string}`>();
@@ -136,7 +143,14 @@ export class Kernel {
   ) {
     const { config, log } = o;
     this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
-    this.alerter = new Alerter(config.alerts, log.child({ component: 'alerts' }), `perpbot ${o.mode} ${this.runId}`);
+    const alertLog = log.child({ component: 'alerts' });
+    this.alerter = new Alerter(config.alerts, alertLog);
+    this.alerts = new Alerts({
+      sink: this.alerter.enabled ? this.alerter : null,
+      log: alertLog,
+      who: `perpbot ${o.mode} ${this.runId}`,
+      maxPerMinute: config.alerts.maxPerMinute,
+    });
     this.bus = new EventBus({
       onHandlerError: (subscriber, err, msg) => {
         this.noteError(`${subscriber}: ${errorMessage(err)}`);
@@ -150,7 +164,7 @@ export class Kernel {
       onError: (message) => {
         // What is not recorded cannot be recovered: stop trading until an operator looks.
         this.noteError(message);
-        this.alerter.send('error', `database write failed: ${message}`);
+        this.alerts.raise('databaseWrite', { message });
         void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
       },
     });
@@ -193,7 +207,7 @@ export class Kernel {
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
-    this.alerter.watch(this.bus);
+    this.alerts.watch(this.bus, config.alerts.largeLoss);
 
     this.heartbeat = o.heartbeat
       ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>
@@ -203,13 +217,18 @@ export class Kernel {
     this.heartbeat?.start();
     if (!drainEachStep) {
       // Live and paper: time moves without klines too (TTLs, halt cooldowns).
-      this.ticker = setInterval(() => this.executor.tick(), 1_000);
+      this.ticker = setInterval(() => {
+        this.executor.tick();
+        this.checkIncidents();
+      }, 1_000);
       this.ticker.unref();
+      this.alerts.startSweeping();
+      this.alerts.raise('botStarted', { mode: o.mode, runId: this.runId });
       if (config.alerts.dailySummaryCron !== '') {
         this.dailySummary = startDailySummary(config.alerts.dailySummaryCron, {
           db: this.db,
           runId: this.runId,
-          send: (text) => this.alerter.send('info', `daily summary ${text}`),
+          send: (text) => this.alerts.raise('dailySummary', { text }),
           positions: () => this.executor.positionSnapshot(),
           tradingState: () => this.executor.tradingState(),
           now: () => Date.now(),
@@ -221,6 +240,47 @@ export class Kernel {
 
   private ticker: NodeJS.Timeout | null = null;
   private dailySummary: ScheduledTask | null = null;
+  private unknownOrders: () => Array<{ clientOrderId: string; symbol: string; since: number }> = () => [];
+
+  /**
+   * Where the orders of unknown outcome come from (live: the Binance venue), each with the time
+   * its outcome became unknown (UTC epoch ms, the venue's clock), for `orderOutcomeUnknown`.
+   */
+  setUnknownOrderSource(fn: () => Array<{ clientOrderId: string; symbol: string; since: number }>): void {
+    this.unknownOrders = fn;
+  }
+
+  /**
+   * Once a second (paper, live): raise `streamStale` for streams stale past
+   * `alerts.streamStaleSeconds` and `orderOutcomeUnknown` for orders unknown past
+   * `alerts.orderUnknownSeconds`; resolve them when they end.
+   */
+  checkIncidents(): void {
+    const a = this.o.config.alerts;
+    try {
+      const stale = new Set<string>();
+      for (const [stream, h] of Object.entries(this.source.health())) {
+        const age = h.ageMs ?? 0;
+        if (h.state === 'stale' || h.state === 'disconnected' || h.state === 'connecting') {
+          if (age >= a.streamStaleSeconds * 1000) {
+            stale.add(stream);
+            this.alerts.raise('streamStale', { stream, ageSeconds: Math.round(age / 1000) });
+          } else if (this.alerts.open('streamStale').includes(stream)) stale.add(stream);
+        }
+      }
+      this.alerts.resolveAllExcept('streamStale', stale, 'resolved: data flows again');
+      const now = this.clock.now();
+      const unknown = new Set<string>();
+      for (const o of this.unknownOrders()) {
+        unknown.add(o.clientOrderId);
+        const age = now - o.since;
+        if (age >= a.orderUnknownSeconds * 1000) this.alerts.raise('orderOutcomeUnknown', { clientOrderId: o.clientOrderId, symbol: o.symbol, ageSeconds: Math.round(age / 1000) });
+      }
+      this.alerts.resolveAllExcept('orderOutcomeUnknown', unknown, 'resolved: the outcome is known');
+    } catch (err) {
+      this.o.log.warn({ err }, 'incident check failed');
+    }
+  }
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -404,7 +464,9 @@ export class Kernel {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
       await this.writer.close();
-      if (status !== 'completed') this.alerter.send('warn', `run ended: ${status}`);
+      // Replay and backtest: only an abnormal end is worth a message; paper and live: every stop.
+      if (status !== 'completed' || this.ticker) this.alerts.raise('botStopped', { mode: this.o.mode, runId: this.runId, status });
+      this.alerts.stop();
       await this.alerter.flush();
     } finally {
       this.heartbeat?.finish('stopped');

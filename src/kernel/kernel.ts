@@ -38,6 +38,7 @@ import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
 import { startDailySummary } from '../jobs/daily-summary.ts';
+import { startTradeLog } from '../logging/trade-log.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -204,6 +205,9 @@ export class Kernel {
       ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();
+    // One readable line per signal, order, fill and position change: info in paper and live,
+    // debug in replay/backtest (thousands of trades; the database has them all).
+    startTradeLog(this.bus, log.child({ component: 'trades' }), drainEachStep ? 'debug' : 'info');
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });

@@ -66,6 +66,11 @@ export interface LoggerOptions {
   rotateSize?: string;
   /** Rotated files kept. */
   keep?: number;
+  /**
+   * The console copy as readable text (pino-pretty) instead of JSON lines. Default: when the
+   * console stream is a terminal. Files are always JSON.
+   */
+  pretty?: boolean;
 }
 
 /** A root logger and how to flush it before exit. */
@@ -82,7 +87,18 @@ export interface LoggerHandle {
 export function createLogger(opts: LoggerOptions): LoggerHandle {
   const targets: pino.TransportTargetOptions[] = [];
   if (opts.console !== 'none') {
-    targets.push({ target: 'pino/file', level: opts.level, options: { destination: opts.console === 'stdout' ? 1 : 2 } });
+    const fd = opts.console === 'stdout' ? 1 : 2;
+    const pretty = opts.pretty ?? (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY) === true;
+    targets.push(
+      pretty
+        ? {
+            target: 'pino-pretty',
+            level: opts.level,
+            // One line per record: time, level, component, message; the structured fields stay in the files.
+            options: { destination: fd, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true },
+          }
+        : { target: 'pino/file', level: opts.level, options: { destination: fd } },
+    );
   }
   if (opts.dir) {
     const dir = resolve(opts.dir);

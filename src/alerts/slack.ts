@@ -41,7 +41,7 @@ export class Alerter implements AlertSink {
     retryConfig = retryPolicies.fiveRetriesInFiveMinutes,
   ) {
     this.client =
-      cfg.slackToken && cfg.slackChannel ? new WebClient(cfg.slackToken, { slackApiUrl: cfg.slackApiUrl, retryConfig, timeout: 10_000 }) : null;
+      cfg.slackToken && cfg.slackChannel ? new WebClient(cfg.slackToken, { slackApiUrl: cfg.slackApiUrl, retryConfig, timeout: 10_000, maxRequestConcurrency: 1 }) : null;
   }
 
   /** Alerts sent and failed so far. */
@@ -59,7 +59,7 @@ export class Alerter implements AlertSink {
     return this.client !== null;
   }
 
-  /** Post one message as it is (does not wait; see {@link Alerter.flush}). Failures are counted and logged. */
+  /** Post one message as it is, after those posted before (one request at a time: the channel reads in order) (does not wait; see {@link Alerter.flush}). Failures are counted and logged. */
   post(text: string): void {
     if (!this.client) return;
     const p = this.client.chat

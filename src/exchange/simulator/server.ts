@@ -38,7 +38,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import { Decimal, ZERO, dec, isDecimalString, str } from '../../core/decimal.ts';
-import { projectPath } from '../../core/paths.ts';
 import type { DecimalString, Fill, Kline, OrderIntent, Side, Symbol } from '../../core/types.ts';
 import { readKlineCsv, parseKlineSpec, shiftKlines } from '../../market/kline-csv.ts';
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';

@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Builds dist/ from the current sources first: spawned CLIs never run a stale build.
+    globalSetup: ['test/global-setup.ts'],
   },
 });

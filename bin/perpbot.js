@@ -1,6 +1,18 @@
 #!/usr/bin/env node
-// perpbot's command line. The sources are TypeScript; tsx compiles them on load (no build step).
-import { register } from 'tsx/esm/api';
+// perpbot's command line. Runs the compiled bundle dist/perpbot.js (built by `npm ci` through
+// `prepare`, or `npm run build`) when it exists; otherwise, or with PERPBOT_FROM_SOURCE=1, the
+// TypeScript sources through tsx (slower to start: ~1 s more).
+import { existsSync } from 'node:fs';
+import module from 'node:module';
 
-register();
-await import('../src/cli/main.ts');
+// Node ≥ 22.1 caches compiled code between runs (faster `perpbot status`); a no-op on Node 20.
+module.enableCompileCache?.();
+
+const dist = new URL('../dist/perpbot.js', import.meta.url);
+if (process.env.PERPBOT_FROM_SOURCE !== '1' && existsSync(dist)) {
+  await import(dist.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}

@@ -5,18 +5,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { PerpbotError, errorMessage } from '../src/core/errors.ts';
+import { projectPath } from '../src/core/paths.ts';
 import * as schema from './schema.ts';
 
 /**
- * The folder of committed drizzle-kit migrations, resolved from this source file (not the
- * working directory), so the bot can be started from anywhere.
+ * The folder of committed drizzle-kit migrations, `database/migrations` of the project folder
+ * (found from this module's file, not the working directory), so the bot can be started from
+ * anywhere, from the sources or from the compiled bundle in dist/.
  */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
+export const MIGRATIONS_FOLDER = projectPath('database', 'migrations');
 
 /** The drizzle instance over perpbot's schema (synchronous better-sqlite3 driver). */
 export type DrizzleDb = BetterSQLite3Database<typeof schema>;

@@ -19,6 +19,13 @@ import { PerpbotError } from '../src/core/errors.ts';
 import type { Kline, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
 import type { RunEnd, RunStart, WriterStats } from './writer.ts';
 
+/**
+ * The worker's entry file. From the sources (this module is a .ts file run by tsx or vitest):
+ * `writer-worker.mjs`, which registers tsx in the new thread. From the compiled bundle
+ * (`dist/*.js`, see scripts/build.mjs): the compiled `dist/writer-worker.js` beside it.
+ */
+export const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./writer-worker.mjs', import.meta.url) : new URL('./writer-worker.js', import.meta.url);
+
 /** Separator of the fields of a packed candle (never inside a symbol or a decimal string). */
 export const FIELD_SEP = '\x1f';
 /** Separator of packed candles. */
@@ -126,7 +133,7 @@ export class ThreadedRecordWriter {
    */
   static start(file: string, runId: string, opts: ThreadedWriterOptions = {}): ThreadedRecordWriter {
     const shared = new SharedArrayBuffer(SYNC.SIZE);
-    const worker = new Worker(new URL('./writer-worker.mjs', import.meta.url), { workerData: { file, runId, shared } });
+    const worker = new Worker(WORKER_ENTRY, { workerData: { file, runId, shared } });
     return new ThreadedRecordWriter(worker, shared, file, opts);
   }
 

@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.ts';
 import { projectPath } from '../src/core/paths.ts';
 import type { Heartbeat } from '../src/health/heartbeat.ts';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator } from '../src/exchange/simulator/server.ts';
 import { startPaper } from '../src/kernel/live.ts';
@@ -53,7 +55,10 @@ describe('paper mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'perpbot-paper-'));
     const sim = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 60 });
     const config = paperConfig(dir, sim.url, sim.wsUrl);
-    const bot = await startPaper(config, silentLogger(), RULES, ['BTCUSDT']);
+    // The trade log (src/logging/trade-log.ts) writes info lines: capture them.
+    const lines: Array<{ level: number; msg: string; component?: string; clientOrderId?: string }> = [];
+    const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as (typeof lines)[number]), cb()) }));
+    const bot = await startPaper(config, log, RULES, ['BTCUSDT']);
     cleanup.push(async () => {
       await bot.stop();
       await bot.kernel.close(null, 'stopped');
@@ -79,6 +84,19 @@ describe('paper mode', () => {
     expect(bot.kernel.executor.positionSnapshot()).toEqual({ BTCUSDT: '-0.002' });
     expect(sim.state().openOrders).toHaveLength(0); // nothing reached the exchange's account
     expect(sim.state().fills).toHaveLength(0);
+    // One readable info line per order event, fill and position change, with the client order id.
+    await bot.kernel.bus.drain();
+    const trades = lines.filter((l) => l.component === 'trades');
+    const cid = trades.find((l) => l.msg.startsWith('order submitted'))?.clientOrderId;
+    expect(cid).toMatch(/^pb-/);
+    expect(trades.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^order submitted BTCUSDT SELL 0\\.002 MARKET \\[${cid}\\]`)),
+        expect.stringMatching(new RegExp(`^fill BTCUSDT SELL 0\\.002 @ [\\d.]+, fee [\\d.]+ USDT, realized PnL 0 \\[${cid}\\]`)),
+        expect.stringMatching(new RegExp(`^position BTCUSDT -0\\.002 @ [\\d.]+, realized PnL 0, fees [\\d.]+ \\[${cid}\\]$`)),
+      ]),
+    );
+    expect(trades.every((l) => l.level === 30)).toBe(true);
   });
 
   it('when Binance cannot be reached it says so, keeps retrying, and the heartbeat says degraded', async () => {

@@ -1,16 +1,17 @@
 /**
- * Alerts to the team on Slack (chat.postMessage through @slack/web-api): trading-state changes
- * (a halt, a resume), database write failures and the end of a run. Without a token, alerts go
- * to the log only. The token is never logged (the logger redacts it, and errors are scrubbed).
+ * The Slack transport of alerts (chat.postMessage through @slack/web-api). What is sent, when and
+ * how often is decided by the alert policy (src/alerts/alerts.ts) over the catalogue
+ * (src/alerts/catalogue.ts); nothing else posts. Without a token there is no transport and alerts
+ * go to the log only. The token is never logged (the logger redacts it, and errors are scrubbed).
  *
- * A failing Slack never affects trading: sends are fire-and-forget with the library's retries,
+ * A failing Slack never affects trading: posts are fire-and-forget with the library's retries,
  * failures are counted and logged.
  */
 import slack from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { EventBus } from '../bus/bus.ts';
+import type { AlertSink } from './alerts.ts';
 import { errorMessage } from '../core/errors.ts';
-import { scrub } from '../logging/logger.ts';
+import { scrub } from '../logging/scrub.ts';
 
 // @slack/web-api is CommonJS: Node's ESM loader only sees some of its named exports.
 const { WebClient, retryPolicies } = slack;
@@ -26,8 +27,8 @@ export interface AlertConfig {
   slackApiUrl: string;
 }
 
-/** Sends alerts. */
-export class Alerter {
+/** Posts alert messages to one Slack channel. */
+export class Alerter implements AlertSink {
   private readonly client: WebClient | null;
   private sent = 0;
   private failed = 0;
@@ -36,13 +37,11 @@ export class Alerter {
   constructor(
     private readonly cfg: AlertConfig,
     private readonly log: Logger,
-    /** A prefix naming the bot instance, e.g. `perpbot replay run-…`. */
-    private readonly who: string,
     /** Retries of a failed send (the library's policy; default: five in five minutes). */
     retryConfig = retryPolicies.fiveRetriesInFiveMinutes,
   ) {
     this.client =
-      cfg.slackToken && cfg.slackChannel ? new WebClient(cfg.slackToken, { slackApiUrl: cfg.slackApiUrl, retryConfig, timeout: 10_000 }) : null;
+      cfg.slackToken && cfg.slackChannel ? new WebClient(cfg.slackToken, { slackApiUrl: cfg.slackApiUrl, retryConfig, timeout: 10_000, maxRequestConcurrency: 1 }) : null;
   }
 
   /** Alerts sent and failed so far. */
@@ -50,12 +49,21 @@ export class Alerter {
     return { sent: this.sent, failed: this.failed };
   }
 
-  /** Send one alert (does not wait; see {@link Alerter.flush}). */
-  send(level: 'info' | 'warn' | 'error', text: string): void {
-    this.log[level]({ alert: true }, text);
+  /** The channel posted to. */
+  get channel(): string {
+    return this.cfg.slackChannel;
+  }
+
+  /** True when a token and a channel are configured (else nothing is posted). */
+  get enabled(): boolean {
+    return this.client !== null;
+  }
+
+  /** Post one message as it is, after those posted before (one request at a time: the channel reads in order) (does not wait; see {@link Alerter.flush}). Failures are counted and logged. */
+  post(text: string): void {
     if (!this.client) return;
     const p = this.client.chat
-      .postMessage({ channel: this.cfg.slackChannel, text: `[${level}] ${this.who}: ${text}` })
+      .postMessage({ channel: this.cfg.slackChannel, text })
       .then(() => {
         this.sent++;
       })
@@ -65,20 +73,6 @@ export class Alerter {
       })
       .finally(() => this.pending.delete(p));
     this.pending.add(p);
-  }
-
-  /** Subscribe to the bus: trading-state changes become alerts. */
-  watch(bus: EventBus): void {
-    bus.consume(
-      'risk.state',
-      (e) => {
-        // The halt every live start-up begins with is routine, not an incident.
-        const routine = e.state === 'HALTED' && e.reason.startsWith('starting:');
-        const level = e.state === 'ACTIVE' || routine ? 'info' : e.state === 'HALTED' ? 'error' : 'warn';
-        this.send(level, `trading ${e.previous} → ${e.state}: ${e.reason}`);
-      },
-      { name: 'alerts' },
-    );
   }
 
   /** Wait for alerts in flight (at most `ms`). */

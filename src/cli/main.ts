@@ -9,25 +9,43 @@
  * Exit codes of run/backtest/db: 0 done, 1 runtime failure, 2 bad configuration or input data
  * (the message names the key, file, line or field). Nothing is written before input is validated.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { loadConfig } from '../config/load.ts';
-import { loadStrategyModules } from '../../strategies/loader.ts';
+import type { ConfigSources } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { heartbeatSettings } from '../config/heartbeat-settings.ts';
 import { ConfigError, DataError, PerpbotError, errorMessage } from '../core/errors.ts';
 import type { Mode } from '../core/types.ts';
+import { projectPath } from '../core/paths.ts';
 import { readHeartbeatFile } from '../health/heartbeat.ts';
-import { createLogger, scrub, type LoggerHandle } from '../logging/logger.ts';
-import { loadReplayData } from '../market/replay-source.ts';
-import { Kernel } from '../kernel/kernel.ts';
-import { startLive, startPaper } from '../kernel/live.ts';
-import { flatten, recover } from './live-commands.ts';
+import { scrub } from '../logging/scrub.ts';
+import type { LoggerHandle } from '../logging/logger.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { BacktestReport } from '../backtest/report.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
-import { formatReport, type BacktestReport } from '../backtest/report.ts';
-import { checkOutputs, fundingBookFor, writeBacktestOutputs, type BacktestOutputs } from '../backtest/outputs.ts';
+import type { BacktestOutputs } from '../backtest/outputs.ts';
 import { dataCommand } from './data-commands.ts';
-import { loadExchangeInfo } from '../../executor/exchange-info.ts';
-import { openDatabase } from '../../database/client.ts';
+
+// The config schema (zod), the logger (pino), the kernel, the Binance connector, SQLite and the
+// simulator are imported by the commands that use them (`await import(…)`), so `perpbot status`
+// and `perpbot --version` load none of them (the compiled bundle splits them into chunks loaded
+// on demand). Keep it so: `status` is what monitors and the Docker HEALTHCHECK call.
+
+/** {@link loadConfig}, loaded on first use. */
+async function loadConfig(sources: ConfigSources): Promise<Config> {
+  const { loadConfig: load } = await import('../config/load.ts');
+  return load(sources);
+}
+
+/** The version in package.json. */
+export function perpbotVersion(): string {
+  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** A refused operator command (e.g. `flatten` without `--yes`): exit code 2, not a config error. */
+export class RefusedError extends Error {}
 
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
@@ -51,6 +69,10 @@ function overridesFrom(flags: CommonFlags & { mode?: string }): Record<string, u
 }
 
 function fail(err: unknown): number {
+  if (err instanceof RefusedError) {
+    process.stderr.write(`perpbot: ${err.message}\n`);
+    return EXIT.badInput;
+  }
   if (err instanceof ConfigError || err instanceof DataError || (err instanceof PerpbotError && /^(CONFIG|DATA|EXCHANGE_INFO|SYMBOL|STRATEGY)/.test(err.code))) {
     process.stderr.write(`perpbot: ${scrub(err.message)}\n`);
     return EXIT.badInput;
@@ -69,6 +91,13 @@ async function replayRun(
   log: Logger,
   opts: { heartbeat: boolean; onStart?: (k: Kernel) => void; funding?: string[]; outputs?: BacktestOutputs },
 ): Promise<{ report: BacktestReport; kernel: Kernel }> {
+  const [{ loadExchangeInfo }, { loadReplayData }, { Kernel }] = await Promise.all([
+    import('../../executor/exchange-info.ts'),
+    import('../market/replay-source.ts'),
+    import('../kernel/kernel.ts'),
+  ]);
+  const { fundingBookFor, checkOutputs } = await import('../backtest/outputs.ts');
+  const { loadStrategyModules } = await import('../../strategies/loader.ts');
   await loadStrategyModules(config.strategies); // users' strategy modules: STRATEGY_MODULE (exit 2) before anything is written
   const rules = loadExchangeInfo(config.exchangeInfo);
   const data = loadReplayData(config.data);
@@ -84,8 +113,9 @@ async function replayRun(
       if (f.gaps.length > 0) log.warn({ symbol: f.symbol, file: f.path, gaps: f.gaps.length, missingMinutes: f.missingMinutes }, 'gaps in kline data');
     }
     report = await kernel.run();
-    log.info({ report: { ...report, fundingPayments: report.fundingPayments.length } }, 'replay finished');
-    if (opts.outputs) writeBacktestOutputs(opts.outputs, report, kernel, data);
+    // The report itself is printed (and stored in the runs table), not repeated in a log line.
+    log.info({ runId: report.runId, interrupted: report.interrupted, db: config.db }, 'replay finished');
+    if (opts.outputs) (await import('../backtest/outputs.ts')).writeBacktestOutputs(opts.outputs, report, kernel, data);
     return { report, kernel };
   } finally {
     await kernel.close(report ?? null, report ? (report.interrupted ? 'stopped' : 'completed') : 'failed');
@@ -97,6 +127,8 @@ async function replayRun(
  * cannot be reached, the heartbeat saying degraded); the simulated venue (paper) or Binance (live).
  */
 async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live'): Promise<void> {
+  const [{ loadExchangeInfo }, { startLive, startPaper }] = await Promise.all([import('../../executor/exchange-info.ts'), import('../kernel/live.ts')]);
+  const { loadStrategyModules } = await import('../../strategies/loader.ts');
   await loadStrategyModules(config.strategies);
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
@@ -126,11 +158,33 @@ function withSignals(onSignal: () => void): () => void {
 async function withLogger<T>(config: Config, console: 'stdout' | 'stderr' | 'none', body: (log: Logger) => Promise<T>): Promise<T> {
   let handle: LoggerHandle | undefined;
   try {
+    const { createLogger } = await import('../logging/logger.ts');
     handle = createLogger({ level: config.log.level, console, dir: config.log.file ? config.log.dir : null, rotateSize: config.log.rotateSize, keep: config.log.keep });
     return await body(handle.logger);
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * The word `perpbot status` starts with: the heartbeat's own status when the bot ended
+ * (`STOPPED`, `STOPPING`), else `STALE` when the heartbeat is older than allowed, else its status.
+ */
+export function statusWord(status: string, stale: boolean): string {
+  if (status === 'stopped' || status === 'stopping') return status.toUpperCase();
+  return stale ? 'STALE' : status.toUpperCase();
+}
+
+/**
+ * A backtest never writes into the bot's database: without a database of its own (`--db`,
+ * `PERPBOT_DB` or the config file's `db`), each backtest gets a new file
+ * `database/backtests/backtest-<UTC yyyymmddThhmmss>-<6 hex>.sqlite`, kept for inspection and
+ * named in the report (delete the folder at will).
+ */
+export function backtestDatabase(config: Config, now = Date.now()): Config {
+  if (config.db !== projectPath('database', 'perpbot.sqlite')) return config;
+  const t = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return { ...config, db: projectPath('database', 'backtests', `backtest-${t}-${randomBytes(3).toString('hex')}.sqlite`) };
 }
 
 /** Build the commander program. `out` receives what commands print (stdout). */
@@ -139,6 +193,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .name('perpbot')
     .description('Event-driven trading bot for Binance USDⓈ-M perpetual futures')
+    .version(perpbotVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -157,7 +212,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .addOption(new Option('--mode <mode>', 'run mode').choices(['replay', 'paper', 'live'])),
   ).action(async (flags: CommonFlags & { mode?: Mode }) => {
     try {
-      const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
+      const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
       if (config.mode === 'paper' || config.mode === 'live') {
         await withLogger(config, 'stdout', (log) => runOnBinance(config, log, config.mode as 'paper' | 'live'));
         setExit(EXIT.ok);
@@ -171,6 +226,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         });
         try {
           const { report } = await replayRun(config, log, { heartbeat: true, onStart: (k) => (kernel = k) });
+          const { formatReport } = await import('../backtest/report.ts');
           process.stdout.write(`${formatReport(report)}\n`);
         } finally {
           off();
@@ -192,9 +248,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--trades <file>', 'write the round trips as CSV'),
   ).action(async (flags: CommonFlags & { json?: boolean; funding?: string[]; report?: string; trades?: string }) => {
     try {
-      const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
+      const config = backtestDatabase(await loadConfig({ file: flags.config, overrides: overridesFrom(flags) }));
       await withLogger(config, flags.json ? 'none' : 'stderr', async (log) => {
         const { report } = await replayRun(config, log, { heartbeat: false, funding: flags.funding ?? [], outputs: { html: flags.report, tradesCsv: flags.trades } });
+        const { formatReport } = await import('../backtest/report.ts');
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
       });
       setExit(EXIT.ok);
@@ -210,12 +267,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--file <file>', 'heartbeat file (default status/heartbeat.json)')
     .option('--json', 'print the heartbeat JSON')
     .action((flags: { config?: string; file?: string; json?: boolean }) => {
+      // Reads only heartbeat.file and heartbeat.staleAfterMs (no full config load: fast start).
       let file = flags.file;
       let staleAfter = 30_000;
       try {
-        const config = loadConfig({ file: flags.config });
-        file ??= config.heartbeat.file;
-        staleAfter = config.heartbeat.staleAfterMs;
+        const settings = heartbeatSettings({ file: flags.config });
+        file ??= settings.file;
+        staleAfter = settings.staleAfterMs;
       } catch (err) {
         setExit(fail(err));
         return;
@@ -230,7 +288,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
             .map(([s, h]) => `${s} ${h.state}${h.ageMs !== null ? ` (${Math.round(h.ageMs / 1000)}s)` : ''}`)
             .join(', ');
           process.stdout.write(
-            `${stale ? 'STALE' : hb.status.toUpperCase()}: heartbeat ${Math.round(age / 1000)}s old, pid ${hb.pid}, mode ${hb.mode}, run ${hb.runId}\n` +
+            `${statusWord(hb.status, stale)}: heartbeat ${Math.round(age / 1000)}s old, pid ${hb.pid}, mode ${hb.mode}, run ${hb.runId}\n` +
               (hb.statusReason ? `  reason: ${hb.statusReason}\n` : '') +
               `  risk ${hb.risk.state}${hb.risk.reason ? ` (${hb.risk.reason})` : ''}; positions ${JSON.stringify(hb.positions)}; open orders ${hb.openOrders.length}\n` +
               `  sources: ${src || 'none'}; database ${hb.database.ok ? 'ok' : hb.database.detail}\n` +
@@ -254,8 +312,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'print the differences, change nothing')
     .action(async (flags: { config?: string; db?: string; dryRun?: boolean }) => {
       try {
-        const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
         await withLogger(config, 'stderr', async (log) => {
+          const { recover } = await import('./live-commands.ts');
           const { text } = await recover(config, log, { dryRun: flags.dryRun === true });
           process.stdout.write(`${text}\n`);
         });
@@ -273,9 +332,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--yes', 'really send the orders')
     .action(async (flags: { config?: string; db?: string; yes?: boolean }) => {
       try {
-        if (!flags.yes) throw new ConfigError(['--yes: flatten sends real orders; say --yes to confirm']);
-        const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        if (!flags.yes) throw new RefusedError('flatten sends real orders to close every position: nothing was done; run `perpbot flatten --yes` to confirm');
+        const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
         await withLogger(config, 'stderr', async (log) => {
+          const { flatten } = await import('./live-commands.ts');
           for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
         });
         setExit(EXIT.ok);
@@ -292,12 +352,30 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('create the database or apply pending migrations')
     .option('--config <file>', 'JSON config file')
     .option('--db <file>', 'SQLite database file')
-    .action((flags: { config?: string; db?: string }) => {
+    .action(async (flags: { config?: string; db?: string }) => {
       try {
-        const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        const { openDatabase } = await import('../../database/client.ts');
+        const existed = existsSync(config.db);
         const d = openDatabase(config.db);
         d.close();
-        process.stdout.write(`database ${config.db} is up to date\n`);
+        process.stdout.write(existed ? `database ${config.db} is up to date\n` : `created database ${config.db} (migrations applied)\n`);
+        setExit(EXIT.ok);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+  db.command('backup')
+    .description("copy the database into a new file while the bot runs (SQLite's online backup)")
+    .option('--config <file>', 'JSON config file')
+    .option('--db <file>', 'SQLite database file (default database/perpbot.sqlite)')
+    .requiredOption('--out <file>', 'the backup file to create (must not exist)')
+    .action(async (flags: { config?: string; db?: string; out: string }) => {
+      try {
+        const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        const { backupDatabase } = await import('../../database/backup.ts');
+        const r = await backupDatabase(config.db, flags.out);
+        process.stdout.write(`backed up ${config.db} to ${r.out} (${r.pages} pages, ${r.bytes} bytes)\n`);
         setExit(EXIT.ok);
       } catch (err) {
         setExit(fail(err));

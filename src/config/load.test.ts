@@ -59,7 +59,7 @@ describe('loadConfig defaults', () => {
     });
     expect(c.sim).toEqual({ takerFeeRate: '0.0005', makerFeeRate: '0.0002', slippageBps: '1', startingBalance: '10000' });
     expect(c.recordCandles).toBe(true);
-    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '', slackApiUrl: 'https://slack.com/api/', dailySummaryCron: '0 0 * * *' });
+    expect(c.alerts).toEqual({ slackToken: '', slackChannel: '', slackApiUrl: 'https://slack.com/api/', dailySummaryCron: '0 0 * * *', largeLoss: '200', orderUnknownSeconds: 30, streamStaleSeconds: 60, maxPerMinute: 20 });
   });
 
   it('a .env path that does not exist is ignored', () => {

@@ -68,6 +68,10 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_DAILY_SUMMARY_CRON: { key: 'alerts.dailySummaryCron', kind: 'string' },
   PERPBOT_RETENTION_CANDLES_1M_DAYS: { key: 'retention.candles1mDays', kind: 'string' },
   PERPBOT_RETENTION_CRON: { key: 'retention.cron', kind: 'string' },
+  PERPBOT_ALERT_LARGE_LOSS: { key: 'alerts.largeLoss', kind: 'string' },
+  PERPBOT_ALERT_ORDER_UNKNOWN_SECONDS: { key: 'alerts.orderUnknownSeconds', kind: 'string' },
+  PERPBOT_ALERT_STREAM_STALE_SECONDS: { key: 'alerts.streamStaleSeconds', kind: 'string' },
+  PERPBOT_ALERT_MAX_PER_MINUTE: { key: 'alerts.maxPerMinute', kind: 'string' },
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */

@@ -220,6 +220,14 @@ export const configSchema = z.strictObject({
         .trim()
         .refine((v) => v === '' || cron.validate(v), { error: 'expected a cron expression like "0 0 * * *" (UTC), or empty for none' })
         .default('0 0 * * *'),
+      /** A realized loss (one fill, net of its fee) at least this large raises a `largeLoss` alert, USDT. "0" = off. */
+      largeLoss: decimalString().default('200'),
+      /** An order whose outcome is still unknown after this long raises `orderOutcomeUnknown`, seconds. */
+      orderUnknownSeconds: positiveInt('seconds ≥ 1').default(30),
+      /** A market stream stale (silent) this long raises `streamStale`, seconds. */
+      streamStaleSeconds: positiveInt('seconds ≥ 1').default(60),
+      /** Most Slack messages per channel per minute; more are dropped (and counted, and logged). */
+      maxPerMinute: positiveInt('messages ≥ 1').default(20),
     })
     .prefault({}),
   retention: z

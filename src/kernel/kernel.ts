@@ -25,6 +25,7 @@ import type { MarketDataSource, MarketFeed } from '../market/source.ts';
 import { SimVenue } from '../exchange/sim/sim-venue.ts';
 import { PerformanceTracker } from '../backtest/performance.ts';
 import { Alerter } from '../alerts/slack.ts';
+import { Alerts } from '../alerts/alerts.ts';
 import { buildReport, type BacktestReport } from '../backtest/report.ts';
 import type { FundingBook } from '../backtest/funding.ts';
 import { TradeLedger } from '../backtest/trades.ts';
@@ -40,6 +41,7 @@ import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
 import { startDailySummary } from '../jobs/daily-summary.ts';
 import { startCandleRetention } from '../jobs/candle-retention.ts';
+import { startTradeLog } from '../logging/trade-log.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -125,7 +127,13 @@ export class Kernel {
   /** Replayed span: first kline open, last kline close + 1 (UTC epoch ms). */
   private span: { from: number; to: number } | null = null;
   readonly heartbeat: HeartbeatWriter | null;
+  /** The Slack transport (posts only what {@link Kernel.alerts} decides). */
   readonly alerter: Alerter;
+  /**
+   * The alert policy (src/alerts/catalogue.ts): raise every alert here, e.g.
+   * `kernel.alerts.raise('operatorCommand', { command: 'halt', by: 'api', detail })`.
+   */
+  readonly alerts: Alerts;
   private readonly recorder: Recorder;
   private readonly topics = new Map<Symbol, `market.kline.${string}`>();
   private readonly markTopics = new Map<Symbol, `market.markPrice.${string}`>();
@@ -147,7 +155,14 @@ export class Kernel {
   ) {
     const { config, log } = o;
     this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
-    this.alerter = new Alerter(config.alerts, log.child({ component: 'alerts' }), `perpbot ${o.mode} ${this.runId}`);
+    const alertLog = log.child({ component: 'alerts' });
+    this.alerter = new Alerter(config.alerts, alertLog);
+    this.alerts = new Alerts({
+      sink: this.alerter.enabled ? this.alerter : null,
+      log: alertLog,
+      who: `perpbot ${o.mode} ${this.runId}`,
+      maxPerMinute: config.alerts.maxPerMinute,
+    });
     this.bus = new EventBus({
       onHandlerError: (subscriber, err, msg) => {
         this.noteError(`${subscriber}: ${errorMessage(err)}`);
@@ -161,7 +176,7 @@ export class Kernel {
       onError: (message) => {
         // What is not recorded cannot be recovered: stop trading until an operator looks.
         this.noteError(message);
-        this.alerter.send('error', `database write failed: ${message}`);
+        this.alerts.raise('databaseWrite', { message });
         void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
       },
     });
@@ -201,11 +216,14 @@ export class Kernel {
       ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();
+    // One readable line per signal, order, fill and position change: info in paper and live,
+    // debug in replay/backtest (thousands of trades; the database has them all).
+    startTradeLog(this.bus, log.child({ component: 'trades' }), drainEachStep ? 'debug' : 'info');
     this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }), { sessions: config.sessions });
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
     this.bus.consume('order.update', (e) => this.trades.onOrderEvent(e), { name: 'trades' });
-    this.alerter.watch(this.bus);
+    this.alerts.watch(this.bus, config.alerts.largeLoss);
 
     this.heartbeat = o.heartbeat
       ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>
@@ -215,13 +233,18 @@ export class Kernel {
     this.heartbeat?.start();
     if (!drainEachStep) {
       // Live and paper: time moves without klines too (TTLs, halt cooldowns).
-      this.ticker = setInterval(() => this.executor.tick(), 1_000);
+      this.ticker = setInterval(() => {
+        this.executor.tick();
+        this.checkIncidents();
+      }, 1_000);
       this.ticker.unref();
+      this.alerts.startSweeping();
+      this.alerts.raise('botStarted', { mode: o.mode, runId: this.runId });
       if (config.alerts.dailySummaryCron !== '') {
         this.dailySummary = startDailySummary(config.alerts.dailySummaryCron, {
           db: this.db,
           runId: this.runId,
-          send: (text) => this.alerter.send('info', `daily summary ${text}`),
+          send: (text) => this.alerts.raise('dailySummary', { text }),
           positions: () => this.executor.positionSnapshot(),
           tradingState: () => this.executor.tradingState(),
           now: () => Date.now(),
@@ -238,6 +261,47 @@ export class Kernel {
   private ticker: NodeJS.Timeout | null = null;
   private dailySummary: ScheduledTask | null = null;
   private retention: ScheduledTask | null = null;
+  private unknownOrders: () => Array<{ clientOrderId: string; symbol: string; since: number }> = () => [];
+
+  /**
+   * Where the orders of unknown outcome come from (live: the Binance venue), each with the time
+   * its outcome became unknown (UTC epoch ms, the venue's clock), for `orderOutcomeUnknown`.
+   */
+  setUnknownOrderSource(fn: () => Array<{ clientOrderId: string; symbol: string; since: number }>): void {
+    this.unknownOrders = fn;
+  }
+
+  /**
+   * Once a second (paper, live): raise `streamStale` for streams stale past
+   * `alerts.streamStaleSeconds` and `orderOutcomeUnknown` for orders unknown past
+   * `alerts.orderUnknownSeconds`; resolve them when they end.
+   */
+  checkIncidents(): void {
+    const a = this.o.config.alerts;
+    try {
+      const stale = new Set<string>();
+      for (const [stream, h] of Object.entries(this.source.health())) {
+        const age = h.ageMs ?? 0;
+        if (h.state === 'stale' || h.state === 'disconnected' || h.state === 'connecting') {
+          if (age >= a.streamStaleSeconds * 1000) {
+            stale.add(stream);
+            this.alerts.raise('streamStale', { stream, ageSeconds: Math.round(age / 1000) });
+          } else if (this.alerts.open('streamStale').includes(stream)) stale.add(stream);
+        }
+      }
+      this.alerts.resolveAllExcept('streamStale', stale, 'resolved: data flows again');
+      const now = this.clock.now();
+      const unknown = new Set<string>();
+      for (const o of this.unknownOrders()) {
+        unknown.add(o.clientOrderId);
+        const age = now - o.since;
+        if (age >= a.orderUnknownSeconds * 1000) this.alerts.raise('orderOutcomeUnknown', { clientOrderId: o.clientOrderId, symbol: o.symbol, ageSeconds: Math.round(age / 1000) });
+      }
+      this.alerts.resolveAllExcept('orderOutcomeUnknown', unknown, 'resolved: the outcome is known');
+    } catch (err) {
+      this.o.log.warn({ err }, 'incident check failed');
+    }
+  }
 
   /**
    * A kernel for replay: replay clock, simulated venue enforcing the same exchange filters.
@@ -437,7 +501,9 @@ export class Kernel {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
       await this.writer.close();
-      if (status !== 'completed') this.alerter.send('warn', `run ended: ${status}`);
+      // Replay and backtest: only an abnormal end is worth a message; paper and live: every stop.
+      if (status !== 'completed' || this.ticker) this.alerts.raise('botStopped', { mode: this.o.mode, runId: this.runId, status });
+      this.alerts.stop();
       await this.alerter.flush();
     } finally {
       this.heartbeat?.finish('stopped');

@@ -494,6 +494,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     limits,
     resyncClock: syncClock,
     onHalt: (reason) => halt(reason),
+    onLimit: (kind, retryAfterMs, message) =>
+      kernel?.alerts.raise(kind === 'ip_ban' ? 'ipBanned' : 'rateLimited', { retryAfterSeconds: retryAfterMs === null ? null : Math.ceil(retryAfterMs / 1000), message }),
     recvWindowMs: config.binance.recvWindowMs,
   });
   const source = marketSource(settings, symbols, rest, clock, config, log);
@@ -515,6 +517,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     { clock, venue, sim: null, source },
   );
   const k = kernel;
+  k.setUnknownOrderSource(() => venue.unknownOrders());
 
   // The user-data stream; REST polling stands in while it is down.
   const userKey = describeConnection(settings).network === 'testnet' ? 'usdmTestnetPrivate' : 'usdmPrivate';
@@ -609,7 +612,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       const r = reconcile(local, state);
       const text = formatReconciliation(r);
       if (r.clean) log.info(text);
-      else log.warn({ actions: r.actions.length }, `reconciliation with the exchange:\n${text}`);
+      else {
+        log.warn({ actions: r.actions.length }, `reconciliation with the exchange:\n${text}`);
+        k.alerts.raise('reconciliationDiff', { count: r.actions.length, summary: text.split('\n').slice(0, 12).join('\n') });
+      }
       // The executor and the venue learn what is open and held, then the events settle the rest.
       const stillOpen = open.filter((o) => state.openOrders.some((x) => x.clientOrderId === o.clientOrderId));
       const restored = stillOpen.map((o) => ({

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { scrub } from './scrub.ts';
 
 /** pino's logger type, re-exported so components need not import pino. */
 export type { Logger } from 'pino';
@@ -35,20 +36,7 @@ export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
   return [key, `*${dot}${key}`, `*.*${dot}${key}`, `*.*.*${dot}${key}`];
 });
 
-const SECRET_IN_TEXT = /((?:signature|apiKey|api_key|apiSecret|secret|listenKey|token|X-MBX-APIKEY)["']?\s*[=:]\s*["']?)[^&\s"',}]+/gi;
-const SLACK_TOKEN = /xox[abprs]-[A-Za-z0-9-]+/g;
-/**
- * Binance API keys, secrets, listen keys and HMAC signatures are 64 letters and digits. The
- * `binance` library puts listen keys into websocket URLs (`/ws/<listenKey>`) and its own
- * connection names (`usdm_userData__<listenKey>_…`), where no `key=` precedes them. Nothing
- * perpbot logs on purpose is that long (order ids ≤ 20 digits, client order ids 25 chars).
- */
-const LONG_TOKEN = /(?<![A-Za-z0-9])[A-Za-z0-9]{60,}(?![A-Za-z0-9])/g;
-
-/** Replace secrets inside free text (error messages, URLs) by `***`. */
-export function scrub(text: string): string {
-  return text.replace(SECRET_IN_TEXT, '$1***').replace(SLACK_TOKEN, 'xox*-***').replace(LONG_TOKEN, '***');
-}
+export { scrub } from './scrub.ts';
 
 /** Scrub every string inside a log record (a few levels deep; logs are off the hot path). */
 function scrubDeep(value: unknown, depth = 0): unknown {
@@ -78,6 +66,11 @@ export interface LoggerOptions {
   rotateSize?: string;
   /** Rotated files kept. */
   keep?: number;
+  /**
+   * The console copy as readable text (pino-pretty) instead of JSON lines. Default: when the
+   * console stream is a terminal. Files are always JSON.
+   */
+  pretty?: boolean;
 }
 
 /** A root logger and how to flush it before exit. */
@@ -94,7 +87,18 @@ export interface LoggerHandle {
 export function createLogger(opts: LoggerOptions): LoggerHandle {
   const targets: pino.TransportTargetOptions[] = [];
   if (opts.console !== 'none') {
-    targets.push({ target: 'pino/file', level: opts.level, options: { destination: opts.console === 'stdout' ? 1 : 2 } });
+    const fd = opts.console === 'stdout' ? 1 : 2;
+    const pretty = opts.pretty ?? (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY) === true;
+    targets.push(
+      pretty
+        ? {
+            target: 'pino-pretty',
+            level: opts.level,
+            // One line per record: time, level, component, message; the structured fields stay in the files.
+            options: { destination: fd, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true },
+          }
+        : { target: 'pino/file', level: opts.level, options: { destination: fd } },
+    );
   }
   if (opts.dir) {
     const dir = resolve(opts.dir);

@@ -151,7 +151,8 @@ export function readKlineCsv(path: string, symbol: string): KlineCsvResult {
     data = readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
+    if (code === 'ENOENT') throw new DataError(`kline file ${path} does not exist`, { file: path }, 'DATA_FILE');
+    const why = code === 'EISDIR' ? 'is a directory' : String(code ?? err);
     throw new DataError(`kline file ${path}: cannot read (${why})`, { file: path }, 'DATA_FILE');
   }
 

@@ -75,6 +75,8 @@ export interface BinanceVenueOptions {
   resyncClock?: () => Promise<void>;
   /** Trading must stop (418 IP ban, auth failure): the kernel sets HALTED with this reason. */
   onHalt?: (reason: string) => void;
+  /** Binance answered 429 (`rate_limit`) or 418 (`ip_ban`), with its Retry-After in ms if any (alerts). */
+  onLimit?: (kind: 'rate_limit' | 'ip_ban', retryAfterMs: number | null, message: string) => void;
   /** recvWindow of signed requests, ms (config `binance.recvWindowMs`). Default 5,000. */
   recvWindowMs?: number;
 }
@@ -126,6 +128,13 @@ export class BinanceVenue implements Venue {
     this.attempts = o.attempts ?? 5;
     this.sleep = o.sleep ?? defaultSleep;
     this.random = o.random ?? Math.random;
+  }
+
+  /** Orders whose outcome is unknown now (sent, no answer yet), with since when (exchange time, UTC epoch ms). */
+  unknownOrders(): Array<{ clientOrderId: string; symbol: Symbol; since: number }> {
+    const out: Array<{ clientOrderId: string; symbol: Symbol; since: number }> = [];
+    for (const t of this.orders.values()) if (t.unknownSince !== null && !t.terminal) out.push({ clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, since: t.unknownSince });
+    return out;
   }
 
   onEvent(listener: VenueListener): void {
@@ -189,6 +198,7 @@ export class BinanceVenue implements Venue {
    */
   private observe(ve: VenueError): VenueError {
     if (ve.retryAfterMs !== null && ve.retryAfterMs > 0) this.blockedUntil = Math.max(this.blockedUntil, this.o.clock.now() + ve.retryAfterMs);
+    if (ve.kind === 'rate_limit' || ve.kind === 'ip_ban') this.o.onLimit?.(ve.kind, ve.retryAfterMs, ve.message);
     if (ve.kind === 'ip_ban' || ve.kind === 'auth') this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
     return ve;
   }

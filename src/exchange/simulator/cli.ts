@@ -12,7 +12,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { isDecimalString } from '../../core/decimal.ts';
-import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO, startSimulator, type Simulator, type SimulatorOptions } from './server.ts';
+import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO } from './defaults.ts';
+import type { Simulator, SimulatorOptions } from './server.ts';
 
 /** The admin endpoints, for the start banner (all JSON, no auth). */
 export const ADMIN_ENDPOINTS: readonly string[] = [
@@ -133,6 +134,7 @@ export function simulatorCommand(program: Command, hooks: SimulatorCommandHooks 
     .option('--fill-on-substeps', 'fill MARKET orders at the next sub-step mark price instead of the next kline open')
     .action(async (flags: SimFlags) => {
       const opts = simulatorOptionsFromFlags(flags);
+      const { startSimulator } = await import('./server.ts'); // loaded on use: other commands start faster
       const sim = await startSimulator(opts);
       (hooks.out ?? ((t: string) => process.stdout.write(t)))(simulatorBanner(sim, opts));
       hooks.onStarted?.(sim);

@@ -38,7 +38,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import { Decimal, ZERO, dec, isDecimalString, str } from '../../core/decimal.ts';
-import { projectPath } from '../../core/paths.ts';
 import type { DecimalString, Fill, Kline, OrderIntent, Side, Symbol } from '../../core/types.ts';
 import { readKlineCsv, parseKlineSpec, shiftKlines } from '../../market/kline-csv.ts';
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';
@@ -60,12 +59,8 @@ import {
   type OrderUpdateExec,
 } from './wire.ts';
 
-/** Default API key of the simulator (send it as `X-MBX-APIKEY`). */
-export const DEFAULT_SIM_API_KEY = 'perpbot-sim-key';
-/** Default API secret of the simulator (HMAC-SHA256 key of `signature`). */
-export const DEFAULT_SIM_API_SECRET = 'perpbot-sim-secret';
-/** Default exchangeInfo file: the recorded mainnet response bundled in data/. */
-export const DEFAULT_SIM_EXCHANGE_INFO = projectPath('data', 'exchange-info', 'fapi-exchangeInfo-2024-10-02.json');
+import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO } from './defaults.ts';
+export { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO };
 
 const MINUTE = 60_000;
 const FIRST_ORDER_ID = 700000000001n;

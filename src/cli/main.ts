@@ -21,6 +21,8 @@ import { loadReplayData } from '../market/replay-source.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { startLive, startPaper } from '../kernel/live.ts';
 import { flatten, recover } from './live-commands.ts';
+import { flattenThroughBot, registerOperatorCommands, serveBot, serveFinishedRun } from './operator-commands.ts';
+import { checkListenAddress } from '../../dashboard/auth.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import { formatReport, type BacktestReport } from '../backtest/report.ts';
 import { loadExchangeInfo } from '../../executor/exchange-info.ts';
@@ -92,15 +94,22 @@ async function replayRun(
 async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live'): Promise<void> {
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
+  if (config.api.enabled) checkListenAddress(config.api.host); // before anything starts
   const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols) : await startLive(config, log, rules, config.symbols);
   const off = withSignals(() => {
     log.warn('signal received: stopping');
     void bot.stop();
   });
+  let api: Awaited<ReturnType<typeof serveBot>> = null;
   try {
+    api = await serveBot(bot.kernel, config, log);
     await bot.done;
+  } catch (err) {
+    await bot.stop();
+    throw err;
   } finally {
     off();
+    await api?.close();
     await bot.kernel.close(null, 'stopped');
   }
 }
@@ -178,13 +187,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('backtest')
       .description('replay kline files as fast as possible and print a report')
-      .option('--json', 'print the report as one JSON object on stdout, nothing else'),
-  ).action(async (flags: CommonFlags & { json?: boolean }) => {
+      .option('--json', 'print the report as one JSON object on stdout, nothing else')
+      .option('--serve', 'then serve the run read-only (dashboard and read API on api.host:api.port) until SIGINT/SIGTERM'),
+  ).action(async (flags: CommonFlags & { json?: boolean; serve?: boolean }) => {
     try {
       const config = loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
+      if (flags.serve) checkListenAddress(config.api.host);
       await withLogger(config, flags.json ? 'none' : 'stderr', async (log) => {
         const { report } = await replayRun(config, log, { heartbeat: false });
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
+        if (flags.serve) await serveFinishedRun(config, log, config.db, report.runId);
       });
       setExit(EXIT.ok);
     } catch (err) {
@@ -260,10 +272,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--config <file>', 'JSON config file')
     .option('--db <file>', 'SQLite database file')
     .option('--yes', 'really send the orders')
-    .action(async (flags: { config?: string; db?: string; yes?: boolean }) => {
+    .option('--symbol <symbol>', 'only this symbol (through a running bot)')
+    .option('--url <url>', "the running bot's API (default http://<api.host>:<api.port>)")
+    .option('--reason <text>', 'why (recorded and alerted by a running bot)')
+    .action(async (flags: { config?: string; db?: string; yes?: boolean; symbol?: string; url?: string; reason?: string }) => {
       try {
         if (!flags.yes) throw new ConfigError(['--yes: flatten sends real orders; say --yes to confirm']);
         const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        // A running bot flattens through its own executor; standalone only when none answers.
+        const viaBot = await flattenThroughBot(config, flags);
+        if (viaBot) {
+          for (const line of viaBot) process.stdout.write(`${line}\n`);
+          setExit(EXIT.ok);
+          return;
+        }
+        if (flags.symbol) throw new ConfigError(['--symbol: standalone flatten (no running bot answers) closes every position; drop --symbol or start the bot']);
         await withLogger(config, 'stderr', async (log) => {
           for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
         });
@@ -274,6 +297,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   simulatorCommand(program);
+  registerOperatorCommands(program, setExit);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

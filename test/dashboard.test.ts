@@ -1,0 +1,109 @@
+/**
+ * The dashboard in real Chromium (playwright-core, Debian's chromium) against a paper bot in a
+ * child process trading on the simulator: with the token the page shows candles, bands, signal
+ * and fill markers, the position with its unrealized PnL and equity; the Halt button halts the
+ * bot (heartbeat HALTED) and no new position opens; Flatten closes the position; Resume.
+ * Without the token (or with a wrong one) the page refuses. Screenshots under test-output/.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCREENSHOT_DIR, api, launchChromium, startPaperBot, until, untilPosition, type PaperBot } from './helpers/paper-bot.ts';
+
+let bot: PaperBot;
+let chrome: Awaited<ReturnType<typeof launchChromium>>;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  bot = await startPaperBot();
+  chrome = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await chrome?.close();
+  await bot?.stop();
+});
+
+describe('dashboard in Chromium, paper bot on the simulator', () => {
+  it('without the token, or with a wrong one, the page refuses and shows no data', async () => {
+    const page = await chrome.browser.newPage();
+    await page.goto(`${bot.url}/`);
+    await page.waitForSelector('#login:not([hidden])');
+    expect(await page.isHidden('#main')).toBe(true);
+    await page.goto(`${bot.url}/#token=wrong-token-0123456789`);
+    await page.waitForSelector('#login-message.refused');
+    expect(await page.textContent('#login-message')).toMatch(/Refused: a valid token is required/);
+    expect(await page.isHidden('#main')).toBe(true);
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-refused.png') });
+    await page.close();
+  });
+
+  it('with the token: candles, bands, signals and fills arrive; position with unrealized PnL; halt, flatten and resume from buttons', async () => {
+    const positions = await untilPosition(bot);
+    expect(positions[0]!.symbol).toBe('BTCUSDT');
+    const page = await chrome.browser.newPage({ viewport: { width: 1400, height: 1800 } });
+    await page.goto(`${bot.url}/#token=${encodeURIComponent(bot.token())}`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 20_000 });
+    // The token left the address bar (it lives in sessionStorage only).
+    expect(page.url()).not.toContain('token');
+    expect(Number(await page.getAttribute('body', 'data-candles'))).toBeGreaterThan(100);
+    expect(Number(await page.getAttribute('body', 'data-markers'))).toBeGreaterThan(0);
+    // Position row with side, entry, mark and an unrealized PnL number.
+    await page.waitForFunction(() => document.querySelectorAll('#positions tbody tr td').length >= 9);
+    const row = await page.$$eval('#positions tbody tr:first-child td', (tds) => tds.map((t) => t.textContent ?? ''));
+    expect(row[0]).toBe('BTCUSDT');
+    expect(row[1]).toMatch(/^(LONG|SHORT)$/);
+    expect(row[5]).toMatch(/^-?[\d,]+\.\d\d$/);
+    expect(await page.textContent('#account')).toMatch(/equity[\d,.]+/);
+    // Fills and signals tables show the run.
+    expect(await page.$$eval('#fills tbody tr', (r) => r.length)).toBeGreaterThan(0);
+    expect(await page.textContent('#signals tbody')).toMatch(/vwap/);
+    // Live updates: a new kline arrives over the event stream and the chart grows.
+    const before = Number(await page.getAttribute('body', 'data-candles'));
+    bot.sim.advance(1);
+    await page.waitForFunction((n) => Number(document.body.dataset.candles) > n, before, { timeout: 15_000 });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-paper.png'), fullPage: true });
+
+    // Halt from the button, with confirmation.
+    await page.click('#commands button[data-command="halt"]');
+    await page.fill('#confirm-reason', 'browser test halt');
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'HALTED', undefined, { timeout: 5_000 });
+    await until('heartbeat HALTED', () => bot.heartbeat().risk.state === 'HALTED', 5_000);
+    expect(bot.heartbeat().risk.reason).toMatch(/operator halt: browser test halt/);
+    // Halted: klines keep coming, no order leaves (signals are denied by the trading state).
+    const submitted = bot.heartbeat().counters.ordersSubmitted!;
+    for (let i = 0; i < 5; i++) {
+      bot.sim.advance(1);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await until('heartbeat after the klines', () => bot.heartbeat().counters.klines! > 0);
+    expect(bot.heartbeat().counters.ordersSubmitted).toBe(submitted);
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-halted.png'), fullPage: true });
+
+    // Flatten everything from the button: closes while HALTED (reduce-only through the executor).
+    await page.click('#commands button[data-command="flatten"]');
+    await page.click('#confirm-ok');
+    await until('flat', async () => {
+      bot.sim.step(1);
+      return ((await api(bot, '/api/positions')).positions as unknown[]).length === 0;
+    });
+    await page.waitForFunction(() => document.querySelector('#positions tbody')?.textContent?.includes('no open positions'), undefined, { timeout: 10_000 });
+    const orders = (await api(bot, '/api/orders?limit=5')).items as Array<{ clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string }>;
+    const flat = orders.find((o) => o.clientOrderId.startsWith('pb-flat-'));
+    expect(flat).toMatchObject({ reduceOnly: true, status: 'FILLED', strategyId: 'operator' });
+
+    // Resume.
+    await page.click('#commands button[data-command="resume"]');
+    await page.click('#confirm-ok');
+    await until('heartbeat ACTIVE', () => bot.heartbeat().risk.state === 'ACTIVE', 5_000);
+    await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'ACTIVE', undefined, { timeout: 5_000 });
+    // Every command is recorded with who, when and why, and was alerted.
+    const cmds = (await api(bot, '/api/commands')).commands as Array<{ command: string; who: string; reason: string; outcome: string }>;
+    expect(cmds.map((c) => c.command)).toEqual(['resume', 'flatten', 'halt']);
+    expect(cmds[2]).toMatchObject({ who: expect.stringMatching(/^dashboard via 127\.0\.0\.1$/), reason: 'browser test halt', outcome: 'trading state HALTED' });
+    await until('alerts on Slack', () => bot.slack.bodies.some((b) => b.includes('operator halt')) && bot.slack.bodies.some((b) => b.includes('operator resume')));
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-resumed.png'), fullPage: true });
+    await page.close();
+  });
+});

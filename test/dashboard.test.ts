@@ -49,7 +49,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
     expect(Number(await page.getAttribute('body', 'data-candles'))).toBeGreaterThan(100);
     expect(Number(await page.getAttribute('body', 'data-markers'))).toBeGreaterThan(0);
     // Position row with side, entry, mark and an unrealized PnL number.
-    await page.waitForFunction(() => document.querySelectorAll('#positions tbody tr td').length >= 9);
+    await page.waitForFunction("document.querySelectorAll('#positions tbody tr td').length >= 9");
     const row = await page.$$eval('#positions tbody tr:first-child td', (tds) => tds.map((t) => t.textContent ?? ''));
     expect(row[0]).toBe('BTCUSDT');
     expect(row[1]).toMatch(/^(LONG|SHORT)$/);
@@ -61,14 +61,14 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
     // Live updates: a new kline arrives over the event stream and the chart grows.
     const before = Number(await page.getAttribute('body', 'data-candles'));
     bot.sim.advance(1);
-    await page.waitForFunction((n) => Number(document.body.dataset.candles) > n, before, { timeout: 15_000 });
+    await page.waitForFunction(`Number(document.body.dataset.candles) > ${before}`, undefined, { timeout: 15_000 });
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-paper.png'), fullPage: true });
 
     // Halt from the button, with confirmation.
     await page.click('#commands button[data-command="halt"]');
     await page.fill('#confirm-reason', 'browser test halt');
     await page.click('#confirm-ok');
-    await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'HALTED', undefined, { timeout: 5_000 });
+    await page.waitForFunction("document.querySelector('#state')?.textContent === 'HALTED'", undefined, { timeout: 5_000 });
     await until('heartbeat HALTED', () => bot.heartbeat().risk.state === 'HALTED', 5_000);
     expect(bot.heartbeat().risk.reason).toMatch(/operator halt: browser test halt/);
     // Halted: klines keep coming, no order leaves (signals are denied by the trading state).
@@ -88,7 +88,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
       bot.sim.step(1);
       return ((await api(bot, '/api/positions')).positions as unknown[]).length === 0;
     });
-    await page.waitForFunction(() => document.querySelector('#positions tbody')?.textContent?.includes('no open positions'), undefined, { timeout: 10_000 });
+    await page.waitForFunction("document.querySelector('#positions tbody')?.textContent?.includes('no open positions')", undefined, { timeout: 10_000 });
     const orders = (await api(bot, '/api/orders?limit=5')).items as Array<{ clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string }>;
     const flat = orders.find((o) => o.clientOrderId.startsWith('pb-flat-'));
     expect(flat).toMatchObject({ reduceOnly: true, status: 'FILLED', strategyId: 'operator' });
@@ -97,7 +97,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
     await page.click('#commands button[data-command="resume"]');
     await page.click('#confirm-ok');
     await until('heartbeat ACTIVE', () => bot.heartbeat().risk.state === 'ACTIVE', 5_000);
-    await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'ACTIVE', undefined, { timeout: 5_000 });
+    await page.waitForFunction("document.querySelector('#state')?.textContent === 'ACTIVE'", undefined, { timeout: 5_000 });
     // Every command is recorded with who, when and why, and was alerted.
     const cmds = (await api(bot, '/api/commands')).commands as Array<{ command: string; who: string; reason: string; outcome: string }>;
     expect(cmds.map((c) => c.command)).toEqual(['resume', 'flatten', 'halt']);

@@ -10,7 +10,7 @@ import type { Db } from '../database/client.ts';
 import { openOrders as dbOpenOrders, positionsForRun } from '../database/queries.ts';
 import { runs } from '../database/schema.ts';
 import { eq } from 'drizzle-orm';
-import { knownSymbols, lastClose, openedAt, pnlSince } from './queries.ts';
+import { knownSymbols, lastClose, lastFillTime, openedAt, pnlSince } from './queries.ts';
 
 /** A position as the API shows it. */
 export interface PositionView {
@@ -179,7 +179,7 @@ export class ApiBackend {
     }));
   }
 
-  /** Balances and PnL. Today = the current UTC day (running) or the run's last fill's day (finished). */
+  /** Balances and PnL, USDT. Today = the current UTC day (running) or the UTC day of the run's last fill (finished). */
   account(now = Date.now()): AccountView {
     const all = pnlSince(this.db, this.runId);
     const wallet = new Decimal(this.startingBalance).plus(all.netPnl);
@@ -190,7 +190,8 @@ export class ApiBackend {
       if (p.unrealizedPnl) upnl = upnl.plus(p.unrealizedPnl);
       if (p.notional) notional = notional.plus(p.notional);
     }
-    const dayRef = this.kernel ? now : (this.run()?.endedAt ?? now);
+    // A finished run's "today" is the UTC day of its last fill (a replay's days are the data's).
+    const dayRef = this.kernel ? now : (lastFillTime(this.db, this.runId) ?? now);
     const today = pnlSince(this.db, this.runId, Math.floor(dayRef / 86_400_000) * 86_400_000);
     return {
       startingBalance: this.startingBalance,

@@ -107,6 +107,11 @@ export function openedAt(db: Db, runId: string, symbol: string): number | null {
   return r?.t ?? null;
 }
 
+/** Time of the latest fill of a run, UTC ms, or null. */
+export function lastFillTime(db: Db, runId: string): number | null {
+  return db.db.select({ t: fills.time }).from(fills).where(eq(fills.runId, runId)).orderBy(desc(fills.time)).limit(1).get()?.t ?? null;
+}
+
 /** The last recorded close of a symbol (candles_1m), or null. */
 export function lastClose(db: Db, symbol: string): string | null {
   return db.db.select({ c: candles1m.close }).from(candles1m).where(eq(candles1m.symbol, symbol)).orderBy(desc(candles1m.openTime)).limit(1).get()?.c ?? null;

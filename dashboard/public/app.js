@@ -6,13 +6,18 @@ const TOKEN_KEY = 'perpbot.token';
 const $ = (id) => document.getElementById(id);
 
 // ---- token -------------------------------------------------------------------------------
-(function takeTokenFromFragment() {
+function takeTokenFromFragment() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-})();
+  if (!m) return false;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+  return true;
+}
+takeTokenFromFragment();
+// A token pasted into the address bar of an open page (#token=…) is taken too.
+window.addEventListener('hashchange', () => {
+  if (takeTokenFromFragment()) start().catch(() => {});
+});
 const token = () => sessionStorage.getItem(TOKEN_KEY);
 
 class Refused extends Error {}

@@ -48,6 +48,7 @@ function showLogin(message) {
     $('login-message').classList.add('refused');
   }
   document.body.dataset.state = 'refused';
+  $('live').textContent = 'no token';
 }
 
 $('login-form').addEventListener('submit', (e) => {
@@ -115,7 +116,7 @@ async function refreshOverview() {
   readOnly = st.readOnly;
   document.body.dataset.readOnly = String(readOnly);
   $('mode').textContent = `${st.mode ?? '?'}${readOnly ? ' (finished run, read-only)' : ''}`;
-  const state = readOnly ? risk.history[0]?.state ?? '-' : st.risk.state;
+  const state = readOnly ? risk.history[0]?.state ?? 'ACTIVE' : st.risk.state;
   $('state').textContent = state;
   $('state').className = `pill ${state}`;
   $('state-reason').textContent = readOnly ? `run ${st.runId}` : st.risk.reason ?? '';
@@ -168,6 +169,7 @@ async function refreshOverview() {
   $('risk').replaceChildren(...(risk.history.length ? risk.history.map((r) => li(`${time(r.ts)} ${r.previous} → ${r.state}: ${r.reason}`)) : [li('no trading-state changes')]));
   $('operator').replaceChildren(...(cmds.commands.length ? cmds.commands.map((c) => li(`${time(c.ts)} ${c.command}${c.args.symbol ? ` ${c.args.symbol}` : ''} by ${c.who}: ${c.reason} → ${c.outcome}`)) : [li('no operator commands')]));
   for (const b of document.querySelectorAll('#commands button')) b.disabled = readOnly;
+  $('commands').hidden = readOnly;
   document.body.dataset.state = readOnly ? 'readonly' : st.risk.state;
 }
 
@@ -212,7 +214,7 @@ function setupCharts() {
   markers = LC.createSeriesMarkers(candles, []);
   equityChart = LC.createChart($('equity'), { ...opts(260), leftPriceScale: { visible: true } });
   equitySeries = equityChart.addSeries(LC.LineSeries, { color: '#26a69a', lineWidth: 2, priceScaleId: 'right' });
-  ddSeries = equityChart.addSeries(LC.HistogramSeries, { color: 'rgba(239,83,80,0.6)', priceScaleId: 'left', priceFormat: { type: 'percent' } });
+  ddSeries = equityChart.addSeries(LC.HistogramSeries, { color: 'rgba(239,83,80,0.6)', priceScaleId: 'left', priceFormat: { type: 'percent', precision: 2, minMove: 0.01 } });
 }
 
 const BUCKET = { '1m': 60, '5m': 300, '15m': 900, '1h': 3600 };

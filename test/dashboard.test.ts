@@ -20,7 +20,7 @@ beforeAll(async () => {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   bot = await startPaperBot();
   chrome = await launchChromium();
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await chrome?.close();
@@ -39,7 +39,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
     expect(await page.isHidden('#main')).toBe(true);
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-refused.png') });
     await page.close();
-  });
+  }, 240_000);
 
   it('with the token: candles, bands, signals and fills arrive; position with unrealized PnL; halt, flatten and resume from buttons', async () => {
     const positions = await untilPosition(bot);
@@ -108,7 +108,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
     await until('alerts on Slack', () => bot.slack.bodies.some((b) => b.includes('operator halt')) && bot.slack.bodies.some((b) => b.includes('operator resume')));
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-resumed.png'), fullPage: true });
     await page.close();
-  });
+  }, 240_000);
 });
 
 describe('dashboard of a finished run', () => {
@@ -131,7 +131,7 @@ describe('dashboard of a finished run', () => {
         } catch {
           return false;
         }
-      }, 90_000);
+      }, 240_000);
       expect(out).toMatch(/net PnL/i); // the report was printed first
       const page = await chrome.browser.newPage({ viewport: { width: 1400, height: 1600 } });
       await page.goto(`http://127.0.0.1:${port}/#token=${token}`);
@@ -149,5 +149,5 @@ describe('dashboard of a finished run', () => {
       await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 300_000);
 });

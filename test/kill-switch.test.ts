@@ -86,5 +86,5 @@ describe('kill switch', () => {
     sim.advance(1);
     await until('flat', () => bot.kernel.executor.positionSnapshot().BTCUSDT === undefined, 20_000);
     expect(bot.kernel.executor.tradingState().state).toBe('HALTED');
-  });
+  }, 240_000);
 });

@@ -21,7 +21,7 @@ const seen: string[] = []; // every response body, for the secrets check
 
 beforeAll(async () => {
   bot = await startPaperBot();
-}, 120_000);
+}, 240_000);
 afterAll(async () => {
   await bot?.stop();
 });
@@ -82,7 +82,7 @@ describe('operating a running paper bot from another terminal', () => {
     const cmds = (await get('/api/commands')).commands as Array<{ command: string; who: string }>;
     expect(cmds.map((c) => c.command)).toEqual(['resume', 'flatten', 'halt']);
     expect(cmds[0]!.who).toMatch(/^[\w.-]+@[\w.-]+ via 127\.0\.0\.1$/);
-  });
+  }, 240_000);
 
   it('/metrics parses as Prometheus text and its counters match the database', async () => {
     bot.sim.advance(3);
@@ -120,7 +120,7 @@ describe('operating a running paper bot from another terminal', () => {
     } finally {
       db.close();
     }
-  });
+  }, 240_000);
 
   it('reads check their query with the field named; commands check their body', async () => {
     const bad = await fetch(`${bot.url}/api/fills?limit=5000&symbol=btc`, { headers: { Authorization: `Bearer ${bot.token()}` } });
@@ -196,7 +196,7 @@ describe('start-up refusals and finished runs', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/api\.host: got "0\.0\.0\.0", a non-loopback address; set PERPBOT_API_TOKEN/);
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
-  });
+  }, 240_000);
 
   it('perpbot dashboard --db browses a run read-only: reads answer, commands are refused', async () => {
     const port = await freePort();
@@ -221,5 +221,5 @@ describe('start-up refusals and finished runs', () => {
       p.kill('SIGTERM');
       await new Promise((r) => p.once('exit', r));
     }
-  });
+  }, 240_000);
 });

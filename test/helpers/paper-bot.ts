@@ -151,7 +151,7 @@ export async function startPaperBot(extraEnv: Record<string, string> = {}): Prom
       } catch {
         return false;
       }
-    }, 60_000);
+    }, 120_000);
     // The subscription is registered some time after the socket opens: step until frames arrive.
     await until('market frames', async () => {
       sim.step(1);

@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { TradingState } from '../src/core/types.ts';
+import { deriveStatus } from '../src/health/heartbeat.ts';
 import { operatorCommands } from '../database/schema.ts';
 import type { ApiBackend } from './backend.ts';
 import { INTERVALS, candlesWithBands, commandHistory, equityCurve, fillsPage, ordersPage, riskHistory, signalsPage, type Interval, type PageQuery } from './queries.ts';
@@ -106,7 +107,8 @@ export function registerRoutes(app: FastifyInstance, backend: ApiBackend, log: L
     const run = backend.run();
     if (!k) return { readOnly: true, mode: run?.mode ?? null, runId: backend.runId, run, risk: riskHistory(backend.db, backend.runId, 1)[0] ?? null };
     const snap = k.healthSnapshot();
-    return { readOnly: false, ...snap, time: Date.now(), uptimeMs: Date.now() - snap.startedAt, symbols: backend.symbols() };
+    const derived = deriveStatus(snap);
+    return { readOnly: false, status: derived.status, statusReason: derived.reason, ...snap, time: Date.now(), uptimeMs: Date.now() - snap.startedAt, symbols: backend.symbols() };
   });
   app.get('/api/symbols', async (req) => {
     noQuery(req);

@@ -60,6 +60,10 @@ describe('operating a running paper bot from another terminal', () => {
     const table = await cli(['positions'], bot.cliEnv);
     expect(table.stdout).toMatch(/^symbol\s+side\s+size\s+entry\s+mark\s+uPnL USDT/m);
     expect(table.stdout).toMatch(/^BTCUSDT\s+(LONG|SHORT)\s+0\.\d+/m);
+    const orders = await cli(['orders', '--json'], bot.cliEnv);
+    expect(orders.code).toBe(0);
+    expect(JSON.parse(orders.stdout)).toEqual({ orders: [] });
+    expect((await get('/api/status')).status).toBe('ok');
     const pnl = await cli(['pnl'], bot.cliEnv);
     expect(pnl.code).toBe(0);
     expect(pnl.stdout).toMatch(/^equity\s+\d+/m);

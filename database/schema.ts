@@ -222,6 +222,32 @@ export const riskEvents = sqliteTable(
   (t) => [index('risk_events_run_idx').on(t.runId)],
 );
 
+/**
+ * Operator commands received through the API (halt, pause, resume, flatten, cancel orders),
+ * append-only, in arrival order (`id`): who asked, when, why, and what was done.
+ * `who` is what the caller said it is (the CLI sends user@host) plus the peer address; never a
+ * token. `args` is JSON (e.g. `{"symbol":"BTCUSDT"}`).
+ */
+export const operatorCommands = sqliteTable(
+  'operator_commands',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** When the command was received, UTC epoch ms. */
+    ts: integer('ts').notNull(),
+    /** `halt` | `pause` | `resume` | `flatten` | `cancel-orders`. */
+    command: text('command').notNull(),
+    args: text('args', { mode: 'json' }).$type<Record<string, string>>().notNull(),
+    who: text('who').notNull(),
+    reason: text('reason').notNull(),
+    /** What the bot did with it (e.g. "published", "refused: read-only"). */
+    outcome: text('outcome').notNull(),
+  },
+  (t) => [index('operator_commands_run_idx').on(t.runId)],
+);
+
 /** A row of `runs` as drizzle reads it. */
 export type RunRow = typeof runs.$inferSelect;
 /** A row of `candles_1m` as drizzle reads it. */
@@ -234,5 +260,7 @@ export type OrderRow = typeof orders.$inferSelect;
 export type FillRow = typeof fills.$inferSelect;
 /** A row of `positions` as drizzle reads it. */
 export type PositionRow = typeof positions.$inferSelect;
+/** A row of `operator_commands` as drizzle reads it (`args` parsed from JSON). */
+export type OperatorCommandRow = typeof operatorCommands.$inferSelect;
 /** A row of `risk_events` as drizzle reads it. */
 export type RiskEventRow = typeof riskEvents.$inferSelect;

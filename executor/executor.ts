@@ -34,7 +34,8 @@ import type {
 } from '../src/core/types.ts';
 import type { ExchangeRules } from './exchange-info.ts';
 import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
-import { RiskEngine, checkRisk, type RiskLimits, type StateChange } from './risk.ts';
+import { RiskEngine, checkRisk, isReducing, type RiskLimits, type StateChange } from './risk.ts';
+import { OperatorCommands } from './operator.ts';
 import { sizeEntry, type SizingMode } from './sizing.ts';
 import type { Venue } from './venue.ts';
 
@@ -159,6 +160,12 @@ export class Executor {
   private readonly roundTrips: RoundTrip[] = [];
   private seq = 0;
   private lastError: string | null = null;
+  /** Latest mark price and latest signal reference price per symbol, for operator closes. */
+  private readonly lastMarks = new Map<Symbol, string>();
+  private readonly lastSignalPrices = new Map<Symbol, string>();
+  /** Operator commands (topic `operator.command`): executor/operator.ts. */
+  readonly operator: OperatorCommands;
+
   readonly stats: ExecutorStats = {
     signals: 0,
     ignoredSignals: 0,
@@ -176,6 +183,17 @@ export class Executor {
   constructor(private readonly d: ExecutorDeps) {
     this.risk = new RiskEngine(d.limits, d.initialTradingState);
     this.equity = new Decimal(d.startingEquity);
+    this.operator = new OperatorCommands({
+      clock: d.clock,
+      log: d.log,
+      setState: (cmd) => this.onSetState(cmd),
+      positions: () => this.positionSnapshot(),
+      openOrders: () => this.openOrders(),
+      cancel: (symbol, id) => d.venue.cancel(symbol, id),
+      placeClose: (intent) => this.place(intent, { operatorClose: true }),
+      lastPrice: (symbol) => this.lastMarks.get(symbol) ?? this.lastSignalPrices.get(symbol) ?? null,
+      noteError: (message) => (this.lastError = message),
+    });
   }
 
   /** Start consuming `signal.*`, `order.update`, `account.update` and `order.request` (one queue, in order). */
@@ -199,12 +217,15 @@ export class Executor {
       },
       { name: 'executor' },
     );
+    // Operator commands: their own queue, so a halt never waits behind an order on a slow venue.
+    this.d.bus.consume('operator.command', (m) => this.operator.handle(m), { name: 'executor-operator' });
     // Funding times only (a map update): their own queue, so mark prices never wait behind orders.
     this.d.bus.consume('market.markPrice.*', (m) => this.onMarkPrice(m), { name: 'executor-funding' });
   }
 
   /** Learn the symbol's funding times from a mark price (`nextFundingTime`, when the source has it). */
   private onMarkPrice(m: MarkPriceUpdated): void {
+    this.lastMarks.set(m.symbol, m.markPrice);
     const t = m.nextFundingTime;
     if (t === undefined) return;
     const f = this.funding.get(m.symbol);
@@ -387,6 +408,7 @@ export class Executor {
 
   private async onSignal(s: SignalEmitted): Promise<void> {
     this.stats.signals++;
+    this.lastSignalPrices.set(s.symbol, s.refPrice);
     this.tick();
     const base = {
       symbol: s.symbol,
@@ -469,7 +491,7 @@ export class Executor {
    * Filters → risk → journal → venue for one intent.
    * @returns true when the venue accepted it
    */
-  private async place(raw: OrderIntent): Promise<boolean> {
+  private async place(raw: OrderIntent, opts: { operatorClose?: boolean } = {}): Promise<boolean> {
     const rules = this.d.rules.get(raw.symbol);
     // Round, then validate: quantity floored to the step, a limit price to the tick toward the
     // passive side (BUY down, SELL up), so rounding never makes an order bigger or more aggressive.
@@ -483,7 +505,8 @@ export class Executor {
     const now = this.d.clock.now();
     const position = this.positionOf(intent.symbol);
     const view = this.risk.view(intent, now, position, this.openPositionCount(), this.projected(intent.symbol, position), this.funding.get(intent.symbol));
-    const denial = checkRisk(intent, view, this.d.limits);
+    // An operator's reduce-only close (flatten) leaves in any trading state; nothing else changes.
+    const denial = opts.operatorClose && isReducing(intent, position) ? null : checkRisk(intent, view, this.d.limits);
     if (denial) {
       this.deny(intent, denial.check, denial.reason);
       return false;

@@ -182,6 +182,8 @@ describe('live mode: SIGKILL at bad moments and restart (the real CLI in a child
       PERPBOT_RISK_MAX_CONSECUTIVE_LOSSES: '0',
       PERPBOT_RISK_DAILY_LOSS_LIMIT: '0',
       PERPBOT_STRATEGIES: STRATEGIES,
+      // No operator API here: it would bind 127.0.0.1:8080 and write a token under the project's status/.
+      PERPBOT_API_ENABLED: 'false',
     };
 
     const heartbeat = (): Heartbeat | null => {

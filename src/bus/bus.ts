@@ -48,12 +48,42 @@ export interface CancelOrder {
   reason: string;
 }
 
+/**
+ * Operator command on topic `operator.command`: close positions with reduce-only MARKET orders
+ * through the executor (after canceling perpbot's open orders on those symbols). Passes the
+ * exchange filters and is written ahead like any order; allowed while REDUCING or HALTED
+ * (it only shrinks positions).
+ */
+export interface FlattenPositions {
+  type: 'FlattenPositions';
+  /** UTC epoch ms. */
+  ts: number;
+  /** One symbol, or every symbol with a position when absent. */
+  symbol?: string;
+  reason: string;
+  /** The operator command's id (its row in `operator_commands`), for the logs. */
+  commandId: string;
+}
+
+/** Operator command on topic `operator.command`: cancel perpbot's open orders (one symbol or all). */
+export interface CancelOrders {
+  type: 'CancelOrders';
+  /** UTC epoch ms. */
+  ts: number;
+  /** One symbol, or every symbol when absent. */
+  symbol?: string;
+  reason: string;
+  commandId: string;
+}
+
 /** Every message the bus carries, keyed by topic family. */
 export interface TopicMessages {
   'market.kline': KlineClosed;
   'market.markPrice': MarkPriceUpdated;
   signal: SignalEmitted;
   'order.request': SubmitOrder | CancelOrder | SetTradingState;
+  /** Operator commands, consumed by the executor on a queue of their own (never behind an order). */
+  'operator.command': SetTradingState | FlattenPositions | CancelOrders;
   'order.update': OrderEvent;
   'account.update': PositionChanged;
   'risk.state': TradingStateChanged;
@@ -66,6 +96,7 @@ export type Topic =
   | `market.markPrice.${string}`
   | `signal.${string}`
   | 'order.request'
+  | 'operator.command'
   | 'order.update'
   | 'account.update'
   | 'risk.state'

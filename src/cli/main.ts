@@ -24,6 +24,8 @@ import { scrub } from '../logging/scrub.ts';
 import type { LoggerHandle } from '../logging/logger.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { BacktestReport } from '../backtest/report.ts';
+import { flattenThroughBot, registerOperatorCommands, serveBot, serveFinishedRun } from './operator-commands.ts';
+import { checkListenAddress } from '../../dashboard/auth.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import type { BacktestOutputs } from '../backtest/outputs.ts';
 import { dataCommand } from './data-commands.ts';
@@ -132,15 +134,22 @@ async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live')
   await loadStrategyModules(config.strategies);
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
+  if (config.api.enabled) checkListenAddress(config.api.host); // before anything starts
   const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols) : await startLive(config, log, rules, config.symbols);
   const off = withSignals(() => {
     log.warn('signal received: stopping');
     void bot.stop();
   });
+  let api: Awaited<ReturnType<typeof serveBot>> = null;
   try {
+    api = await serveBot(bot.kernel, config, log);
     await bot.done;
+  } catch (err) {
+    await bot.stop();
+    throw err;
   } finally {
     off();
+    await api?.close();
     await bot.kernel.close(null, 'stopped');
   }
 }
@@ -245,14 +254,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--json', 'print the report as one JSON object on stdout, nothing else')
       .option('--funding <spec...>', 'funding-rate CSV files: PATH or SYMBOL=PATH (default: data/funding/SYMBOL-funding*.csv); "none" = no funding')
       .option('--report <file>', 'write a self-contained HTML report (equity, drawdown, monthly heatmap, trades on the price chart)')
-      .option('--trades <file>', 'write the round trips as CSV'),
-  ).action(async (flags: CommonFlags & { json?: boolean; funding?: string[]; report?: string; trades?: string }) => {
+      .option('--trades <file>', 'write the round trips as CSV')
+      .option('--serve', 'then serve the run read-only (dashboard and read API on api.host:api.port) until SIGINT/SIGTERM'),
+  ).action(async (flags: CommonFlags & { json?: boolean; funding?: string[]; report?: string; trades?: string; serve?: boolean }) => {
     try {
       const config = backtestDatabase(await loadConfig({ file: flags.config, overrides: overridesFrom(flags) }));
+      if (flags.serve) checkListenAddress(config.api.host);
       await withLogger(config, flags.json ? 'none' : 'stderr', async (log) => {
         const { report } = await replayRun(config, log, { heartbeat: false, funding: flags.funding ?? [], outputs: { html: flags.report, tradesCsv: flags.trades } });
         const { formatReport } = await import('../backtest/report.ts');
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`);
+        if (flags.serve) await serveFinishedRun(config, log, config.db, report.runId);
       });
       setExit(EXIT.ok);
     } catch (err) {
@@ -330,10 +342,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--config <file>', 'JSON config file')
     .option('--db <file>', 'SQLite database file')
     .option('--yes', 'really send the orders')
-    .action(async (flags: { config?: string; db?: string; yes?: boolean }) => {
+    .option('--symbol <symbol>', 'only this symbol (through a running bot)')
+    .option('--url <url>', "the running bot's API (default http://<api.host>:<api.port>)")
+    .option('--reason <text>', 'why (recorded and alerted by a running bot)')
+    .action(async (flags: { config?: string; db?: string; yes?: boolean; symbol?: string; url?: string; reason?: string }) => {
       try {
         if (!flags.yes) throw new RefusedError('flatten sends real orders to close every position: nothing was done; run `perpbot flatten --yes` to confirm');
         const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
+        // A running bot flattens through its own executor; standalone only when none answers.
+        const viaBot = await flattenThroughBot(config, flags);
+        if (viaBot) {
+          for (const line of viaBot) process.stdout.write(`${line}\n`);
+          setExit(EXIT.ok);
+          return;
+        }
+        if (flags.symbol) throw new ConfigError(['--symbol: standalone flatten (no running bot answers) closes every position; drop --symbol or start the bot']);
         await withLogger(config, 'stderr', async (log) => {
           const { flatten } = await import('./live-commands.ts');
           for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
@@ -346,6 +369,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   simulatorCommand(program);
   dataCommand(program, setExit, fail);
+  registerOperatorCommands(program, setExit);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

@@ -65,6 +65,11 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   SLACK_BOT_TOKEN: { key: 'alerts.slackToken', kind: 'string', secret: true },
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },
   PERPBOT_SLACK_API_URL: { key: 'alerts.slackApiUrl', kind: 'string' },
+  PERPBOT_API_ENABLED: { key: 'api.enabled', kind: 'string' },
+  PERPBOT_API_HOST: { key: 'api.host', kind: 'string' },
+  PERPBOT_API_PORT: { key: 'api.port', kind: 'string' },
+  PERPBOT_API_TOKEN_FILE: { key: 'api.tokenFile', kind: 'string' },
+  PERPBOT_METRICS_PORT: { key: 'metrics.port', kind: 'string' },
   PERPBOT_DAILY_SUMMARY_CRON: { key: 'alerts.dailySummaryCron', kind: 'string' },
   PERPBOT_RETENTION_CANDLES_1M_DAYS: { key: 'retention.candles1mDays', kind: 'string' },
   PERPBOT_RETENTION_CRON: { key: 'retention.cron', kind: 'string' },
@@ -75,7 +80,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
 };
 
 /** `PERPBOT_*` variables that are read elsewhere and are not config keys. */
-const OTHER_PERPBOT_VARS = new Set(['PERPBOT_CONFIG']);
+const OTHER_PERPBOT_VARS = new Set(['PERPBOT_CONFIG', 'PERPBOT_API_TOKEN', 'PERPBOT_API_URL']);
 
 /** Where configuration comes from. */
 export interface ConfigSources {

@@ -203,6 +203,24 @@ export const configSchema = z.strictObject({
       forceWithoutReconcile: bool.default(false),
     })
     .prefault({}),
+  api: z
+    .strictObject({
+      /** Serve the control and read API, the dashboard and /metrics in paper and live. */
+      enabled: bool.default(true),
+      /** Listen address. Anything but a loopback address needs PERPBOT_API_TOKEN set (else the bot refuses to start). */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** Listen port (0 = any free port, printed in the log). */
+      port: nonNegInt('a port 0–65535').pipe(z.number().max(65_535, 'expected a port 0–65535')).default(8080),
+      /** Where the API token is generated at first start (mode 0600) when PERPBOT_API_TOKEN is not set. */
+      tokenFile: z.string().min(1).default(projectPath('status/api-token')),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** 0: /metrics on the API server, behind the token. Else a separate port on 127.0.0.1 serving /metrics without a token. */
+      port: nonNegInt('a port 0–65535').pipe(z.number().max(65_535, 'expected a port 0–65535')).default(0),
+    })
+    .prefault({}),
   alerts: z
     .strictObject({
       /** Slack bot token (xoxb-…). Empty: alerts go to the log only. Never logged. */

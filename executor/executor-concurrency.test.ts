@@ -114,7 +114,7 @@ function harness(o: { journal?: OrderJournal } = {}) {
       strategyId: 's1',
       symbol,
       target,
-      reason: 'test',
+      reason: target === 'FLAT' ? 'exit_vwap' : 'entry',
       refPrice: PRICE[symbol]!,
       indicators: {},
       klineOpenTime: T0 - 60_000,

@@ -107,6 +107,10 @@ export interface ExecutorStats {
   wins: number;
   losses: number;
   venueErrors: number;
+  /** Fills of orders perpbot did not place (external): matched against positions, counted nowhere else. */
+  externalFills: number;
+  /** Orders perpbot did not place, seen accepted on the account (external). */
+  externalOrders: number;
 }
 
 /** An order the executor is waiting on. */
@@ -173,6 +177,8 @@ export class Executor {
     wins: 0,
     losses: 0,
     venueErrors: 0,
+    externalFills: 0,
+    externalOrders: 0,
   };
 
   constructor(private readonly d: ExecutorDeps) {
@@ -584,7 +590,26 @@ export class Executor {
     else this.openBySymbol.set(o.intent.symbol, n);
   }
 
+  /**
+   * An event of an order perpbot did not place: the position report will include its fills, so
+   * they are matched against it (the symbol is not held up), but they count toward no strategy's
+   * PnL, round trip, daily loss or daily quantity, nor the executor's totals.
+   */
+  private onExternal(e: OrderEvent): void {
+    if (e.type === 'OrderAccepted') this.stats.externalOrders++;
+    if (e.type !== 'OrderFilled') return;
+    this.stats.externalFills++;
+    const f = e.fill;
+    this.d.log.warn({ clientOrderId: f.clientOrderId, symbol: f.symbol, side: f.side, quantity: f.quantity, price: f.price }, 'external fill (an order perpbot did not place): left out of strategy figures');
+    this.match(f.symbol, f.side === 'BUY' ? new Decimal(f.quantity) : new Decimal(f.quantity).neg());
+    this.closeTripIfFlat(f.symbol, f.time);
+  }
+
   private onOrderEvent(e: OrderEvent): void {
+    if (e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' && e.external !== undefined) {
+      this.onExternal(e);
+      return;
+    }
     switch (e.type) {
       case 'OrderFilled': {
         this.stats.fills++;
@@ -626,10 +651,11 @@ export class Executor {
   private onPosition(e: PositionChanged): void {
     const p = e.position;
     const last = this.reported.get(p.symbol);
-    // A report older than the one held (a slow REST poll racing the stream) changes nothing.
-    if (last && p.updatedAt < last.at) return;
+    // A report older than the one held (a slow REST poll racing the stream) changes nothing; the
+    // exchange's truth (reconciliation) applies whichever clock stamped either.
+    if (last && p.updatedAt < last.at && e.source !== 'reconcile') return;
     const q = new Decimal(p.quantity);
-    this.reported.set(p.symbol, { quantity: q, at: p.updatedAt });
+    this.reported.set(p.symbol, { quantity: q, at: Math.max(p.updatedAt, last?.at ?? 0) });
     // Restored and re-read positions are the truth as they stand: nothing to match.
     if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
     else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));

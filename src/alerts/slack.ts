@@ -1,6 +1,7 @@
 /**
  * Alerts to the team on Slack (chat.postMessage through @slack/web-api): trading-state changes
- * (a halt, a resume), database write failures and the end of a run. Without a token, alerts go
+ * (a halt, a resume), database write failures, the end of a run, and orders on the account that
+ * perpbot did not place (external, once per order). Without a token, alerts go
  * to the log only. The token is never logged (the logger redacts it, and errors are scrubbed).
  *
  * A failing Slack never affects trading: sends are fire-and-forget with the library's retries,
@@ -67,7 +68,7 @@ export class Alerter {
     this.pending.add(p);
   }
 
-  /** Subscribe to the bus: trading-state changes become alerts. */
+  /** Subscribe to the bus: trading-state changes and external orders (once each) become alerts. */
   watch(bus: EventBus): void {
     bus.consume(
       'risk.state',
@@ -78,6 +79,23 @@ export class Alerter {
         this.send(level, `trading ${e.previous} → ${e.state}: ${e.reason}`);
       },
       { name: 'alerts' },
+    );
+    // Activity on the account that perpbot did not place: once per order (its first event).
+    const seen = new Set<string>();
+    bus.consume(
+      'order.update',
+      (e) => {
+        if (e.type === 'OrderSubmitted' || e.type === 'OrderDenied' || e.external === undefined) return;
+        const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.clientOrderId;
+        if (seen.has(id)) return;
+        if (seen.size >= 10_000) seen.clear();
+        seen.add(id);
+        const symbol = e.type === 'OrderFilled' ? e.fill.symbol : e.symbol;
+        const x = e.external;
+        const what = e.type === 'OrderFilled' ? `filled ${e.fill.side} ${e.fill.quantity} @ ${e.fill.price}` : `${x.side} ${x.type} ${x.quantity}${x.price !== '0' ? ` @ ${x.price}` : ''}`;
+        this.send('warn', `external order ${id} on ${symbol} (not placed by perpbot): ${what}; recorded as external, in no strategy's PnL or limits`);
+      },
+      { name: 'alerts-external' },
     );
   }
 

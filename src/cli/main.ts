@@ -256,16 +256,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('flatten')
-    .description('close every position with reduce-only market orders (live account); needs --yes')
+    .description("close perpbot's positions (configured symbols and symbols perpbot placed orders on) with reduce-only market orders (live account); needs --yes")
     .option('--config <file>', 'JSON config file')
     .option('--db <file>', 'SQLite database file')
     .option('--yes', 'really send the orders')
-    .action(async (flags: { config?: string; db?: string; yes?: boolean }) => {
+    .option('--all', "close every position of the account, not only perpbot's symbols")
+    .action(async (flags: { config?: string; db?: string; yes?: boolean; all?: boolean }) => {
       try {
         if (!flags.yes) throw new ConfigError(['--yes: flatten sends real orders; say --yes to confirm']);
         const config = loadConfig({ file: flags.config, overrides: { db: flags.db } });
         await withLogger(config, 'stderr', async (log) => {
-          for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
+          for (const line of await flatten(config, log, process.env, { all: flags.all === true })) process.stdout.write(`${line}\n`);
         });
         setExit(EXIT.ok);
       } catch (err) {

@@ -377,6 +377,9 @@ export class Kernel {
         ordersSubmitted: this.executor.stats.submitted,
         ordersDenied: this.executor.stats.denied,
         fills: this.executor.stats.fills,
+        // Activity on the account that perpbot did not place (recorded, alerted, in no strategy figure).
+        externalOrders: this.executor.stats.externalOrders,
+        externalFills: this.executor.stats.externalFills,
         busPublished: bus.published,
         busConflated: bus.conflated,
         busHandlerErrors: bus.handlerErrors,

@@ -7,7 +7,7 @@
  *   {@link clientOrderIdFor};
  * - operator orders through the bus (`SubmitOrder` without an id): `pb-op-<time36>-<seq36>`;
  * - `perpbot flatten`: `pb-flat-<time36>-<SYMBOL>`.
- * Anything else (an id Binance generated for an order placed in the web UI or app, which looks
+ * All start with {@link CLIENT_ORDER_PREFIX}. Anything else (an id Binance generated for an order placed in the web UI or app, which looks
  * like `web_…`, `ios_…`, `android_…` or a bare random string, or another program's own id) is
  * external: recorded, shown and alerted, but attributed to no strategy.
  */
@@ -15,9 +15,6 @@ import { createHash } from 'node:crypto';
 
 /** The prefix every perpbot client order id starts with. */
 export const CLIENT_ORDER_PREFIX = 'pb-';
-
-const STRATEGY_ID_RE = /^pb-[A-Za-z0-9_-]{22}$/;
-const OPERATOR_ID_RE = /^pb-(op|flat)-[.A-Za-z0-9:/_-]{1,29}$/;
 
 /**
  * A deterministic Binance client order id for one leg of a signal: the same signal always gives
@@ -32,11 +29,14 @@ export function clientOrderIdFor(signalId: string, leg: string): string {
 }
 
 /**
- * True when `clientOrderId` is one perpbot generates (a strategy order, an operator order
- * `pb-op-…` or a flatten order `pb-flat-…`); false for anyone else's (external) order.
+ * True when `clientOrderId` is perpbot's: every id perpbot generates starts with `pb-` (strategy
+ * orders, `pb-op-…`, `pb-flat-…`, and any later kind, which must keep the prefix); false for
+ * anyone else's (external) order. The prefix, not the exact shapes above, decides, so that an
+ * order of perpbot's is never mistaken for someone else's (and left unmanaged); Binance's own
+ * generated ids (`web_…`, `ios_…`, `android_…`, random strings) never start with it.
  */
 export function isPerpbotClientOrderId(clientOrderId: string): boolean {
-  return STRATEGY_ID_RE.test(clientOrderId) || OPERATOR_ID_RE.test(clientOrderId);
+  return clientOrderId.startsWith(CLIENT_ORDER_PREFIX);
 }
 
 /** The strategy id recorded for activity perpbot did not place (manual trades, other programs). */

@@ -107,5 +107,28 @@ describe('Alerter', () => {
     await a.flush();
     expect(seen.map((x) => new URLSearchParams(x.body).get('text')!.split(']')[0])).toEqual(['[info', '[error']);
   });
+
+  it("an order perpbot did not place is alerted once (warn), perpbot's own events never", async () => {
+    seen.length = 0;
+    const { log } = capture();
+    const a = new Alerter({ slackToken: TOKEN, slackChannel: 'C1', slackApiUrl: url }, log, 'perpbot live', { retries: 0 });
+    const bus = new EventBus();
+    a.watch(bus);
+    const external = { side: 'SELL' as const, type: 'MARKET', quantity: '0.001', price: '0', reduceOnly: false };
+    bus.publish('order.update', { type: 'OrderAccepted', ts: 1, clientOrderId: 'pb-AAAAAAAAAAAAAAAAAAAAAA', orderId: '1', symbol: 'BTCUSDT' });
+    bus.publish('order.update', { type: 'OrderAccepted', ts: 2, clientOrderId: 'web_1', orderId: '2', symbol: 'BTCUSDT', external });
+    bus.publish('order.update', {
+      type: 'OrderFilled',
+      ts: 3,
+      cumulativeQuantity: '0.001',
+      status: 'FILLED',
+      external,
+      fill: { tradeId: '9', orderId: '2', clientOrderId: 'web_1', symbol: 'BTCUSDT', side: 'SELL', price: '108167.0', quantity: '0.001', commission: '0.05', commissionAsset: 'USDT', realizedPnl: '0', maker: false, time: 3 },
+    });
+    await bus.drain();
+    await a.flush();
+    const texts = seen.map((x) => new URLSearchParams(x.body).get('text')!);
+    expect(texts).toEqual(["[warn] perpbot live: external order web_1 on BTCUSDT (not placed by perpbot): SELL MARKET 0.001; recorded as external, in no strategy's PnL or limits"]);
+  });
 });
 

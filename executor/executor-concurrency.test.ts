@@ -295,4 +295,27 @@ describe('Executor: asynchronous write-ahead', () => {
     expect(d?.type === 'OrderDenied' && d.check).toBe('tradingState');
     expect(h.executor.openOrders()).toEqual([]);
   });
+
+  it('REDUCING arriving while an exit is being committed lets the exit go (it shrinks the position); an entry in the same spot is stopped', async () => {
+    const j = slowJournal();
+    const h = harness({ journal: j.journal });
+    // a BTCUSDT long to exit (its entry committed and filled)
+    h.signal('BTCUSDT', 'LONG', 0);
+    await until('the entry intent', () => j.pending.length === 1);
+    j.pending[0]!.d.resolve(true);
+    await h.bus.drain();
+    h.fill(h.sent[0]!, '0.009', '9001');
+    await h.bus.drain();
+    h.signal('BTCUSDT', 'FLAT', 1); // exit (reduce-only)
+    h.signal('ETHUSDT', 'LONG', 0); // entry
+    await until('both intents', () => j.pending.length === 3);
+    void h.bus.publish('order.request', { type: 'SetTradingState', ts: h.clock.now(), state: 'REDUCING', reason: 'loss streak' });
+    await until('REDUCING', () => h.executor.tradingState().state === 'REDUCING');
+    j.pending[1]!.d.resolve(true);
+    j.pending[2]!.d.resolve(true);
+    await h.bus.drain();
+    expect(h.sent.map((i) => `${i.symbol} ${i.side} ${i.reduceOnly}`)).toEqual(['BTCUSDT BUY false', 'BTCUSDT SELL true']);
+    const d = h.events.filter((e) => e.type === 'OrderDenied');
+    expect(d.map((e) => (e.type === 'OrderDenied' ? `${e.intent.symbol} ${e.check}` : ''))).toEqual(['ETHUSDT tradingState']);
+  });
 });

@@ -40,7 +40,7 @@ import type {
   TradingState,
 } from '../src/core/types.ts';
 import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
-import { RiskEngine, checkRisk, type StateChange } from './risk.ts';
+import { RiskEngine, checkRisk, tradingStateCheck, type StateChange } from './risk.ts';
 import { sizeEntry } from './sizing.ts';
 
 export { clientOrderIdFor, isPerpbotClientOrderId } from './client-order-id.ts';
@@ -443,12 +443,16 @@ export class Executor {
       this.deny(intent, 'duplicate', `order ${intent.clientOrderId} was written ahead before (sent before a restart?): not sent again; reconciliation owns it`);
       return false;
     }
-    // A halt (or REDUCING) that arrived while the intent was being committed still stops it.
-    const halted = this.risk.state === 'HALTED' || (this.risk.state === 'REDUCING' && !intent.reduceOnly);
-    if (halted) {
-      this.closeOrder(intent.clientOrderId);
-      this.deny(intent, 'tradingState', `trading became ${this.risk.state} (${this.risk.haltReason}) while the order was written ahead: not sent`);
-      return false;
+    // A halt (or REDUCING) that arrived while the intent was being committed still stops it:
+    // the same trading-state check, on the state and position of now.
+    if (this.risk.state !== 'ACTIVE') {
+      const nowPos = this.positionOf(intent.symbol);
+      const late = tradingStateCheck(intent, this.risk.view(intent, this.d.clock.now(), nowPos, this.openPositionCount(), this.projected(intent.symbol, nowPos), this.funding.get(intent.symbol)), this.d.limits);
+      if (late) {
+        this.closeOrder(intent.clientOrderId);
+        this.deny(intent, 'tradingState', `${late.reason} (${this.risk.haltReason}; it changed while the order was written ahead: not sent)`);
+        return false;
+      }
     }
     this.stats.submitted++;
     void this.d.bus.publish('order.update', { type: 'OrderSubmitted', ts: this.d.clock.now(), intent });

@@ -19,7 +19,7 @@
  *   websocket frame's arrival in the source (`onFrame`) for closed-kline frames;
  * - t1: the venue's REST port `submitNewOrder` (before the library signs and sends it).
  * What lies between: bus → strategy → signal → executor (sizing, filters, risk) → write-ahead of
- * the intent (a synchronous SQLite commit on the writer thread) → venue (rate-limit budget).
+ * the intent (a SQLite commit on the writer thread, awaited by the order alone) → venue (rate-limit budget).
  *
  * Rate limits: perpbot's rate-limit tracker holds orders back at 80 % of Binance's limits (240
  * per 10 s, 960 per minute). Unpaced, this loop places ~150 orders/s and would hit that, which
@@ -28,8 +28,9 @@
  * kline (one order) per 70 ms, a quiet system like live trading on 1-minute klines. The venue's
  * waits (its `sleep`: rate-limit budget or retry backoff) are counted and printed (expected 0).
  *
- * Also printed: the share of the synchronous write-ahead commit of the order intent
- * (`writer.writeIntentNow`, timed by wrapping it), since it is most of the time.
+ * Also printed: the share of the write-ahead commit of the order intent (`writer.writeIntent`,
+ * from the call to the writer thread's confirmation, timed by wrapping it): the order waits for
+ * it (asynchronously; the bot's thread does not block), so it is most of the time.
  *
  * Options: `--orders N` (default 1,000; after 50 unmeasured orders).
  */
@@ -141,15 +142,13 @@ port.submitNewOrder = (p) => {
 
 // measurement only: the write-ahead commit, and the venue's rate-limit waits
 let intentMs = 0;
-const writer = bot.kernel.writer as unknown as { writeIntentNow(intent: unknown): boolean };
-const writeIntentNow = writer.writeIntentNow.bind(writer);
-writer.writeIntentNow = (intent) => {
+const writer = bot.kernel.writer as unknown as { writeIntent(intent: unknown): Promise<boolean> };
+const writeIntent = writer.writeIntent.bind(writer);
+writer.writeIntent = (intent) => {
   const a = performance.now();
-  try {
-    return writeIntentNow(intent);
-  } finally {
+  return writeIntent(intent).finally(() => {
     intentMs += performance.now() - a;
-  }
+  });
 };
 const tracker = (bot.venue as unknown as { o: { limits: Record<'weight' | 'orders10s' | 'orders1m', { budget: number }> } }).o.limits;
 for (const c of [tracker.weight, tracker.orders10s, tracker.orders1m]) c.budget = Number.MAX_SAFE_INTEGER;

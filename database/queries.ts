@@ -4,7 +4,7 @@
  * fields, money as decimal strings, times as UTC epoch ms, 0/1 flags as booleans, `indicators`
  * parsed from JSON. Safe on a read-only connection.
  */
-import { and, asc, count, desc, eq, gte, inArray, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, lt, ne } from 'drizzle-orm';
 import { Decimal } from '../src/core/decimal.ts';
 import type { Db } from './client.ts';
 import {
@@ -57,14 +57,15 @@ export function ordersForRun(db: Db, runId: string): OrderRow[] {
 }
 
 /**
- * Orders of `runId` that may still trade: PENDING_NEW (written ahead, venue answer unknown),
- * NEW, PARTIALLY_FILLED; oldest first.
+ * perpbot's orders of `runId` that may still trade: PENDING_NEW (written ahead, venue answer
+ * unknown), NEW, PARTIALLY_FILLED; oldest first. External orders (not placed by perpbot) are
+ * left out: perpbot never restores, settles or cancels them.
  */
 export function openOrders(db: Db, runId: string): OrderRow[] {
   return db.db
     .select()
     .from(orders)
-    .where(and(eq(orders.runId, runId), inArray(orders.status, [...OPEN_ORDER_STATUSES])))
+    .where(and(eq(orders.runId, runId), eq(orders.external, false), inArray(orders.status, [...OPEN_ORDER_STATUSES])))
     .orderBy(asc(orders.createdAt), asc(orders.clientOrderId))
     .all();
 }
@@ -119,16 +120,43 @@ export interface DayFill {
 }
 
 /**
- * The fills of `runId` in the UTC day that starts at `dayStart` (UTC epoch ms of a 00:00), with
- * their order's strategy and reduce-only flag. Shared by the risk restore and the daily summary.
+ * perpbot's own fills of `runId` in the UTC day that starts at `dayStart` (UTC epoch ms of a
+ * 00:00), with their order's strategy and reduce-only flag. External fills (orders perpbot did
+ * not place, `fills.external`) are left out: they belong to no strategy. Shared by the risk
+ * restore and the daily summary; {@link externalFillsOfDay} counts the others.
  */
 export function fillsOfDay(db: Db, runId: string, dayStart: number): DayFill[] {
   return db.db
     .select({ symbol: fills.symbol, quantity: fills.quantity, realizedPnl: fills.realizedPnl, commission: fills.commission, strategyId: orders.strategyId, reduceOnly: orders.reduceOnly })
     .from(fills)
     .leftJoin(orders, and(eq(orders.runId, fills.runId), eq(orders.clientOrderId, fills.clientOrderId)))
-    .where(and(eq(fills.runId, runId), gte(fills.time, dayStart), lt(fills.time, dayStart + 86_400_000)))
+    .where(and(eq(fills.runId, runId), eq(fills.external, false), gte(fills.time, dayStart), lt(fills.time, dayStart + 86_400_000)))
     .all();
+}
+
+/** How many external fills (orders perpbot did not place) `runId` has in the UTC day starting at `dayStart`. */
+export function externalFillsOfDay(db: Db, runId: string, dayStart: number): number {
+  return (
+    db.db
+      .select({ n: count() })
+      .from(fills)
+      .where(and(eq(fills.runId, runId), eq(fills.external, true), gte(fills.time, dayStart), lt(fills.time, dayStart + 86_400_000)))
+      .get()?.n ?? 0
+  );
+}
+
+/**
+ * The symbols perpbot has traded on `runId`: those with an order perpbot placed (not external,
+ * not merely denied) in the database. With the configured symbols, what `perpbot flatten` closes.
+ */
+export function perpbotSymbols(db: Db, runId: string): string[] {
+  return db.db
+    .selectDistinct({ symbol: orders.symbol })
+    .from(orders)
+    .where(and(eq(orders.runId, runId), eq(orders.external, false), ne(orders.status, 'DENIED')))
+    .all()
+    .map((r) => r.symbol)
+    .sort();
 }
 
 /**

@@ -3,9 +3,11 @@
  * one queue, so rows are written in the order events happened. Writes are buffered by the
  * sink and committed in one transaction per batch, on a timer, and at stop.
  *
- * Order intents are also written ahead, synchronously, by the executor's journal
- * ({@link RecordWriter.writeIntentNow}); the `OrderSubmitted` event arriving here later is then
- * a no-op insert (idempotent on the client order id).
+ * Order intents are also written ahead by the executor's journal (committed on the writer thread
+ * before the order is sent: `ThreadedRecordWriter.writeIntent`, which runs
+ * {@link RecordWriter.writeIntentNow} there); the `OrderSubmitted` event arriving here later is
+ * then a no-op insert (idempotent on the client order id). Events marked `external` (orders
+ * perpbot did not place) are recorded with `external` set (see RecordWriter.orderEvent).
  */
 import type { Consumer, EventBus } from '../src/bus/bus.ts';
 import type { Kline, OrderEvent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';

@@ -140,6 +140,13 @@ export const orders = sqliteTable(
     rejectCode: integer('reject_code'),
     reason: text('reason'),
     deniedCheck: text('denied_check'),
+    /**
+     * True for an order perpbot did not place (its client order id is not perpbot's: a person
+     * trading on the same account, another program). Such rows carry `strategy_id` "external",
+     * type and quantity as the exchange reported them ("UNKNOWN" and "0" when only its trades
+     * are known, from GET /fapi/v1/userTrades), and never count toward strategy figures.
+     */
+    external: integer('external', { mode: 'boolean' }).notNull().default(false),
     /** The intent's creation time, UTC epoch ms. */
     createdAt: integer('created_at').notNull(),
     /** Time of the last event applied, UTC epoch ms. */
@@ -179,6 +186,11 @@ export const fills = sqliteTable(
     realizedPnl: text('realized_pnl').notNull(),
     maker: integer('maker', { mode: 'boolean' }).notNull(),
     time: integer('time').notNull(),
+    /**
+     * True for a fill of an order perpbot did not place (see `orders.external`): recorded so the
+     * account's history is complete, left out of strategy PnL, round trips and loss limits.
+     */
+    external: integer('external', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     primaryKey({ name: 'fills_pk', columns: [t.runId, t.symbol, t.tradeId] }),
@@ -189,6 +201,9 @@ export const fills = sqliteTable(
 /**
  * The latest position per (run_id, symbol), upserted on every PositionChanged.
  * `quantity` is signed (negative = short), base asset; the other money columns in quote asset.
+ * A stream or poll update older than the row (`updated_at`) is dropped; the exchange's truth
+ * from reconciliation (`recover`, `flatten`, start-up) always applies, whichever clock stamped
+ * the row (see RecordWriter.position).
  */
 export const positions = sqliteTable(
   'positions',

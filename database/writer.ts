@@ -131,6 +131,8 @@ const SQL = {
   resumeRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
     VALUES (@id, @mode, @startedAt, NULL, 'running', @configJson, NULL)
     ON CONFLICT (id) DO UPDATE SET ended_at = NULL, status = 'running', config_json = excluded.config_json`,
+  ensureRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
+    VALUES (@id, @mode, @startedAt, @startedAt, 'stopped', @configJson, NULL) ON CONFLICT (id) DO NOTHING`,
   endRun: `UPDATE runs SET ended_at = @endedAt, status = @status, summary_json = @summaryJson WHERE id = @id`,
   insertSignal: `INSERT INTO signals (run_id, signal_id, strategy_id, symbol, ts, target, reason, ref_price, indicators)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, signal_id) DO NOTHING`,
@@ -145,6 +147,10 @@ const SQL = {
       reason = excluded.reason, updated_at = excluded.updated_at
     WHERE orders.status = 'PENDING_NEW'`,
   orderExists: `SELECT 1 FROM orders WHERE run_id = ? AND client_order_id = ?`,
+  insertExternalOrder: `INSERT INTO orders (${ORDER_COLUMNS}, external)
+    VALUES (@runId, @clientOrderId, @orderId, @symbol, @side, @type, @quantity, @price, NULL, @reduceOnly,
+      'external', NULL, '0', 'NEW', '0', '0', NULL, NULL, NULL, NULL, @ts, @ts, 1)
+    ON CONFLICT (run_id, client_order_id) DO NOTHING`,
   accepted: `UPDATE orders SET order_id = coalesce(order_id, @orderId),
       status = CASE WHEN status = 'PENDING_NEW' THEN 'NEW' ELSE status END,
       updated_at = max(updated_at, @ts)
@@ -155,8 +161,8 @@ const SQL = {
       updated_at = max(updated_at, @ts)
     WHERE run_id = @runId AND client_order_id = @clientOrderId AND status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')`,
   insertFill: `INSERT INTO fills (run_id, trade_id, order_id, client_order_id, symbol, side, price, quantity, commission,
-      commission_asset, realized_pnl, maker, time)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, symbol, trade_id) DO NOTHING`,
+      commission_asset, realized_pnl, maker, time, external)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, symbol, trade_id) DO NOTHING`,
   orderForFill: `SELECT executed_qty, cum_quote, status FROM orders WHERE run_id = ? AND client_order_id = ?`,
   filled: `UPDATE orders SET executed_qty = @executedQty, cum_quote = @cumQuote, avg_price = @avgPrice, status = @status,
       order_id = coalesce(order_id, @orderId), updated_at = max(updated_at, @ts)
@@ -166,6 +172,12 @@ const SQL = {
     ON CONFLICT (run_id, symbol) DO UPDATE SET quantity = excluded.quantity, entry_price = excluded.entry_price,
       realized_pnl = excluded.realized_pnl, fees = excluded.fees, updated_at = excluded.updated_at
     WHERE excluded.updated_at >= positions.updated_at`,
+  // The exchange's truth (reconciliation, recover, flatten): applied whatever the stored row's
+  // time, which may come from another clock (an exchange event time against a wall-clock stamp).
+  truePosition: `INSERT INTO positions (run_id, symbol, quantity, entry_price, realized_pnl, fees, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, symbol) DO UPDATE SET quantity = excluded.quantity, entry_price = excluded.entry_price,
+      realized_pnl = excluded.realized_pnl, fees = excluded.fees, updated_at = max(positions.updated_at, excluded.updated_at)`,
   insertRisk: `INSERT INTO risk_events (run_id, ts, state, previous, reason) VALUES (?, ?, ?, ?, ?)`,
 } as const;
 
@@ -277,6 +289,22 @@ export class RecordWriter {
   }
 
   /**
+   * Make sure the `runs` row exists without changing it: one-shot tools (`perpbot recover`,
+   * `perpbot flatten`) record into the account's run and leave its status, end time and
+   * configuration as they found them. A missing row is created `stopped` (ended at `startedAt`).
+   * @throws InvariantError when `configJson` is not valid JSON
+   * @throws PerpbotError `DATABASE` when the write fails
+   */
+  ensureRun(run: RunStart): void {
+    const configJson = redactJson(run.configJson, 'configJson');
+    try {
+      this.stmt.ensureRun.run({ id: run.id, mode: run.mode, startedAt: run.startedAt, configJson });
+    } catch (err) {
+      throw this.dbError(`cannot open run ${run.id}`, err);
+    }
+  }
+
+  /**
    * Flush the buffers, then set `ended_at`, `status` and `summary_json` of run `id`.
    * @throws InvariantError when `summaryJson` is not valid JSON
    * @throws PerpbotError `DATABASE` when the run does not exist or a write fails
@@ -373,6 +401,9 @@ export class RecordWriter {
    *   `avg_price = cum_quote / executed_qty` (decimal.js, 40 significant digits, half-even) and
    *   the event's status unless the order is already final;
    * - OrderCanceled / OrderExpired: set the status and `reason` unless the order is already final.
+   * - an event carrying `external` (an order perpbot did not place) first inserts its order row
+   *   (`external` 1, strategy "external", status NEW) when missing; its fills are stored with
+   *   `external` 1, so strategy figures (fillsOfDay, riskDayOf) leave them out.
    * A status never moves backwards; events for unknown orders are counted in `stats().orphans`.
    * @throws InvariantError when an intent's or a fill's money field is not a decimal string
    * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
@@ -386,7 +417,10 @@ export class RecordWriter {
 
   /**
    * Buffer a position update: upsert of (run, symbol); an update older (by `updatedAt`) than the
-   * stored row is ignored.
+   * stored row is ignored (a slow REST poll racing the stream), except the exchange's truth from
+   * reconciliation (`source: 'reconcile'`), which always applies: its time may come from another
+   * clock than the stored row's (wall clock against an exchange event time), and recover, flatten
+   * and start-up must leave the row equal to the exchange; `updated_at` then keeps the later one.
    * @throws InvariantError when a money field is not a decimal string
    * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
    */
@@ -526,6 +560,14 @@ export class RecordWriter {
   private applyEvent(e: BufferedEvent, delta: Delta): void {
     const runId = this.runId;
     const s = this.stmt;
+    if (e.type !== 'PositionChanged' && e.type !== 'TradingStateChanged' && e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' && e.external !== undefined) {
+      // Someone else's order: its row exists (strategy "external") before its events apply.
+      const x = e.external;
+      const symbol = e.type === 'OrderFilled' ? e.fill.symbol : e.symbol;
+      const clientOrderId = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.clientOrderId;
+      const orderId = e.type === 'OrderFilled' ? e.fill.orderId : e.type === 'OrderRejected' ? null : e.orderId;
+      delta.orders += s.insertExternalOrder.run({ runId, clientOrderId, orderId, symbol, side: x.side, type: x.type, quantity: x.quantity, price: x.price === '0' ? null : x.price, reduceOnly: x.reduceOnly ? 1 : 0, ts: e.ts }).changes;
+    }
     switch (e.type) {
       case 'OrderSubmitted':
         delta.orders += s.insertOrder.run(this.orderParams(e.intent, e.ts)).changes;
@@ -552,11 +594,11 @@ export class RecordWriter {
         return;
       }
       case 'OrderFilled':
-        this.applyFill(e.fill, e.status, e.ts, delta);
+        this.applyFill(e.fill, e.status, e.ts, delta, e.external !== undefined);
         return;
       case 'PositionChanged': {
         const p = e.position;
-        s.upsertPosition.run(runId, p.symbol, p.quantity, p.entryPrice, p.realizedPnl, p.fees, p.updatedAt);
+        (e.source === 'reconcile' ? s.truePosition : s.upsertPosition).run(runId, p.symbol, p.quantity, p.entryPrice, p.realizedPnl, p.fees, p.updatedAt);
         return;
       }
       case 'TradingStateChanged':
@@ -565,7 +607,7 @@ export class RecordWriter {
     }
   }
 
-  private applyFill(f: Fill, status: 'PARTIALLY_FILLED' | 'FILLED', ts: number, delta: Delta): void {
+  private applyFill(f: Fill, status: 'PARTIALLY_FILLED' | 'FILLED', ts: number, delta: Delta, external: boolean): void {
     const s = this.stmt;
     const runId = this.runId;
     const inserted = s.insertFill.run(
@@ -582,6 +624,7 @@ export class RecordWriter {
       f.realizedPnl,
       f.maker ? 1 : 0,
       f.time,
+      external ? 1 : 0,
     ).changes;
     if (inserted === 0) return; // the same fill again: already counted in the order
     delta.fills++;

@@ -762,6 +762,8 @@ describe('Executor: trading state', () => {
       wins: 0,
       losses: 3,
       venueErrors: 0,
+      externalFills: 0,
+      externalOrders: 0,
     });
     expect(h.journaled).toHaveLength(6);
     expect(h.venueSaw).toEqual(h.journaled);

@@ -13,13 +13,20 @@
  * Signals state a target position (LONG / SHORT / FLAT), so repeating a signal never doubles a
  * position, and while an order of a symbol is still open, a new signal on it is denied
  * (`orderInFlight`) instead of sending a second order.
+ *
+ * The executor never waits on the network. Every decision (sizing, filters, risk checks, the
+ * book's reservation of the order) is made synchronously in bus order; what takes time — the
+ * write-ahead commit and the venue's submit with its retries — runs in the symbol's lane
+ * ({@link Lanes}): orders of different symbols go out concurrently, and on one symbol an order
+ * never overtakes the one before it (a reversal's entry waits for its reduce-only close). Fills,
+ * position reports, operator commands and other symbols' signals are handled meanwhile.
  */
-import { createHash } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { CancelOrder, EventBus, SubmitOrder } from '../src/bus/bus.ts';
-import type { Clock } from '../src/core/clock.ts';
 import { Decimal, ZERO, dec, str } from '../src/core/decimal.ts';
 import { InvariantError, errorMessage } from '../src/core/errors.ts';
+import { clientOrderIdFor } from './client-order-id.ts';
+import { Lanes } from './lanes.ts';
+import { POSITION_REPORT_OVERDUE_MS, type ExecutorDeps, type ExecutorStats, type OpenOrder, type RoundTrip, type Trip } from './executor-types.ts';
 import type {
   MarkPriceUpdated,
   OrderEvent,
@@ -32,113 +39,21 @@ import type {
   Symbol,
   TradingState,
 } from '../src/core/types.ts';
-import type { ExchangeRules } from './exchange-info.ts';
 import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
-import { RiskEngine, checkRisk, isReducing, type RiskLimits, type StateChange } from './risk.ts';
+import { RiskEngine, checkRisk, isReducing, tradingStateCheck, type StateChange } from './risk.ts';
 import { OperatorCommands } from './operator.ts';
-import { sizeEntry, type SizingMode } from './sizing.ts';
-import type { Venue } from './venue.ts';
+import { sizeEntry } from './sizing.ts';
 
-/**
- * Write-ahead journal: records an intent durably BEFORE it is sent, so a crash between sending
- * and hearing back can be recovered by querying the exchange by client order id. Synchronous on
- * purpose: the bus is asynchronous and could not guarantee "written before sent".
- */
-export interface OrderJournal {
-  /**
-   * Persist the intent (idempotent on its client order id). Throws if it cannot be written.
-   * @returns true when written now; false when this client order id was written ahead before
-   *   (e.g. a signal re-emitted after a restart): that order may already be on the exchange, and
-   *   Binance keeps client order ids unique only among OPEN orders, so it must not be sent again
-   */
-  recordIntent(intent: OrderIntent): boolean;
-}
-
-/** How long fills and position updates of a symbol may stay unmatched before the executor asks the venue, ms. */
-export const POSITION_REPORT_OVERDUE_MS = 10_000;
-
-/** Sizing settings, from config `sizing.*`. */
-export interface SizingConfig {
-  mode: SizingMode;
-  /** Entry notional, USDT (fixed_notional). */
-  notional: string;
-  /** Fraction of equity used as margin (equity_fraction). */
-  equityFraction: string;
-  leverage: number;
-}
-
-/** What the executor needs. */
-export interface ExecutorDeps {
-  bus: EventBus;
-  venue: Venue;
-  rules: ExchangeRules;
-  clock: Clock;
-  sizing: SizingConfig;
-  limits: RiskLimits;
-  journal: OrderJournal;
-  log: Logger;
-  /** Account equity at start, USDT (wallet balance). */
-  startingEquity: string;
-  /** LIMIT orders still open after this long are canceled, ms (default: never). */
-  limitOrderTtlMs?: number;
-  /** Trading state to start in (default ACTIVE); live starts HALTED until start-up is done. */
-  initialTradingState?: { state: TradingState; reason: string };
-}
-
-/** Counters for the heartbeat and the backtest report. */
-export interface ExecutorStats {
-  signals: number;
-  ignoredSignals: number;
-  submitted: number;
-  denied: number;
-  deniedByCheck: Record<string, number>;
-  rejected: number;
-  fills: number;
-  roundTrips: number;
-  wins: number;
-  losses: number;
-  venueErrors: number;
-}
-
-/** An order the executor is waiting on. */
-interface OpenOrder {
-  intent: OrderIntent;
-  executed: Decimal;
-  /** A TTL cancel was sent (not again until the venue answers). */
-  canceling?: boolean;
-}
-
-/** A round trip in progress on one symbol: who opened it and its PnL so far (net of fees). */
-interface Trip {
-  strategyId: string;
-  net: Decimal;
-}
-
-/** One completed round trip, for the report. */
-export interface RoundTrip {
-  symbol: Symbol;
-  strategyId: string;
-  /** Realized PnL net of fees, USDT. */
-  netPnl: string;
-  closedAt: number;
-}
-
-/**
- * A deterministic Binance client order id for one leg of a signal: the same signal always gives
- * the same id, so a replayed signal after a crash is recognised instead of doubled: by the
- * write-ahead journal (the id was written before: `duplicate`, never sent again) and, while the
- * first order is still open, by Binance itself (-4116; Binance checks open orders only).
- * Format `pb-<22 chars base64url of sha256>`, 25 chars, within Binance's ^[.A-Z:/a-z0-9_-]{1,36}$
- * (POST /fapi/v1/order `newClientOrderId`).
- */
-export function clientOrderIdFor(signalId: string, leg: string): string {
-  return `pb-${createHash('sha256').update(`${signalId}|${leg}`).digest('base64url').slice(0, 22)}`;
-}
+export { clientOrderIdFor, isPerpbotClientOrderId } from './client-order-id.ts';
+export { POSITION_REPORT_OVERDUE_MS } from './executor-types.ts';
+export type { ExecutorDeps, ExecutorStats, OrderJournal, RoundTrip, SizingConfig } from './executor-types.ts';
 
 /** The executor. Create, then {@link Executor.start} to consume the bus. */
 export class Executor {
   private readonly risk: RiskEngine;
   private readonly open = new Map<string, OpenOrder>();
+  /** Per-symbol lanes of order placements (write-ahead, then submit): see the file comment. */
+  private readonly lanes = new Lanes();
   private readonly openBySymbol = new Map<Symbol, number>();
   /** The venue's last reported position per symbol (signed, base asset) and its time (UTC epoch ms). */
   private readonly reported = new Map<Symbol, { quantity: Decimal; at: number }>();
@@ -178,6 +93,8 @@ export class Executor {
     wins: 0,
     losses: 0,
     venueErrors: 0,
+    externalFills: 0,
+    externalOrders: 0,
   };
 
   constructor(private readonly d: ExecutorDeps) {
@@ -196,7 +113,11 @@ export class Executor {
     });
   }
 
-  /** Start consuming `signal.*`, `order.update`, `account.update` and `order.request` (one queue, in order). */
+  /**
+   * Start consuming `signal.*`, `order.update`, `account.update` and `order.request` (one queue,
+   * in order). No handler waits on the network: order placements run in per-symbol lanes, which
+   * the bus counts as in flight ({@link EventBus.track}) so that `drain()` still waits for them.
+   */
   start(): void {
     this.d.bus.consume(
       ['signal.*', 'order.update', 'account.update', 'order.request'],
@@ -406,7 +327,7 @@ export class Executor {
     else this.unmatched.set(symbol, { quantity: q, since: u?.since ?? this.d.clock.now() });
   }
 
-  private async onSignal(s: SignalEmitted): Promise<void> {
+  private onSignal(s: SignalEmitted): void {
     this.stats.signals++;
     this.lastSignalPrices.set(s.symbol, s.refPrice);
     this.tick();
@@ -434,7 +355,7 @@ export class Executor {
     // In-flight first: until the open order settles, the position we see is not the one we
     // will have, so "already at target" cannot be judged. The strategy hears the denial and
     // decides again on its next kline.
-    if ((this.openBySymbol.get(s.symbol) ?? 0) > 0 || this.unmatched.has(s.symbol)) {
+    if ((this.openBySymbol.get(s.symbol) ?? 0) > 0 || this.unmatched.has(s.symbol) || this.lanes.busy(s.symbol)) {
       const side: Side = want > have ? 'BUY' : 'SELL';
       const why = this.unmatched.has(s.symbol) ? `fills and the position update of ${s.symbol} do not match yet` : `an order of ${s.symbol} is still open`;
       this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', why);
@@ -444,14 +365,28 @@ export class Executor {
       this.stats.ignoredSignals++;
       return;
     }
-    try {
-      await this.actOn(s, base, pos, want, have);
-    } catch (err) {
+    this.inLane(s.symbol, () => this.actOn(s, base, pos, want, have), (err) => {
       // A bug or bad data must not swallow an exit silently: say so as a denial.
       this.lastError = `signal ${s.signalId}: ${errorMessage(err)}`;
       this.d.log.error({ err, signalId: s.signalId }, 'signal could not be turned into an order');
       this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'err'), side: want > have ? 'BUY' : 'SELL', quantity: '0', reduceOnly: want === 0 }, 'error', errorMessage(err));
-    }
+    });
+  }
+
+  /**
+   * Run `task` in `symbol`'s lane (at once when the lane is free, else after the orders before
+   * it), counted by the bus as in flight; its error goes to `onError`.
+   */
+  private inLane(symbol: Symbol, task: () => Promise<unknown>, onError: (err: unknown) => void): void {
+    void this.d.bus.track(
+      this.lanes.run(
+        symbol,
+        async () => {
+          await task();
+        },
+        onError,
+      ),
+    );
   }
 
   private async actOn(
@@ -511,21 +446,39 @@ export class Executor {
       this.deny(intent, denial.check, denial.reason);
       return false;
     }
+    // Decided: the book holds the order from now on (the next decision, on any symbol, counts it
+    // in open positions and projected notional), while its intent is being written ahead.
+    this.open.set(intent.clientOrderId, { intent, executed: ZERO });
+    this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
+    let written: boolean;
     try {
-      if (!this.d.journal.recordIntent(intent)) {
-        this.deny(intent, 'duplicate', `order ${intent.clientOrderId} was written ahead before (sent before a restart?): not sent again; reconciliation owns it`);
-        return false;
-      }
+      const r = this.d.journal.recordIntent(intent);
+      written = typeof r === 'boolean' ? r : await r;
     } catch (err) {
       // Not written ahead = not sent: an order we could not recover after a crash must not exist.
+      this.closeOrder(intent.clientOrderId);
       this.lastError = `journal: ${errorMessage(err)}`;
       this.deny(intent, 'journal', `write-ahead failed: ${errorMessage(err)}`);
       return false;
     }
-    this.open.set(intent.clientOrderId, { intent, executed: ZERO });
-    this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
+    if (!written) {
+      this.closeOrder(intent.clientOrderId);
+      this.deny(intent, 'duplicate', `order ${intent.clientOrderId} was written ahead before (sent before a restart?): not sent again; reconciliation owns it`);
+      return false;
+    }
+    // A halt (or REDUCING) that arrived while the intent was being committed still stops it:
+    // the same trading-state check, on the state and position of now.
+    if (this.risk.state !== 'ACTIVE') {
+      const nowPos = this.positionOf(intent.symbol);
+      const late = tradingStateCheck(intent, this.risk.view(intent, this.d.clock.now(), nowPos, this.openPositionCount(), this.projected(intent.symbol, nowPos), this.funding.get(intent.symbol)), this.d.limits);
+      if (late) {
+        this.closeOrder(intent.clientOrderId);
+        this.deny(intent, 'tradingState', `${late.reason} (${this.risk.haltReason}; it changed while the order was written ahead: not sent)`);
+        return false;
+      }
+    }
     this.stats.submitted++;
-    void this.d.bus.publish('order.update', { type: 'OrderSubmitted', ts: now, intent });
+    void this.d.bus.publish('order.update', { type: 'OrderSubmitted', ts: this.d.clock.now(), intent });
     try {
       const r = await this.d.venue.submit(intent);
       return r.accepted;
@@ -573,7 +526,26 @@ export class Executor {
     else this.openBySymbol.set(o.intent.symbol, n);
   }
 
+  /**
+   * An event of an order perpbot did not place: the position report will include its fills, so
+   * they are matched against it (the symbol is not held up), but they count toward no strategy's
+   * PnL, round trip, daily loss or daily quantity, nor the executor's totals.
+   */
+  private onExternal(e: OrderEvent): void {
+    if (e.type === 'OrderAccepted') this.stats.externalOrders++;
+    if (e.type !== 'OrderFilled') return;
+    this.stats.externalFills++;
+    const f = e.fill;
+    this.d.log.warn({ clientOrderId: f.clientOrderId, symbol: f.symbol, side: f.side, quantity: f.quantity, price: f.price }, 'external fill (an order perpbot did not place): left out of strategy figures');
+    this.match(f.symbol, f.side === 'BUY' ? new Decimal(f.quantity) : new Decimal(f.quantity).neg());
+    this.closeTripIfFlat(f.symbol, f.time);
+  }
+
   private onOrderEvent(e: OrderEvent): void {
+    if (e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' && e.external !== undefined) {
+      this.onExternal(e);
+      return;
+    }
     switch (e.type) {
       case 'OrderFilled': {
         this.stats.fills++;
@@ -615,10 +587,11 @@ export class Executor {
   private onPosition(e: PositionChanged): void {
     const p = e.position;
     const last = this.reported.get(p.symbol);
-    // A report older than the one held (a slow REST poll racing the stream) changes nothing.
-    if (last && p.updatedAt < last.at) return;
+    // A report older than the one held (a slow REST poll racing the stream) changes nothing; the
+    // exchange's truth (reconciliation) applies whichever clock stamped either.
+    if (last && p.updatedAt < last.at && e.source !== 'reconcile') return;
     const q = new Decimal(p.quantity);
-    this.reported.set(p.symbol, { quantity: q, at: p.updatedAt });
+    this.reported.set(p.symbol, { quantity: q, at: Math.max(p.updatedAt, last?.at ?? 0) });
     // Restored and re-read positions are the truth as they stand: nothing to match.
     if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
     else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));
@@ -642,21 +615,29 @@ export class Executor {
     this.publishState(this.risk.roundTripClosed(trip.net, ts));
   }
 
-  private async onOperatorCommand(m: SubmitOrder | CancelOrder): Promise<void> {
+  /**
+   * Operator commands. A cancel goes to the venue at once, concurrently with everything else
+   * (its failure is logged and kept as the last error); an order goes through the same checks
+   * as a strategy's, in its symbol's lane (after the orders of that symbol already on their way).
+   */
+  private onOperatorCommand(m: SubmitOrder | CancelOrder): void {
     if (m.type === 'CancelOrder') {
-      await this.d.venue.cancel(m.symbol, m.clientOrderId);
+      void this.d.bus.track(
+        this.d.venue.cancel(m.symbol, m.clientOrderId).catch((err: unknown) => {
+          this.lastError = `cancel ${m.clientOrderId}: ${errorMessage(err)}`;
+          this.d.log.warn({ err, clientOrderId: m.clientOrderId, symbol: m.symbol }, 'operator cancel failed');
+        }),
+      );
       return;
     }
     const req = m.intent;
     const now = this.d.clock.now();
     const intent: OrderIntent = { ...req, clientOrderId: req.clientOrderId ?? `pb-op-${now.toString(36)}-${(this.seq++).toString(36)}`, createdAt: now };
-    try {
-      await this.place(intent);
-    } catch (err) {
+    this.inLane(intent.symbol, () => this.place(intent), (err) => {
       // A malformed operator order (a price or reference price that is no decimal, a symbol
       // the exchange does not list) is refused with its reason, like any other denial.
       this.lastError = `operator order ${intent.clientOrderId}: ${errorMessage(err)}`;
       this.deny({ ...intent, quantity: intent.quantity || '0' }, 'error', errorMessage(err));
-    }
+    });
   }
 }

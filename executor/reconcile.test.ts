@@ -166,4 +166,27 @@ describe('reconciliationEvents', () => {
     const fills = reconciliationEvents(r, 1751760120000).filter((e) => e.type === 'OrderFilled');
     expect(fills.map((e) => (e.type === 'OrderFilled' ? [e.fill.tradeId, e.status, e.cumulativeQuantity] : []))).toEqual([['21', 'FILLED', '0.002']]);
   });
+
+  it("a person's trades and open orders become external events: a trade of an unknown order gets ext-<orderId>, FILLED unless its order is still open", () => {
+    const r = reconcile(
+      local({}),
+      exch({
+        openOrders: [exchangeOrder({ clientOrderId: 'web_resting', orderId: '77', side: 'SELL', quantity: '0.5', status: 'PARTIALLY_FILLED', executedQty: '0.1' })],
+        trades: [
+          fill({ clientOrderId: '', orderId: '66', tradeId: '31', side: 'SELL', quantity: '0.002' }),
+          fill({ clientOrderId: 'web_resting', orderId: '77', tradeId: '32', side: 'SELL', quantity: '0.1' }),
+        ],
+        positions: { BTCUSDT: '-0.102' },
+      }),
+    );
+    expect(r.clean).toBe(false);
+    const ev = reconciliationEvents(r, 1751760120000);
+    expect(ev.map((e) => [e.type, e.type === 'OrderFilled' ? `${e.fill.clientOrderId}:${e.status}` : 'clientOrderId' in e ? e.clientOrderId : '', e.type !== 'PositionChanged' && e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' ? e.external?.side : undefined])).toEqual([
+      ['OrderAccepted', 'web_resting', 'SELL'],
+      ['OrderFilled', 'ext-66:FILLED', 'SELL'],
+      ['OrderFilled', 'web_resting:PARTIALLY_FILLED', 'SELL'],
+      ['PositionChanged', '', undefined],
+    ]);
+    expect(ev[1]).toMatchObject({ external: { type: 'UNKNOWN', quantity: '0', price: '0' } });
+  });
 });

@@ -12,21 +12,22 @@
  * - An order open on the exchange with perpbot's client-order-id prefix (`pb-`) that the database
  *   does not know (lost before its write-ahead committed, which the executor forbids, or a
  *   database restored from an older copy) is ADOPTED as well, flagged `unknown`.
- * - An order open on the exchange without perpbot's prefix is someone else's (manual trading):
- *   reported, never touched.
+ * - An order open on the exchange whose client order id is not perpbot's (see
+ *   {@link isPerpbotClientOrderId}) is someone else's (manual trading): reported, recorded as
+ *   external, never touched.
  * - An order open in the database that the exchange no longer lists as open is SETTLED from the
  *   exchange's answer for it (filled, canceled, expired, or never received: rejected locally).
  * - Fills the exchange reports that the database lacks are INSERTED (idempotently: fills are keyed
- *   by symbol and trade id).
+ *   by symbol and trade id); those of orders perpbot did not place are inserted as external.
  * - Positions FOLLOW THE EXCHANGE; every difference is reported with both quantities.
  *
  * Quantities are decimal strings in the base asset (positions signed, one-way mode).
  */
 import { Decimal, str } from '../src/core/decimal.ts';
-import type { Fill, OrderEvent, OrderStatus, PositionChanged, Side, Symbol } from '../src/core/types.ts';
+import type { ExternalOrderInfo, Fill, OrderEvent, OrderStatus, PositionChanged, Side, Symbol } from '../src/core/types.ts';
+import { isPerpbotClientOrderId } from './client-order-id.ts';
 
-/** Perpbot's client order ids start with this (executor: `pb-` + hash; operator orders `pb-op-`). */
-export const CLIENT_ORDER_PREFIX = 'pb-';
+export { CLIENT_ORDER_PREFIX } from './client-order-id.ts';
 
 /** An order as the database has it. */
 export interface LocalOrder {
@@ -105,7 +106,7 @@ export function reconcile(local: LocalState, exchange: ExchangeState): Reconcili
       if (mine.status !== o.status || mine.orderId !== o.orderId || !new Decimal(mine.executedQty).eq(o.executedQty)) {
         actions.push({ kind: 'adopt', order: o, unknown: false, was: mine.status, localExecutedQty: mine.executedQty });
       }
-    } else if (o.clientOrderId.startsWith(CLIENT_ORDER_PREFIX)) {
+    } else if (isPerpbotClientOrderId(o.clientOrderId)) {
       actions.push({ kind: 'adopt', order: o, unknown: true, was: null, localExecutedQty: '0' });
     } else {
       actions.push({ kind: 'foreign', order: o });
@@ -177,11 +178,14 @@ export function formatReconciliation(r: Reconciliation): string {
  * - settle → `OrderCanceled` / `OrderExpired` / `OrderRejected` (never received); FILLED needs no
  *   event of its own: its fills are in `insertFill`;
  * - insertFill → `OrderFilled` (status FILLED when the fill completes the order as far as the
- *   exchange's answer says, else PARTIALLY_FILLED);
+ *   exchange's answer says, else PARTIALLY_FILLED); a fill of an order that is not perpbot's is
+ *   marked `external` (type UNKNOWN: GET /fapi/v1/userTrades does not say), and one whose client
+ *   order id is unknown gets `ext-<orderId>`;
  * - position → `PositionChanged` with the exchange's quantity and entry price, the database's
  *   realized PnL and fees (cumulative history the exchange does not report), stamped with the
  *   exchange's update time when it is later than `now`.
- * Foreign orders produce nothing.
+ * - foreign (an open order that is not perpbot's) → `OrderAccepted` marked `external`, so it is
+ *   recorded (idempotently) and alerted.
  * @param positions per symbol: the exchange's entry price and update time, the database's realized PnL and fees
  */
 export function reconciliationEvents(
@@ -217,6 +221,16 @@ export function reconciliationEvents(
         else if (a.now === 'REJECTED') out.push({ type: 'OrderRejected', ts: now, clientOrderId: a.clientOrderId, symbol: a.symbol, code: -2013, reason: 'reconciled: the exchange does not know this order (never received)' });
         break;
       case 'insertFill': {
+        if (!isPerpbotClientOrderId(a.fill.clientOrderId)) {
+          const f: Fill = { ...a.fill, clientOrderId: a.fill.clientOrderId || `ext-${a.fill.orderId}` };
+          const cum = (filledTotal.get(f.clientOrderId) ?? new Decimal(0)).plus(f.quantity);
+          filledTotal.set(f.clientOrderId, cum);
+          const external: ExternalOrderInfo = { side: f.side, type: 'UNKNOWN', quantity: '0', price: '0', reduceOnly: false };
+          // Still listed open on the exchange: partly filled; otherwise done.
+          const stillOpen = r.actions.some((x) => x.kind === 'foreign' && x.order.orderId === f.orderId);
+          out.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: str(cum), status: stillOpen ? 'PARTIALLY_FILLED' : 'FILLED', external });
+          break;
+        }
         const f = a.fill;
         const cum = (filledTotal.get(f.clientOrderId) ?? new Decimal(0)).plus(f.quantity);
         filledTotal.set(f.clientOrderId, cum);
@@ -236,8 +250,11 @@ export function reconciliationEvents(
         });
         break;
       }
-      case 'foreign':
+      case 'foreign': {
+        const o = a.order;
+        out.push({ type: 'OrderAccepted', ts: now, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, external: { side: o.side, type: 'UNKNOWN', quantity: o.quantity, price: '0', reduceOnly: false } });
         break;
+      }
     }
   }
   return out;

@@ -180,7 +180,7 @@ describe('live mode against the simulator', () => {
     sim.advance(1);
     const lines = await flattening;
     expect(lines[0]).toMatch(/^closing BTCUSDT -0\.004: BUY 0\.004 reduce-only MARKET, order \d+$/);
-    expect(lines).toContain('all positions are flat');
+    expect(lines).toContain('flat: BTCUSDT');
     const db = new Database(config.db, { readonly: true });
     try {
       const orders = db.prepare("select side, reduce_only, status, executed_qty from orders where client_order_id like 'pb-flat-%'").all();

@@ -154,6 +154,28 @@ describe('Alerts.watch (the bus)', () => {
   });
 });
 
+describe('Alerts: external activity', () => {
+  it("an order perpbot did not place is alerted once (warning), perpbot's own events never", async () => {
+    const { alerts, texts } = setup();
+    const bus = new EventBus();
+    alerts.watch(bus);
+    const external = { side: 'SELL' as const, type: 'MARKET', quantity: '0.001', price: '0', reduceOnly: false };
+    bus.publish('order.update', { type: 'OrderAccepted', ts: 1, clientOrderId: 'pb-AAAAAAAAAAAAAAAAAAAAAA', orderId: '1', symbol: 'BTCUSDT' as Symbol });
+    bus.publish('order.update', { type: 'OrderAccepted', ts: 2, clientOrderId: 'web_1', orderId: '2', symbol: 'BTCUSDT' as Symbol, external });
+    bus.publish('order.update', {
+      type: 'OrderFilled',
+      ts: 3,
+      cumulativeQuantity: '0.001',
+      status: 'FILLED',
+      external,
+      fill: { tradeId: '9', orderId: '2', clientOrderId: 'web_1', symbol: 'BTCUSDT' as Symbol, side: 'SELL', price: '108167.0', quantity: '0.001', commission: '0.05', commissionAsset: 'USDT', realizedPnl: '0', maker: false, time: 3 },
+    });
+    await bus.drain();
+    expect(await texts()).toEqual(["[warning] perpbot live r1: external order web_1 on BTCUSDT (not placed by perpbot): SELL MARKET 0.001; recorded as external, in no strategy's PnL or limits"]);
+    bus.close();
+  });
+});
+
 /** One sample per catalogue entry (the type makes a new entry without a sample a compile error). */
 const SAMPLES: { [N in AlertName]: { details: AlertDetails[N]; severity: string; text: RegExp; resolveKey?: string } } = {
   tradingState: { details: { state: 'HALTED', previous: 'ACTIVE', reason: 'IP banned by Binance (418)' }, severity: 'critical', text: /trading ACTIVE → HALTED: IP banned/, resolveKey: 'HALTED' },
@@ -164,6 +186,7 @@ const SAMPLES: { [N in AlertName]: { details: AlertDetails[N]; severity: string;
   ipBanned: { details: { retryAfterSeconds: null, message: 'banned' }, severity: 'critical', text: /Binance banned this IP \(418\); trading HALTED/, resolveKey: 'ip' },
   databaseWrite: { details: { message: 'SQLITE_IOERR' }, severity: 'critical', text: /database write failed .*SQLITE_IOERR/, resolveKey: 'write' },
   largeLoss: { details: { symbol: 'ETHUSDT', clientOrderId: 'pb-9', netPnl: '-350.5', limit: '-200' }, severity: 'warning', text: /large loss on ETHUSDT: -350\.5 USDT/ },
+  externalOrder: { details: { clientOrderId: 'manual-1', symbol: 'BTCUSDT', what: 'BUY MARKET 0.01' }, severity: 'warning', text: /external order manual-1 on BTCUSDT \(not placed by perpbot\): BUY MARKET 0\.01/ },
   operatorCommand: { details: { command: 'halt', by: 'api', detail: 'maintenance' }, severity: 'info', text: /operator command halt by api: maintenance/ },
   botStarted: { details: { mode: 'live', runId: 'live-a', version: '0.1.0' }, severity: 'info', text: /started \(live, run live-a, perpbot 0\.1\.0\)/ },
   botStopped: { details: { mode: 'live', runId: 'live-a', status: 'failed' }, severity: 'critical', text: /stopped \(live, run live-a\): failed/ },

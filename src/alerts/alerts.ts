@@ -188,6 +188,22 @@ export class Alerts {
       },
       { name: 'alerts' },
     );
+    // Activity on the account that perpbot did not place: once per order (its first event).
+    const seen = new Set<string>();
+    bus.consume(
+      'order.update',
+      (e) => {
+        if (e.type === 'OrderSubmitted' || e.type === 'OrderDenied' || e.external === undefined) return;
+        const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.clientOrderId;
+        if (seen.has(id)) return;
+        if (seen.size >= 10_000) seen.clear();
+        seen.add(id);
+        const x = e.external;
+        const what = e.type === 'OrderFilled' ? `filled ${e.fill.side} ${e.fill.quantity} @ ${e.fill.price}` : `${x.side} ${x.type} ${x.quantity}${x.price !== '0' ? ` @ ${x.price}` : ''}`;
+        this.raise('externalOrder', { clientOrderId: id, symbol: e.type === 'OrderFilled' ? e.fill.symbol : e.symbol, what });
+      },
+      { name: 'alerts-external' },
+    );
     if (limit.lte(0)) return;
     bus.consume(
       'order.update',

@@ -47,6 +47,8 @@ export interface AlertDetails {
   databaseWrite: { message: string };
   /** One fill lost at least `alerts.largeLoss` USDT, net of its fee. */
   largeLoss: { symbol: string; clientOrderId: string; netPnl: string; limit: string };
+  /** An order on the account that perpbot did not place (its client order id is not perpbot's), once per order. */
+  externalOrder: { clientOrderId: string; symbol: string; what: string };
   /** An operator command was carried out (the HTTP API and the CLI call this). */
   operatorCommand: { command: string; by: string; detail?: string };
   /** The bot started (paper, live). */
@@ -119,6 +121,13 @@ export const CATALOGUE: { [N in AlertName]: AlertSpec<AlertDetails[N]> } = {
     key: (d) => d.clientOrderId,
     cooldownMs: 0,
     text: (d) => `large loss on ${d.symbol}: ${d.netPnl} USDT net of fee (order ${d.clientOrderId}; alert at ${d.limit})`,
+    resolvable: false,
+  },
+  externalOrder: {
+    severity: 'warning',
+    key: (d) => d.clientOrderId,
+    cooldownMs: 0,
+    text: (d) => `external order ${d.clientOrderId} on ${d.symbol} (not placed by perpbot): ${d.what}; recorded as external, in no strategy's PnL or limits`,
     resolvable: false,
   },
   operatorCommand: {

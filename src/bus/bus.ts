@@ -481,6 +481,20 @@ export class EventBus {
     }
   }
 
+  /**
+   * Count work a handler started and did not await (an order on its way to the venue) as
+   * in flight until `work` settles, so {@link EventBus.drain} waits for it too: replay stays
+   * deterministic while live handlers return at once. The outcome of `work` is not observed
+   * here (the caller handles its errors).
+   * @returns `work`, unchanged
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight++;
+    const done = (): void => this.completed();
+    work.then(done, done);
+    return work;
+  }
+
   /** True when no message is queued or being handled. */
   get idle(): boolean {
     return this.inFlight === 0;

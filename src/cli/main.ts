@@ -338,14 +338,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('flatten')
-    .description('close every position with reduce-only market orders (live account); needs --yes')
+    .description("close perpbot's positions (configured symbols and symbols perpbot placed orders on) with reduce-only market orders (live account); needs --yes")
     .option('--config <file>', 'JSON config file')
     .option('--db <file>', 'SQLite database file')
     .option('--yes', 'really send the orders')
     .option('--symbol <symbol>', 'only this symbol (through a running bot)')
     .option('--url <url>', "the running bot's API (default http://<api.host>:<api.port>)")
     .option('--reason <text>', 'why (recorded and alerted by a running bot)')
-    .action(async (flags: { config?: string; db?: string; yes?: boolean; symbol?: string; url?: string; reason?: string }) => {
+    .option('--all', "close every position of the account, not only perpbot's symbols")
+    .action(async (flags: { config?: string; db?: string; yes?: boolean; symbol?: string; url?: string; reason?: string; all?: boolean }) => {
       try {
         if (!flags.yes) throw new RefusedError('flatten sends real orders to close every position: nothing was done; run `perpbot flatten --yes` to confirm');
         const config = await loadConfig({ file: flags.config, overrides: { db: flags.db } });
@@ -359,7 +360,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         if (flags.symbol) throw new ConfigError(['--symbol: standalone flatten (no running bot answers) closes every position; drop --symbol or start the bot']);
         await withLogger(config, 'stderr', async (log) => {
           const { flatten } = await import('./live-commands.ts');
-          for (const line of await flatten(config, log)) process.stdout.write(`${line}\n`);
+          for (const line of await flatten(config, log, process.env, { all: flags.all === true })) process.stdout.write(`${line}\n`);
         });
         setExit(EXIT.ok);
       } catch (err) {

@@ -174,6 +174,24 @@ export interface Position {
   updatedAt: number;
 }
 
+/**
+ * What the exchange reports of an order perpbot did not place (its client order id is not
+ * perpbot's: a person trading on the same account, another program). Events carrying it are
+ * external: recorded, shown and alerted, attributed to no strategy, never counted in strategy
+ * PnL, round trips or loss limits. Source: the user stream's ORDER_TRADE_UPDATE (`o.S`, `o.o`,
+ * `o.q`, `o.p`, `o.R`), or only its trades (GET /fapi/v1/userTrades) in reconciliation.
+ */
+export interface ExternalOrderInfo {
+  side: Side;
+  /** Binance order type (`MARKET`, `LIMIT`, `STOP_MARKET`, …), or `UNKNOWN` when only trades are known. */
+  type: string;
+  /** Original quantity, base asset; "0" when unknown. */
+  quantity: DecimalString;
+  /** Limit price, quote asset; "0" for a market order or when unknown. */
+  price: DecimalString;
+  reduceOnly: boolean;
+}
+
 /** Events on topic `order.update`: the life of one order. */
 export type OrderEvent =
   | OrderSubmitted
@@ -195,6 +213,8 @@ export interface OrderSubmitted {
 export interface OrderAccepted {
   type: 'OrderAccepted';
   ts: number;
+  /** Set when the order is not perpbot's (see {@link ExternalOrderInfo}). */
+  external?: ExternalOrderInfo;
   clientOrderId: string;
   /** Exchange order id, int64 string. */
   orderId: string;
@@ -205,6 +225,8 @@ export interface OrderAccepted {
 export interface OrderRejected {
   type: 'OrderRejected';
   ts: number;
+  /** Set when the order is not perpbot's (see {@link ExternalOrderInfo}). */
+  external?: ExternalOrderInfo;
   clientOrderId: string;
   symbol: Symbol;
   code: number | null;
@@ -228,6 +250,8 @@ export interface OrderDenied {
 export interface OrderFilled {
   type: 'OrderFilled';
   ts: number;
+  /** Set when the order is not perpbot's (see {@link ExternalOrderInfo}). */
+  external?: ExternalOrderInfo;
   fill: Fill;
   /** Cumulative filled quantity of the order after this fill, base asset. */
   cumulativeQuantity: DecimalString;
@@ -239,6 +263,8 @@ export interface OrderFilled {
 export interface OrderCanceled {
   type: 'OrderCanceled';
   ts: number;
+  /** Set when the order is not perpbot's (see {@link ExternalOrderInfo}). */
+  external?: ExternalOrderInfo;
   clientOrderId: string;
   orderId: string;
   symbol: Symbol;
@@ -249,6 +275,8 @@ export interface OrderCanceled {
 export interface OrderExpired {
   type: 'OrderExpired';
   ts: number;
+  /** Set when the order is not perpbot's (see {@link ExternalOrderInfo}). */
+  external?: ExternalOrderInfo;
   clientOrderId: string;
   orderId: string;
   symbol: Symbol;

@@ -208,8 +208,9 @@ export class Kernel {
       // Write-ahead exists to recover orders a remote exchange may hold after a crash. The
       // simulated venue lives in this process and dies with it, so its intents are recorded by
       // the recorder from OrderSubmitted, like every other event; a remote venue gets the
-      // synchronous, committed-before-sent path.
-      journal: { recordIntent: sim ? () => true : (intent) => this.writer.writeIntentNow(intent) },
+      // committed-before-sent path: the order waits for its own commit on the writer thread
+      // (asynchronously: the bot's thread never blocks on it).
+      journal: { recordIntent: sim ? () => true : (intent) => this.writer.writeIntent(intent) },
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,
@@ -472,6 +473,9 @@ export class Kernel {
         ordersSubmitted: this.executor.stats.submitted,
         ordersDenied: this.executor.stats.denied,
         fills: this.executor.stats.fills,
+        // Activity on the account that perpbot did not place (recorded, alerted, in no strategy figure).
+        externalOrders: this.executor.stats.externalOrders,
+        externalFills: this.executor.stats.externalFills,
         busPublished: bus.published,
         busConflated: bus.conflated,
         busHandlerErrors: bus.handlerErrors,

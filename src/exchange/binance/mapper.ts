@@ -24,6 +24,7 @@ import { isDecimalString } from '../../core/decimal.ts';
 import { DataError } from '../../core/errors.ts';
 import type {
   DecimalString,
+  ExternalOrderInfo,
   Fill,
   Kline,
   MarkPriceUpdated,
@@ -446,6 +447,17 @@ export function mapOrderTradeUpdate(raw: unknown): OrderEvent[] {
     case 'CALCULATED':
       return [];
   }
+}
+
+/**
+ * What an ORDER_TRADE_UPDATE frame says of its order itself (`o.S` side, `o.o` type, `o.q`
+ * original quantity, `o.p` price, `o.R` reduce-only), for orders perpbot did not place.
+ * @throws DataError naming the field when the frame is malformed
+ */
+export function mapExternalOrderInfo(raw: unknown): ExternalOrderInfo {
+  const { data } = unwrap(raw, OTU);
+  const o = parseWith(BinanceOrderTradeUpdateSchema, data, OTU).o;
+  return { side: o.S, type: o.o, quantity: o.q, price: o.p, reduceOnly: o.R };
 }
 
 /** Extra facts a position needs that Binance does not put in the frame or response. */

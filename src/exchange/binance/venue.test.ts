@@ -232,10 +232,20 @@ describe('BinanceVenue updates', () => {
     expect(t.events[1]).toMatchObject({ status: 'FILLED', fill: { tradeId: '1000000001', price: '108167.0', commission: '0.48675150', orderId: BIG_ID } });
   });
 
-  it('updates of orders perpbot did not place are ignored', async () => {
+  it('updates of orders perpbot did not place are passed on marked external (with what the frame says of the order), never tracked', async () => {
     const t = venue({});
-    t.v.onUserData({ ...otu('NEW', 'NEW'), o: { ...otu('NEW', 'NEW').o, c: 'web_manual_order' } });
-    expect(t.events).toEqual([]);
+    const neu = { ...otu('NEW', 'NEW'), o: { ...otu('NEW', 'NEW').o, c: 'web_manual_order' } };
+    t.v.onUserData(neu);
+    const trade = otu('TRADE', 'FILLED', { l: '0.009', z: '0.009', L: '108167.0', n: '0.48675150', t: 1000000001 });
+    t.v.onUserData({ ...trade, o: { ...trade.o, c: 'web_manual_order' } });
+    const external = { side: neu.o.S, type: neu.o.o, quantity: neu.o.q, price: neu.o.p, reduceOnly: neu.o.R };
+    expect(t.events.map((e) => e.type)).toEqual(['OrderAccepted', 'OrderFilled']);
+    expect(t.events[0]).toMatchObject({ clientOrderId: 'web_manual_order', external });
+    expect(t.events[1]).toMatchObject({ fill: { clientOrderId: 'web_manual_order', quantity: '0.009', price: '108167.0' }, external });
+    expect(t.v.stats.externalEvents).toBe(2);
+    // an id with perpbot's prefix that this venue does not track is not someone else's: ignored
+    t.v.onUserData({ ...otu('NEW', 'NEW'), o: { ...otu('NEW', 'NEW').o, c: 'pb-op-old-0' } });
+    expect(t.events).toHaveLength(2);
   });
 
   it('cancel of an order already gone (-2011) is not an error', async () => {

@@ -34,10 +34,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 import { Decimal } from '../../core/decimal.ts';
 import { errorMessage } from '../../core/errors.ts';
-import type { Fill, OrderEvent, OrderIntent, Position, PositionChanged, Symbol } from '../../core/types.ts';
+import type { ExternalOrderInfo, Fill, OrderEvent, OrderIntent, Position, PositionChanged, Symbol } from '../../core/types.ts';
+import { isPerpbotClientOrderId } from '../../../executor/client-order-id.ts';
 import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../executor/venue.ts';
 import { VenueError, toVenueError } from './errors.ts';
-import { mapAccountUpdate, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
+import { mapAccountUpdate, mapExternalOrderInfo, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
 import { backoffDelay, type RateLimitTracker } from './retry.ts';
 
 /** The REST calls the venue makes (the `binance` USDMClient satisfies it through a thin adapter). */
@@ -122,7 +123,7 @@ export class BinanceVenue implements Venue {
   /** No REST call before this exchange time (a 429's or 418's Retry-After), UTC epoch ms. */
   private blockedUntil = 0;
   /** Counters for the heartbeat. */
-  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0 };
+  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0, externalEvents: 0 };
 
   constructor(private readonly o: BinanceVenueOptions) {
     this.attempts = o.attempts ?? 5;
@@ -409,14 +410,27 @@ export class BinanceVenue implements Venue {
     return { accepted: false, code: ve.binanceCode, reason: ve.message };
   }
 
-  /** Apply order events (from the stream or synthesized from REST), once each. */
-  private apply(events: readonly OrderEvent[]): void {
+  /**
+   * Apply order events (from the stream or synthesized from REST), once each.
+   * @param external what the frame says of the order, asked only for an order that is not
+   *   perpbot's (see {@link isPerpbotClientOrderId}): its events are passed on marked external
+   *   (recorded, shown, alerted, attributed to no strategy), never acted upon
+   */
+  private apply(events: readonly OrderEvent[], external?: () => ExternalOrderInfo): void {
     for (const e of events) {
       const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.clientOrderId;
       const t = this.orders.get(id);
       if (t === undefined) {
-        // Not ours (manual trading on the same account): never touch it, but say so once.
-        this.o.log.info({ clientOrderId: id, type: e.type }, 'update of an order perpbot did not place: ignored');
+        if (external !== undefined && !isPerpbotClientOrderId(id) && e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied') {
+          // Someone else's order on this account (a person in the web UI, another program):
+          // never touched, but recorded and shown as external.
+          this.stats.externalEvents++;
+          this.o.log.warn({ clientOrderId: id, type: e.type, symbol: e.type === 'OrderFilled' ? e.fill.symbol : e.symbol }, 'update of an order perpbot did not place: recorded as external');
+          this.emit({ ...e, external: external() });
+          continue;
+        }
+        // perpbot's id but not tracked (an order of an earlier run settled by reconciliation): say so.
+        this.o.log.info({ clientOrderId: id, type: e.type }, 'update of an order this venue does not track: ignored');
         continue;
       }
       switch (e.type) {
@@ -488,7 +502,7 @@ export class BinanceVenue implements Venue {
    */
   onUserData(frame: unknown): void {
     const e = (frame as { e?: unknown } | null)?.e;
-    if (e === 'ORDER_TRADE_UPDATE') this.apply(mapOrderTradeUpdate(frame));
+    if (e === 'ORDER_TRADE_UPDATE') this.apply(mapOrderTradeUpdate(frame), () => mapExternalOrderInfo(frame));
     else if (e === 'ACCOUNT_UPDATE') for (const p of mapAccountUpdate(frame, { feesOf: (sym) => (this.fees.get(sym) ?? new Decimal(0)).toFixed() })) this.emit(p);
   }
 

@@ -10,4 +10,6 @@ CREATE TABLE `operator_commands` (
 	FOREIGN KEY (`run_id`) REFERENCES `runs`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `operator_commands_run_idx` ON `operator_commands` (`run_id`);
+CREATE INDEX `operator_commands_run_idx` ON `operator_commands` (`run_id`);--> statement-breakpoint
+ALTER TABLE `fills` ADD `external` integer DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE `orders` ADD `external` integer DEFAULT false NOT NULL;

@@ -16,84 +16,29 @@ import { USDMClient, WebsocketClient } from 'binance';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { WallClock } from '../core/clock.ts';
-import { ConfigError, errorMessage } from '../core/errors.ts';
-import type { Kline, Mode, Symbol } from '../core/types.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Symbol } from '../core/types.ts';
 import { scrub } from '../logging/logger.ts';
-import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
-import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
+import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
-import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
+import { mapBalances } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
 import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
-import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
+import { BinanceVenue } from '../exchange/binance/venue.ts';
 import type { VenueOrder } from '../exchange/binance/mapper.ts';
-import { toVenueError } from '../exchange/binance/errors.ts';
-import { RateLimitTracker, backoffDelay } from '../exchange/binance/retry.ts';
+import { RateLimitTracker } from '../exchange/binance/retry.ts';
 import { Kernel, simulatedVenue } from './kernel.ts';
 import { Decimal } from '../core/decimal.ts';
+import { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, RefreshableRules, restPort, serverTime, setUpAccount, untilItWorks, warnProblems } from './live-setup.ts';
+import { marketCounters, marketSource, warmupStart } from './live-market.ts';
+
+export { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, RefreshableRules, restPort, serverTime, setUpAccount } from './live-setup.ts';
+export { marketCounters, marketSource, warmupStart } from './live-market.ts';
 
 const MINUTE = 60_000;
-
-/** The `binance` library's logger interface, routed to pino at low levels (it is chatty). */
-export function libraryLogger(log: Logger): { trace: (...a: unknown[]) => void; info: (...a: unknown[]) => void; error: (...a: unknown[]) => void } {
-  const text = (a: unknown[]) => scrub(a.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(' ').slice(0, 500));
-  return {
-    trace: () => {},
-    info: (...a) => log.debug({ component: 'binance-lib' }, text(a)),
-    error: (...a) => log.warn({ component: 'binance-lib' }, text(a)),
-  };
-}
-
-/**
- * Connection settings from the config and the environment. Keys only from the environment, and
- * only for live mode: paper never sends them anywhere.
- * @throws ConfigError for live without keys, mainnet without the opt-in, half-given overrides
- */
-export function connectionSettings(config: Config, mode: Mode, env: Record<string, string | undefined> = process.env): BinanceConnectionSettings {
-  const b = config.binance;
-  const s: BinanceConnectionSettings = { env: b.env, allowMainnet: b.allowMainnet, recvWindowMs: b.recvWindowMs };
-  if (b.baseUrl || b.wsUrl) {
-    s.baseUrl = b.baseUrl || undefined;
-    s.wsUrl = b.wsUrl || undefined;
-  }
-  if (mode === 'live') {
-    const key = env.BINANCE_API_KEY ?? '';
-    const secret = env.BINANCE_API_SECRET ?? '';
-    if (!key || !secret) throw new ConfigError(['live mode needs the environment variables BINANCE_API_KEY and BINANCE_API_SECRET (both set, non-empty)']);
-    s.apiKey = key;
-    s.apiSecret = secret;
-  } else if (mode === 'paper' && !b.baseUrl && b.env === 'testnet' && env.BINANCE_ENV === undefined) {
-    // Paper trades nothing: it reads mainnet's public market data unless told otherwise.
-    s.env = 'mainnet';
-    s.allowMainnet = true;
-  }
-  describeConnection(s); // validates
-  return s;
-}
-
-/** A retry loop for start-up calls: logs each failure clearly and retries with backoff, forever unless stopped. */
-async function untilItWorks<T>(what: string, fn: () => Promise<T>, log: Logger, stopped: () => boolean, onFail?: (msg: string) => void): Promise<T | undefined> {
-  for (let n = 1; !stopped(); n++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const msg = `${what} failed (attempt ${n}): ${scrub(errorMessage(err))}`;
-      log.warn({ attempt: n }, `${msg}; retrying`);
-      onFail?.(msg);
-      await new Promise((r) => setTimeout(r, backoffDelay(n, 1_000, 60_000, true, Math.random)).unref?.());
-    }
-  }
-  return undefined;
-}
-
-/** GET /fapi/v1/time through the library (which answers with the bare number), UTC epoch ms. */
-export async function serverTime(rest: USDMClient): Promise<number> {
-  const t: unknown = await rest.getServerTime();
-  return typeof t === 'number' ? t : mapServerTime(t);
-}
 
 /** What `startPaper` returns. */
 export interface RunningBot {
@@ -104,59 +49,6 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-/** The run id of an account: one run per mode, network and venue, resumed across restarts. */
-export function accountRunId(mode: Mode, settings: BinanceConnectionSettings): string {
-  const ep = describeConnection(settings);
-  return ep.network === 'custom' ? `${mode}-custom-${new URL(ep.restBaseUrl).host.replace(/[^a-z0-9.-]/gi, '_')}` : `${mode}-${ep.network}`;
-}
-
-/**
- * Build the market source for `symbols` from the settings (public data: no keys needed).
- * Back-fill pages through GET /fapi/v1/klines, 1,500 klines a request.
- */
-export function marketSource(settings: BinanceConnectionSettings, symbols: Symbol[], rest: USDMClient, clock: WallClock, config: Config, log: Logger): BinanceMarketSource {
-  const publicSettings: BinanceConnectionSettings = { ...settings, apiKey: undefined, apiSecret: undefined };
-  delete publicSettings.apiKey;
-  delete publicSettings.apiSecret;
-  const network = describeConnection(settings).network;
-  return new BinanceMarketSource({
-    symbols,
-    wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
-    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libraryLogger(log)) as never,
-    fetchKlines: async (symbol, from, to) => {
-      const out: Kline[] = [];
-      for (let start = from; start <= to; ) {
-        const raw = await rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit: 1500 });
-        const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
-        if (page.length === 0) break;
-        out.push(...page);
-        start = page[page.length - 1]!.openTime + MINUTE;
-      }
-      return out;
-    },
-    mapKline: mapKlineFrame,
-    mapMarkPrice: mapMarkPriceFrame,
-    clock,
-    silenceMs: config.live.streamSilenceMs,
-    rotateAfterMs: config.live.rotateAfterMinutes * MINUTE,
-    log: log.child({ component: 'market' }),
-  });
-}
-
-/** The market source's counters for the heartbeat (`market*`). */
-export function marketCounters(source: BinanceMarketSource): Record<string, number> {
-  const st = source.stats;
-  return {
-    marketFrames: st.frames,
-    marketMalformedFrames: st.malformed,
-    marketDuplicates: st.duplicates,
-    marketBackfilled: st.backfilled,
-    marketBackfillFailures: st.backfillFailures,
-    marketFeedErrors: st.feedErrors,
-    marketReconnects: st.reconnects,
-    marketStaleStreams: st.staleStreams,
-  };
-}
 
 /** Why trading is HALTED while live start-up runs; only this halt is lifted when it is done. */
 export const STARTING_REASON = 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)';
@@ -187,15 +79,6 @@ export function restoredHalt(changes: ReadonlyArray<{ ts: number; state: string;
   return resumeAt > now ? { reason: origin.reason, resumeAt } : null;
 }
 
-/**
- * Where the start-up back-fill begins: the start of the current UTC session (the VWAP anchor) or
- * `warmupMinutes` before now, whichever is earlier; aligned to the minute.
- * @returns the open time of the first kline to back-fill, UTC epoch ms
- */
-export function warmupStart(now: number, warmupMinutes: number): number {
-  const sessionStart = Math.floor(now / 86_400_000) * 86_400_000;
-  return Math.floor(Math.min(sessionStart, now - warmupMinutes * MINUTE) / MINUTE) * MINUTE;
-}
 
 /**
  * Start paper trading: Binance market data, the simulated venue on the wall clock (market orders
@@ -260,41 +143,6 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   };
 }
 
-/**
- * Exchange rules that can be replaced while the bot runs (exchangeInfo is refreshed hourly:
- * Binance changes filters). Starts from the bundled file until the exchange's arrive.
- */
-export class RefreshableRules implements ExchangeRules {
-  constructor(private current: ExchangeRules) {}
-  /** Replace the rules (a fresh exchangeInfo). */
-  replace(next: ExchangeRules): void {
-    this.current = next;
-  }
-  get(symbol: Symbol) {
-    return this.current.get(symbol);
-  }
-  has(symbol: Symbol): boolean {
-    return this.current.has(symbol);
-  }
-  symbols(): Symbol[] {
-    return this.current.symbols();
-  }
-  get serverTime(): number {
-    return this.current.serverTime;
-  }
-  get source(): string {
-    return this.current.source;
-  }
-  problems() {
-    return this.current.problems();
-  }
-}
-
-/** Log the symbol entries an exchangeInfo left out (malformed), the first few by name. */
-function warnProblems(rules: ExchangeRules, log: Logger): void {
-  const p = rules.problems();
-  if (p.length > 0) log.warn({ count: p.length, first: p.slice(0, 3).map((e) => e.message) }, 'exchangeInfo: malformed symbol entries left out (those symbols cannot be traded)');
-}
 
 /** Database state of an account run, for reconciliation and restore. */
 export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
@@ -373,85 +221,6 @@ export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbo
   for (const [s, e] of Object.entries(entryPrices)) (out[s] ??= {}).entryPrice = e;
   for (const [s, t] of Object.entries(positionTimes)) (out[s] ??= {}).updatedAt = t;
   return out;
-}
-
-/**
- * The USDMClient as the venue's REST port: raw answers; perpbot's client order ids always sent;
- * after every answer (or error) the request-weight and order counts Binance reported in its
- * headers (the library keeps the latest X-MBX-USED-WEIGHT-1M / X-MBX-ORDER-COUNT-*) go to the
- * rate-limit tracker, so the venue slows down before the limits.
- */
-export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestPort {
-  // The library keeps the LAST value of each header it has seen; order counts only come with order
-  // placements, so they are taken from those answers only (else an old window's count would be
-  // charged to the current one). The weight header comes with every answer.
-  const counted = async <T>(call: () => Promise<T>, placesOrder = false): Promise<T> => {
-    try {
-      return await call();
-    } finally {
-      if (limits) {
-        const st = rest.getRateLimitStates() as unknown as Record<string, unknown>;
-        const fresh: Record<string, unknown> = { 'x-mbx-used-weight-1m': st['x-mbx-used-weight-1m'] };
-        if (placesOrder) {
-          fresh['x-mbx-order-count-10s'] = st['x-mbx-order-count-10s'];
-          fresh['x-mbx-order-count-1m'] = st['x-mbx-order-count-1m'];
-        }
-        limits.update(fresh);
-      }
-    }
-  };
-  return {
-    // postPrivate avoids the library rewriting or warning about ids without its broker prefix.
-    submitNewOrder: (p) => counted(() => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>, true),
-    getOrder: (p) => counted(() => rest.getOrder(p) as Promise<unknown>),
-    cancelOrder: (p) => counted(() => rest.cancelOrder(p) as Promise<unknown>),
-    getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
-    getPositionsV3: () => counted(() => rest.getPositionsV3() as Promise<unknown>),
-    getAccountTrades: (p) => counted(() => rest.getAccountTrades(p as never) as Promise<unknown>),
-  };
-}
-
-/**
- * Set the account up for perpbot, idempotently: one-way position mode (switched when possible,
- * else an error saying why), and per symbol the leverage of `sizing.leverage` and the margin type
- * of `binance.marginType` ("No need to change", -4046/-4059, is success).
- * @throws VenueError / Error naming what could not be set
- */
-export async function setUpAccount(rest: USDMClient, config: Config, symbols: readonly Symbol[], log: Logger): Promise<void> {
-  const ignore = (codes: number[]) => (err: unknown) => {
-    const ve = toVenueError(err);
-    if (ve.binanceCode !== null && codes.includes(ve.binanceCode)) return undefined;
-    throw ve;
-  };
-  const mode = (await rest.getCurrentPositionMode()) as { dualSidePosition?: boolean | string };
-  if (mode.dualSidePosition === true || mode.dualSidePosition === 'true') {
-    log.warn('the account is in hedge mode: switching to one-way mode');
-    await rest.setPositionMode({ dualSidePosition: 'false' }).catch(ignore([-4059]));
-  }
-  for (const symbol of symbols) {
-    await rest.setMarginType({ symbol, marginType: config.binance.marginType }).catch(ignore([-4046]));
-    await rest.setLeverage({ symbol, leverage: config.sizing.leverage });
-  }
-  log.info({ symbols, leverage: config.sizing.leverage, marginType: config.binance.marginType }, 'account set up: one-way mode, leverage and margin type');
-}
-
-/**
- * Close a user-data WebsocketClient cleanly: the library keeps its listen-key keepalive timers
- * running after closeAll, so they are cleared from its listen-key cache first.
- */
-export function closeUserDataClient(client: WebsocketClient): void {
-  const lib = client as unknown as {
-    getUserDataStreamManager?: () => { listenKeyStateCache?: { listenKeyStateStore?: Record<string, unknown>; clearAllListenKeyState(k: string): void } };
-    /** binance 3.6.5: pending re-tries of a failed user-stream respawn (2 s timers). */
-    respawnTimeoutCache?: Record<string, NodeJS.Timeout>;
-  };
-  const cache = lib.getUserDataStreamManager?.()?.listenKeyStateCache;
-  for (const key of Object.keys(cache?.listenKeyStateStore ?? {})) cache!.clearAllListenKeyState(key);
-  for (const [key, timer] of Object.entries(lib.respawnTimeoutCache ?? {})) {
-    clearTimeout(timer);
-    delete lib.respawnTimeoutCache![key];
-  }
-  client.closeAll(true);
 }
 
 /** What {@link startLive} returns. */

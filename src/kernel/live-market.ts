@@ -11,30 +11,46 @@ import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.
 import { buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines } from '../exchange/binance/mapper.ts';
 import { libraryLogger } from './live-setup.ts';
+import { klinePageLimit, klineWeight, type RestGate } from '../exchange/binance/rest-gate.ts';
 
 const MINUTE = 60_000;
 
+/** Timings tests compress (defaults: the config's). */
+export interface MarketTimings {
+  /** Connection rotation, ms (default `live.rotateAfterMinutes`). */
+  rotateAfterMs?: number;
+  /** Websocket reconnect back-off, ms (default 500 → `live.reconnectMaxMs`). */
+  reconnect?: { baseMs: number; maxMs: number };
+  /** Waits of the back-fill retries and silent-connection replacements. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /**
  * Build the market source for `symbols` from the settings (public data: no keys needed).
- * Back-fill pages through GET /fapi/v1/klines, 1,500 klines a request.
+ * The back-fill pages through GET /fapi/v1/klines with the cheapest `limit` per kline
+ * ({@link klinePageLimit}: up to 99 at weight 1, else 499 at weight 2), every request through
+ * `gate` (the shared weight budget and 429/418 block).
  */
-export function marketSource(settings: BinanceConnectionSettings, symbols: Symbol[], rest: USDMClient, clock: WallClock, config: Config, log: Logger): BinanceMarketSource {
+export function marketSource(settings: BinanceConnectionSettings, symbols: Symbol[], rest: USDMClient, clock: WallClock, config: Config, log: Logger, gate: RestGate, timings: MarketTimings = {}): BinanceMarketSource {
   const publicSettings: BinanceConnectionSettings = { ...settings, apiKey: undefined, apiSecret: undefined };
   delete publicSettings.apiKey;
   delete publicSettings.apiSecret;
   const network = describeConnection(settings).network;
+  const libLog = libraryLogger(log);
   return new BinanceMarketSource({
     symbols,
     wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
-    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libraryLogger(log)) as never,
+    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libLog) as never,
     fetchKlines: async (symbol, from, to) => {
       const out: Kline[] = [];
       for (let start = from; start <= to; ) {
-        const raw = await rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit: 1500 });
+        const limit = klinePageLimit(Math.floor((to - start) / MINUTE) + 1);
+        const raw = await gate.call(klineWeight(limit), () => rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit }));
         const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
         if (page.length === 0) break;
         out.push(...page);
         start = page[page.length - 1]!.openTime + MINUTE;
+        if (Array.isArray(raw) && raw.length < limit) break; // the exchange has nothing more up to `to`
       }
       return out;
     },
@@ -42,7 +58,10 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     mapMarkPrice: mapMarkPriceFrame,
     clock,
     silenceMs: config.live.streamSilenceMs,
-    rotateAfterMs: config.live.rotateAfterMinutes * MINUTE,
+    rotateAfterMs: timings.rotateAfterMs ?? config.live.rotateAfterMinutes * MINUTE,
+    reconnect: timings.reconnect ?? { baseMs: 500, maxMs: config.live.reconnectMaxMs },
+    streamsPerConnection: config.live.streamsPerConnection,
+    ...(timings.sleep ? { sleep: timings.sleep } : {}),
     log: log.child({ component: 'market' }),
   });
 }
@@ -59,6 +78,8 @@ export function marketCounters(source: BinanceMarketSource): Record<string, numb
     marketFeedErrors: st.feedErrors,
     marketReconnects: st.reconnects,
     marketStaleStreams: st.staleStreams,
+    marketConnections: st.connections,
+    marketReconnectAttempts: st.reconnectAttempts,
   };
 }
 

@@ -32,13 +32,63 @@ import type { VenueOrder } from '../exchange/binance/mapper.ts';
 import { RateLimitTracker } from '../exchange/binance/retry.ts';
 import { Kernel, simulatedVenue } from './kernel.ts';
 import { Decimal } from '../core/decimal.ts';
-import { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, RefreshableRules, restPort, serverTime, setUpAccount, untilItWorks, warnProblems } from './live-setup.ts';
-import { marketCounters, marketSource, warmupStart } from './live-market.ts';
+import { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount, untilItWorks, warnProblems } from './live-setup.ts';
+import { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
+import { RestGate } from '../exchange/binance/rest-gate.ts';
+import type { VenueError } from '../exchange/binance/errors.ts';
 
-export { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, RefreshableRules, restPort, serverTime, setUpAccount } from './live-setup.ts';
-export { marketCounters, marketSource, warmupStart } from './live-market.ts';
+export { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, readSymbolConfigs, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount } from './live-setup.ts';
+export { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
 
 const MINUTE = 60_000;
+
+/** Timings tests compress (all optional; defaults from the config). */
+export interface LiveTimings extends MarketTimings {
+  /** Back-off of the user-data websocket's reconnects, ms (default 500 → `live.reconnectMaxMs`). */
+  userReconnect?: { baseMs: number; maxMs: number };
+  /** Interval of the order-status poller (unknown outcomes; every open order while the user stream is down), ms. Default 5000. */
+  pollMs?: number;
+}
+
+/**
+ * A 429 or 418 reached a REST call of the gate: the block is already recorded in `limits`; log
+ * it, and for a 418 (IP ban) halt trading: the heartbeat must not say ok while a ban is in force.
+ */
+function onRateLimited(ve: VenueError, log: Logger, limits: RateLimitTracker, halt: (reason: string) => void): void {
+  if (ve.kind === 'ip_ban') {
+    const until = limits.bannedUntil();
+    const reason = `IP banned by Binance (418) until ${until ? new Date(until).toISOString() : 'unknown'}: ${ve.message}`;
+    log.error(reason);
+    halt(reason);
+  } else {
+    log.warn({ retryAfterMs: ve.retryAfterMs }, `Binance rate limit (429): every REST call waits for its Retry-After: ${ve.message}`);
+  }
+}
+
+/** The REST gate's counters for the heartbeat. */
+function gateCounters(gate: RestGate): Record<string, number> {
+  const banned = gate.limits.bannedUntil();
+  return { restCalls: gate.stats.calls, restRateLimited: gate.stats.limited, restBlockedMs: gate.limits.blockedMs(), ipBannedUntil: banned ?? 0 };
+}
+
+/**
+ * A logger of a recurring failure: the first failure of a streak at warn, the rest at debug, and
+ * one info line when it works again. Keeps an outage's log to a bounded number of lines.
+ */
+function streakLogger(log: Logger, what: string): { fail(err: unknown): void; ok(): void } {
+  let failures = 0;
+  return {
+    fail(err) {
+      failures++;
+      if (failures === 1) log.warn(`${what} failed: ${scrub(errorMessage(err))} (repeats logged at debug level until it works again)`);
+      else log.debug(`${what} failed again (${failures}): ${scrub(errorMessage(err))}`);
+    },
+    ok() {
+      if (failures > 0) log.info({ failures }, `${what} works again`);
+      failures = 0;
+    },
+  };
+}
 
 /** What `startPaper` returns. */
 export interface RunningBot {
@@ -85,15 +135,19 @@ export function restoredHalt(changes: ReadonlyArray<{ ts: number; state: string;
  * fill at the next mark price after they are placed, with the configured fees and slippage).
  * Never needs keys. Filters come from the exchange when reachable, else from the bundled file.
  */
-export async function startPaper(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[]): Promise<RunningBot> {
+export async function startPaper(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], timings: LiveTimings = {}): Promise<RunningBot> {
   const settings = connectionSettings(config, 'paper');
   const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
   const rest = new USDMClient(restOptions, requestOptions);
   const clock = new WallClock(0);
   let stopped = false;
   log.info({ connection: describeConnection(settings) }, 'paper trading: Binance market data, simulated venue');
+  const limits = new RateLimitTracker(clock);
+  const stopping = new AbortController();
+  let paperKernel: Kernel | null = null;
+  const gate = new RestGate(rest, limits, { signal: stopping.signal, onLimited: (ve) => onRateLimited(ve, log, limits, (reason) => paperKernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason })) });
 
-  const source = marketSource(settings, symbols, rest, clock, config, log);
+  const source = marketSource(settings, symbols, rest, clock, config, log, gate, timings);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
   const rules = new RefreshableRules(fileRules);
@@ -102,13 +156,14 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     { config, mode: 'paper', rules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
     { clock, venue: sim, sim, source },
   );
-  kernel.setCounterSource(() => marketCounters(source));
+  paperKernel = kernel;
+  kernel.setCounterSource(() => ({ ...marketCounters(source), ...gateCounters(gate) }));
 
   // Clock offset and fresh filters, retried in the background until Binance answers.
   void untilItWorks(
     'measuring the clock offset to Binance (GET /fapi/v1/time)',
     async () => {
-      const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+      const off = await measureClockOffset(() => gate.call(1, () => serverTime(rest)), () => Date.now(), { samples: 3 });
       clock.offsetMs = off.offsetMs;
       kernel.setClockOffset(off.offsetMs);
       log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
@@ -116,19 +171,21 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     log,
     () => stopped,
     (m) => kernel.noteProblem(m),
+    stopping.signal,
   );
 
   // The exchange's current filters replace the bundled ones once Binance answers.
   void untilItWorks(
     'loading exchange filters (GET /fapi/v1/exchangeInfo)',
     async () => {
-      const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+      const fresh = parseExchangeInfo(await gate.call(1, () => rest.getExchangeInfo()), 'GET /fapi/v1/exchangeInfo');
       for (const s of symbols) fresh.get(s);
       rules.replace(fresh);
     },
     log,
     () => stopped,
     (m) => kernel.noteProblem(m),
+    stopping.signal,
   );
 
   const done = kernel.run().then(() => undefined);
@@ -137,6 +194,7 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     done,
     stop: async () => {
       stopped = true;
+      stopping.abort();
       kernel.requestStop();
       await done.catch(() => undefined);
     },
@@ -200,8 +258,14 @@ export async function fetchExchangeState(
   const byOrderId = new Map<string, string>();
   for (const o of [...openOrders, ...Object.values(settled).filter((x): x is ExchangeOrder => x !== null)]) byOrderId.set(o.orderId, o.clientOrderId);
   const trades = [];
-  const tradeSymbols = new Set<Symbol>([...symbols, ...Object.keys(positions), ...local.openOrders.map((o) => o.symbol)]);
-  for (const s of tradeSymbols) trades.push(...(await venue.trades(s, since, (id) => byOrderId.get(id) ?? '')));
+  // GET /fapi/v1/userTrades needs a symbol and weighs 5: asking all 300 symbols would cost 1,500
+  // of the 2,400/min budget at every start. Fills can only be missing where the bot had an order
+  // or a position (the database's or the exchange's): those symbols are asked, concurrently
+  // (the venue paces them within the weight budget).
+  const localHeld = Object.entries(local.positions).filter(([, q]) => !new Decimal(q).isZero()).map(([sym]) => sym);
+  const tradeSymbols = new Set<Symbol>([...Object.keys(positions), ...localHeld, ...local.openOrders.map((o) => o.symbol), ...openOrders.map((o) => o.symbol)]);
+  void symbols;
+  for (const batch of await Promise.all([...tradeSymbols].map((s) => venue.trades(s, since, (id) => byOrderId.get(id) ?? '')))) trades.push(...batch);
   return {
     state: {
       openOrders,
@@ -237,7 +301,7 @@ export interface RunningLiveBot extends RunningBot {
  * `live.forceWithoutReconcile`. Start-up steps that cannot reach Binance are retried with backoff.
  * @throws ConfigError without keys or with mainnet not opted in
  */
-export async function startLive(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], env: Record<string, string | undefined> = process.env): Promise<RunningLiveBot> {
+export async function startLive(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], env: Record<string, string | undefined> = process.env, timings: LiveTimings = {}): Promise<RunningLiveBot> {
   const settings = connectionSettings(config, 'live', env);
   const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
   const rest = new USDMClient(restOptions, requestOptions);
@@ -247,8 +311,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   let stopped = false;
   let kernel: Kernel | null = null;
   const halt = (reason: string) => kernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason });
+  const stopping = new AbortController();
+  const gate = new RestGate(rest, limits, { signal: stopping.signal, onLimited: (ve) => onRateLimited(ve, log, limits, halt) });
   const syncClock = async () => {
-    const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+    const off = await measureClockOffset(() => gate.call(1, () => serverTime(rest)), () => Date.now(), { samples: 3 });
     clock.offsetMs = off.offsetMs;
     // The library signs requests with its own clock: give it the offset too (else -1021 again).
     rest.setTimeOffset(off.offsetMs);
@@ -265,10 +331,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     onHalt: (reason) => halt(reason),
     recvWindowMs: config.binance.recvWindowMs,
   });
-  const source = marketSource(settings, symbols, rest, clock, config, log);
+  const source = marketSource(settings, symbols, rest, clock, config, log, gate, timings);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
-  log.info({ connection: describeConnection(settings) }, 'live trading');
+  log.info({ connection: describeConnection(settings), symbols: symbols.length, connections: source.connectionCount }, 'live trading');
   kernel = Kernel.forSource(
     {
       config,
@@ -288,6 +354,9 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   // The user-data stream; REST polling stands in while it is down.
   const userKey = describeConnection(settings).network === 'testnet' ? 'usdmTestnetPrivate' : 'usdmPrivate';
   const userWs = new WebsocketClient(buildWebsocketClientOptions(settings), libraryLogger(log));
+  reconnectBackoff(userWs, log.child({ component: 'user-stream' }), 'user-data stream', timings.userReconnect ?? { baseMs: 500, maxMs: config.live.reconnectMaxMs });
+  const pollLog = streakLogger(log, 'order status poll (user stream down)');
+  const settleLog = streakLogger(log, 'settling orders of unknown outcome');
   let userUp = false;
   let malformedUserFrames = 0;
   k.setCounterSource(() => {
@@ -305,6 +374,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       rateLimitOrders10s: rl.orders10s,
       rateLimitOrders1m: rl.orders1m,
       ...marketCounters(source),
+      ...gateCounters(gate),
     };
   });
   userWs.on('message', (m: unknown) => {
@@ -336,45 +406,52 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     if (stopped || polling) return;
     polling = true;
     void (async () => {
-      await venue.resolvePending().catch((err: unknown) => log.warn(`settling orders of unknown outcome failed: ${errorMessage(err)}`));
-      if (!userUp && !stopped) await venue.poll().catch((err: unknown) => log.warn(`order status poll failed: ${errorMessage(err)}`));
+      await venue.resolvePending().then(() => settleLog.ok(), (err: unknown) => settleLog.fail(err));
+      if (!userUp && !stopped) await venue.poll().then(() => pollLog.ok(), (err: unknown) => pollLog.fail(err));
     })().finally(() => {
       polling = false;
     });
-  }, 5_000);
+  }, timings.pollMs ?? 5_000);
   poller.unref();
 
   const ready = (async () => {
-    await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m));
+    await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m), stopping.signal);
     if (stopped) return;
     await untilItWorks(
       'loading exchange filters (GET /fapi/v1/exchangeInfo)',
       async () => {
-        const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+        const fresh = parseExchangeInfo(await gate.call(1, () => rest.getExchangeInfo()), 'GET /fapi/v1/exchangeInfo');
         warnProblems(fresh, log);
         rules.replace(fresh);
       },
       log,
       () => stopped,
       (m) => k.noteProblem(m),
+      stopping.signal,
     );
+    if (stopped) return;
     for (const s of symbols) rules.get(s); // SYMBOL_UNKNOWN when the exchange does not list it
-    await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log), log, () => stopped, (m) => k.noteProblem(m));
+    await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log, gate), log, () => stopped, (m) => k.noteProblem(m), stopping.signal);
+    if (stopped) return;
     await untilItWorks(
       'opening the user-data stream (listen key)',
       async () => {
         // The library catches its own failures (listen key POST, websocket) and resolves undefined.
-        const opened = await userWs.subscribeUsdFuturesUserDataStream(userKey as never);
+        // Through the gate: the listen key POST (weight 1) waits for any 429/418 block.
+        const opened = await gate.call(1, () => userWs.subscribeUsdFuturesUserDataStream(userKey as never));
         if (opened === undefined) throw new Error('the user-data stream did not open (listen key or websocket refused)');
       },
       log,
       () => stopped,
       (m) => k.noteProblem(m),
+      stopping.signal,
     );
+    if (stopped) return;
     try {
       const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
       const { state, entryPrices, positionTimes } = await fetchExchangeState(venue, local, symbols, since);
+      if (stopped) return; // the database may be closing: reconcile at the next start
       const r = reconcile(local, state);
       const text = formatReconciliation(r);
       if (r.clean) log.info(text);
@@ -417,7 +494,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
-      const usdt = mapBalances(await rest.getBalanceV3()).find((b) => b.asset === 'USDT');
+      const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
       const held = restoredHalt(recentTradingStateChanges(k.db, k.runId), clock.now(), config.risk.haltCooldownMinutes);
       if (held) {
@@ -427,6 +504,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange', ifReason: STARTING_REASON });
       }
     } catch (err) {
+      if (stopped) return;
       const msg = `reconciliation with the exchange failed: ${scrub(errorMessage(err))}`;
       k.noteProblem(msg);
       if (config.live.forceWithoutReconcile) {
@@ -438,6 +516,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       }
     }
   })().catch((err: unknown) => {
+    if (stopped) return; // stopping mid start-up is not a failure
     // A start-up step that cannot succeed by retrying (e.g. a symbol the exchange does not list):
     // trading stays HALTED, with the reason in the heartbeat, the log and an alert.
     const msg = `start-up failed: ${scrub(errorMessage(err))}`;
@@ -448,8 +527,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
 
   // Filters change: refresh them hourly.
   const refresh = setInterval(() => {
-    void rest
-      .getExchangeInfo()
+    void gate
+      .call(1, () => rest.getExchangeInfo())
       .then((raw) => {
         const fresh = parseExchangeInfo(raw, 'GET /fapi/v1/exchangeInfo');
         for (const s of symbols) fresh.get(s); // a traded symbol's entry broken: keep the previous filters
@@ -468,14 +547,16 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     done,
     stop: async () => {
       stopped = true;
+      stopping.abort();
       clearInterval(poller);
       clearInterval(refresh);
       closeUserDataClient(userWs);
       k.requestStop();
       await done.catch(() => undefined);
-      // A start-up step in flight (a user-stream subscription) may open a socket after the close
-      // above: wait for start-up to see `stopped` (bounded), then close again.
-      await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
+      // A start-up step in flight (a REST call, a user-stream subscription) may still answer after
+      // the close above: wait for start-up to see `stopped` (bounded by the 10 s REST timeout),
+      // then close again, so nothing logs or writes after the caller closes the kernel.
+      await Promise.race([ready, new Promise((r) => setTimeout(r, 11_000).unref())]);
       closeUserDataClient(userWs);
     },
   };

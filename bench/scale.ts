@@ -4,13 +4,14 @@
  * For each N (default 10, 50, 150, 300 symbols) it starts the simulator and the bot as separate
  * processes (`perpbot simulator`, `perpbot run --mode live`), the bot pointed at the simulator
  * on 127.0.0.1, and prints:
- * - start → ACTIVE: from spawning the bot to its heartbeat saying trading ACTIVE, s;
+ * - start → ACTIVE: from spawning the bot to its heartbeat saying trading ACTIVE, s (includes
+ *   node and tsx loading the sources), and from the bot's first log line to its ACTIVE line;
  * - the bot's CPU (% of one core) and RSS over a window after ACTIVE, and the simulator's CPU;
  * - klines recorded (rows of candles_1m with open time in the window) vs klines the simulator
  *   closed in the window (× N), and the REST 429/418 answers the bot counted.
  *
  * The simulator gets one kline file per symbol: the bundled BTCUSDT file, cut to its first 2,000
- * rows, under each symbol name (symbols taken from data/exchange-info, TRADING USDT perpetuals).
+ * rows, under each symbol name (symbols taken from data/exchange-info, TRADING perpetuals, 323 in the bundled file).
  *
  * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window after ACTIVE).
  * Linux only (reads /proc for CPU and RSS).
@@ -31,7 +32,7 @@ const TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux
 
 function symbolsFromExchangeInfo(n: number): string[] {
   const info = JSON.parse(readFileSync(projectPath('data/exchange-info/fapi-exchangeInfo-2024-10-02.json'), 'utf8')) as { symbols: Array<{ symbol: string; status: string; contractType: string; quoteAsset: string }> };
-  const out = info.symbols.filter((s) => s.status === 'TRADING' && s.contractType === 'PERPETUAL' && s.quoteAsset === 'USDT').map((s) => s.symbol);
+  const out = info.symbols.filter((s) => s.status === 'TRADING' && s.contractType === 'PERPETUAL').map((s) => s.symbol);
   if (out.length < n) throw new Error(`only ${out.length} symbols in the exchange info`);
   return ['BTCUSDT', ...out.filter((s) => s !== 'BTCUSDT')].slice(0, n);
 }
@@ -111,6 +112,15 @@ async function runOnce(n: number, dir: string, csv: string): Promise<Record<stri
     await waitFor('ACTIVE', () => hb()?.risk.state === 'ACTIVE' || bot.exitCode !== null, 600_000);
     if (bot.exitCode !== null) throw new Error(`the bot exited ${bot.exitCode}: ${botOut.slice(-2000)}`);
     const activeS = (Date.now() - t0) / 1000;
+    // The same from the bot's own log: its first line ('live trading', after node and tsx loaded) to ACTIVE.
+    const times = (re: RegExp) => botOut.split('\n').filter((l) => re.test(l)).map((l) => Date.parse((JSON.parse(l) as { time: string }).time))[0];
+    let fromLogS = NaN;
+    try {
+      await waitFor('the ACTIVE log line', () => /HALTED → ACTIVE/.test(botOut), 10_000);
+      fromLogS = ((times(/HALTED → ACTIVE/) ?? NaN) - (times(/"live trading"/) ?? NaN)) / 1000;
+    } catch {
+      // figure left out
+    }
     const botCpu0 = cpuSeconds(bot.pid!);
     const simCpu0 = cpuSeconds(sim.pid!);
     const w0 = Date.now();
@@ -131,7 +141,8 @@ async function runOnce(n: number, dir: string, csv: string): Promise<Record<stri
     const limited = Number(c.restRateLimited ?? 0);
     return {
       N: n,
-      'start→ACTIVE s': activeS.toFixed(1),
+      'spawn→ACTIVE s': activeS.toFixed(1),
+      'log→ACTIVE s': fromLogS.toFixed(1),
       'bot CPU %': botCpu.toFixed(0),
       'bot RSS MB': rss.toFixed(0),
       'sim CPU %': simCpu.toFixed(0),

@@ -135,6 +135,32 @@ describe('live streams (simulator on 127.0.0.1)', () => {
     expect(source.stats.staleStreams).toBe(0);
   }, 120_000);
 
+  it('keeps the listen key alive (interval compressed): past the key\'s lifetime the same key still serves the user stream', async () => {
+    // Keys live 3 s after their last keepalive; the bot keeps them alive every 500 ms.
+    const sim: Simulator = await startSimulator({ data: [`BTCUSDT=${BTC}`], history: 120, listenKeyTtlMs: 3_000 });
+    cleanup.push(() => sim.close());
+    const { bot } = await withBot(['BTCUSDT'], sim.url, sim.wsUrl, { listenKeyKeepaliveMs: 500 });
+    await bot.ready;
+    await until('a listen key', () => sim.state().listenKeys.length === 1);
+    const key = sim.state().listenKeys[0]!.listenKey;
+    await new Promise((r) => setTimeout(r, 7_000)); // over twice the key's lifetime
+    const counters = bot.kernel.healthSnapshot().counters as Record<string, number>;
+    expect(counters.listenKeyKeepalives).toBeGreaterThanOrEqual(5);
+    expect(sim.state().listenKeys.map((k) => k.listenKey)).toEqual([key]);
+    expect(counters.userStreamUp).toBe(1);
+  }, 120_000);
+
+  it('without keepalives the listen key expires: the user stream comes back on a new key', async () => {
+    const sim: Simulator = await startSimulator({ data: [`BTCUSDT=${BTC}`], history: 120, listenKeyTtlMs: 2_000 });
+    cleanup.push(() => sim.close());
+    const { bot } = await withBot(['BTCUSDT'], sim.url, sim.wsUrl, { listenKeyKeepaliveMs: 3_600_000 });
+    await bot.ready;
+    await until('a listen key', () => sim.state().listenKeys.length === 1);
+    const key = sim.state().listenKeys[0]!.listenKey;
+    await until('a new listen key after expiry', () => sim.state().listenKeys.some((k) => k.listenKey !== key), 60_000);
+    await until('the user stream up again', () => (bot.kernel.healthSnapshot().counters as Record<string, number>).userStreamUp === 1, 60_000);
+  }, 120_000);
+
   it('spreads many symbols over several connections (2 streams per symbol, ≤ live.streamsPerConnection each)', async () => {
     const symbols = RULES.symbols().filter((s) => s.endsWith('USDT')).slice(0, 130);
     // One short kline file reused under every name (parsing 130 full files would dominate the test).

@@ -48,6 +48,12 @@ export interface LiveTimings extends MarketTimings {
   userReconnect?: { baseMs: number; maxMs: number };
   /** Interval of the order-status poller (unknown outcomes; every open order while the user stream is down), ms. Default 5000. */
   pollMs?: number;
+  /**
+   * Listen-key keepalive interval (PUT /fapi/v1/listenKey), ms. Default 30 minutes: a key lives
+   * 60 minutes after its last keepalive (Binance USDⓈ-M "User Data Streams"); the library's own
+   * 50-minute keepalive stays on as a second line.
+   */
+  listenKeyKeepaliveMs?: number;
 }
 
 /**
@@ -358,6 +364,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   const pollLog = streakLogger(log, 'order status poll (user stream down)');
   const settleLog = streakLogger(log, 'settling orders of unknown outcome');
   let userUp = false;
+  let keepalives = 0;
   let malformedUserFrames = 0;
   k.setCounterSource(() => {
     const rl = limits.snapshot();
@@ -375,6 +382,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       rateLimitOrders1m: rl.orders1m,
       ...marketCounters(source),
       ...gateCounters(gate),
+      listenKeyKeepalives: keepalives,
     };
   });
   userWs.on('message', (m: unknown) => {
@@ -525,6 +533,25 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     halt(msg);
   });
 
+  // Listen-key keepalive through the gate (weight 1). While the user stream is down there is
+  // nothing to keep alive: the library re-creates the key when it reconnects.
+  const keepaliveLog = streakLogger(log, 'listen-key keepalive (PUT /fapi/v1/listenKey)');
+  const keepalive = setInterval(() => {
+    if (stopped || !userUp) return;
+    void gate
+      .call(1, () => rest.keepAliveFuturesUserDataListenKey())
+      .then(
+        () => {
+          keepalives++;
+          keepaliveLog.ok();
+        },
+        (err: unknown) => {
+          if (!stopped) keepaliveLog.fail(err);
+        },
+      );
+  }, timings.listenKeyKeepaliveMs ?? 30 * MINUTE);
+  keepalive.unref();
+
   // Filters change: refresh them hourly.
   const refresh = setInterval(() => {
     void gate
@@ -550,6 +577,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       stopping.abort();
       clearInterval(poller);
       clearInterval(refresh);
+      clearInterval(keepalive);
       closeUserDataClient(userWs);
       k.requestStop();
       await done.catch(() => undefined);

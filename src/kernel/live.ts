@@ -423,9 +423,17 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   poller.unref();
 
   const ready = (async () => {
-    await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m), stopping.signal);
-    if (stopped) return;
-    await untilItWorks(
+    // Where start-up time goes: each step's duration, logged once at the end (info).
+    const steps: Record<string, number> = {};
+    let mark = Date.now();
+    const step = (name: string) => {
+      steps[name] = Date.now() - mark;
+      mark = Date.now();
+    };
+    // The clock offset and the filters do not depend on each other: both at once.
+    await Promise.all([
+      untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m), stopping.signal),
+      untilItWorks(
       'loading exchange filters (GET /fapi/v1/exchangeInfo)',
       async () => {
         const fresh = parseExchangeInfo(await gate.call(1, () => rest.getExchangeInfo()), 'GET /fapi/v1/exchangeInfo');
@@ -436,11 +444,14 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       () => stopped,
       (m) => k.noteProblem(m),
       stopping.signal,
-    );
+      ),
+    ]);
     if (stopped) return;
     for (const s of symbols) rules.get(s); // SYMBOL_UNKNOWN when the exchange does not list it
+    step('clockAndFiltersMs');
     await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log, gate), log, () => stopped, (m) => k.noteProblem(m), stopping.signal);
     if (stopped) return;
+    step('accountSetUpMs');
     await untilItWorks(
       'opening the user-data stream (listen key)',
       async () => {
@@ -460,6 +471,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
       const { state, entryPrices, positionTimes } = await fetchExchangeState(venue, local, symbols, since);
       if (stopped) return; // the database may be closing: reconcile at the next start
+      step('userStreamAndExchangeStateMs');
       const r = reconcile(local, state);
       const text = formatReconciliation(r);
       if (r.clean) log.info(text);
@@ -504,6 +516,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       }
       const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
+      step('reconciliationMs');
+      log.info({ ...steps, symbols: symbols.length, restWeight1m: limits.snapshot().weight1m }, 'start-up steps timed');
       const held = restoredHalt(recentTradingStateChanges(k.db, k.runId), clock.now(), config.risk.haltCooldownMinutes);
       if (held) {
         log.warn({ reason: held.reason, resumeAt: held.resumeAt ?? null }, 'the automatic halt of before the restart still holds: trading resumes REDUCING (exits only)');

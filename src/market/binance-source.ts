@@ -171,6 +171,8 @@ export class BinanceMarketSource implements MarketDataSource {
   private readonly failing = new Set<Symbol>();
   private backfillsInFlight = 0;
   private readonly backfillQueue: Array<() => void> = [];
+  /** Pending back-off waits, ended by {@link stop}. */
+  private readonly wakeSleepers = new Set<() => void>();
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = false;
   private done: (() => void) | null = null;
@@ -232,6 +234,8 @@ export class BinanceMarketSource implements MarketDataSource {
     for (const shard of this.shards) this.closeClient(shard.client);
     for (const h of Object.values(this.state)) h.state = 'disconnected';
     for (const wake of this.backfillQueue.splice(0)) wake();
+    for (const wake of this.wakeSleepers) wake();
+    this.wakeSleepers.clear();
     void Promise.all([...this.chains.values()]).finally(() => this.done?.());
   }
 
@@ -389,8 +393,21 @@ export class BinanceMarketSource implements MarketDataSource {
     await this.feed?.klines([k]);
   }
 
+  /** Waits `ms` (the injected sleep, else a timer that {@link stop} ends early). */
   private sleep(ms: number): Promise<void> {
-    return (this.o.sleep ?? ((t: number) => new Promise<void>((r) => setTimeout(r, t).unref?.())))(ms);
+    if (this.o.sleep) return this.o.sleep(ms);
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeSleepers.delete(wake);
+        resolve();
+      }, ms);
+      t.unref?.();
+      const wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.wakeSleepers.add(wake);
+    });
   }
 
   /** Wait for one of the `backfillConcurrency` back-fill slots. */
@@ -426,6 +443,7 @@ export class BinanceMarketSource implements MarketDataSource {
         if (this.stopped) return;
         ks = await this.o.fetchKlines(symbol, from, to);
       } catch (err) {
+        if (this.stopped || (err as { name?: unknown } | null)?.name === 'StoppedError') return; // the bot is stopping
         this.stats.backfillFailures++;
         wait = Math.max(BACKFILL_RETRY_MS.first, backoffDelay(attempt, BACKFILL_RETRY_MS.first, BACKFILL_RETRY_MS.max, true, this.random));
         if (this.failing.size === 0) this.o.log.error({ symbol, from, to }, `kline back-fill failing: ${errorMessage(err)}; retrying with back-off up to ${BACKFILL_RETRY_MS.max / 1000} s (that symbol's later klines wait; logged again once all recover)`);

@@ -161,6 +161,25 @@ describe('live streams (simulator on 127.0.0.1)', () => {
     await until('the user stream up again', () => (bot.kernel.healthSnapshot().counters as Record<string, number>).userStreamUp === 1, 60_000);
   }, 120_000);
 
+  it('a 418 IP ban answered to any REST call halts trading: the heartbeat says halted (not ok) with the ban in the reason', async () => {
+    const sim: Simulator = await startSimulator({ data: [`BTCUSDT=${BTC}`], history: 120, rateLimits: { weightPerMinute: 600, banMs: 30_000 } });
+    cleanup.push(() => sim.close());
+    const { bot, dir } = await withBot(['BTCUSDT'], sim.url, sim.wsUrl, { listenKeyKeepaliveMs: 300 });
+    await bot.ready;
+    await until('ACTIVE', () => bot.kernel.healthSnapshot().risk.state === 'ACTIVE');
+    // Another client on the same IP (this test) spends the budget, runs into the 429 and on into a ban.
+    for (let status = 200; status !== 418; ) status = (await fetch(`${sim.url}/fapi/v1/time`)).status;
+    const read = () => JSON.parse(readFileSync(join(dir, 'heartbeat.json'), 'utf8')) as { status: string; statusReason: string | null };
+    await until('the heartbeat halted by the ban', () => read().status === 'halted' && /IP banned by Binance \(418\)/.test(read().statusReason ?? ''), 30_000);
+    const c = bot.kernel.healthSnapshot().counters as Record<string, number>;
+    expect(c.restRateLimited).toBeGreaterThanOrEqual(1);
+    expect(c.ipBannedUntil).toBeGreaterThan(Date.now());
+    // The gate holds every call until the ban ends: no more requests reach the exchange meanwhile.
+    const keepalives = c.listenKeyKeepalives;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((bot.kernel.healthSnapshot().counters as Record<string, number>).listenKeyKeepalives).toBe(keepalives);
+  }, 120_000);
+
   it('spreads many symbols over several connections (2 streams per symbol, ≤ live.streamsPerConnection each)', async () => {
     const symbols = RULES.symbols().filter((s) => s.endsWith('USDT')).slice(0, 130);
     // One short kline file reused under every name (parsing 130 full files would dominate the test).

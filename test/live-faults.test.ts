@@ -268,7 +268,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     const reconnectsBefore = t.source.stats.reconnects;
     const staleBefore = t.source.stats.staleStreams;
     await admin(t.sim, 'stall', { stream: 'btcusdt@kline_1m', ms: 3_000 });
-    await until('the silent kline stream marked stale and replaced', () => t.source.stats.staleStreams > staleBefore && t.source.stats.reconnects > reconnectsBefore, 2_500);
+    await until('the silent kline stream marked stale and replaced', () => t.source.stats.staleStreams > staleBefore && t.source.stats.reconnects > reconnectsBefore, 10_000);
   });
 
   it('5xx on the next REST requests during an order → retried safely (queried by client order id before resending): one order on the exchange, FILLED in the database', async () => {

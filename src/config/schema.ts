@@ -187,6 +187,14 @@ export const configSchema = z.strictObject({
       streamSilenceMs: positiveInt('milliseconds ≥ 1').default(15_000),
       /** Websocket connections are replaced before Binance's 24 h limit, after this many minutes. */
       rotateAfterMinutes: positiveInt('minutes ≥ 1').default(23 * 60),
+      /**
+       * Market streams per websocket connection (2 per symbol); symbols are spread over as many
+       * connections as needed. Binance allows 1024 streams per connection; 200 keeps each
+       * connection's subscription in one message.
+       */
+      streamsPerConnection: positiveInt('streams, 2–1024').pipe(z.number().min(2, 'expected 2–1024').max(1024, 'expected 2–1024')).default(200),
+      /** Longest wait between websocket reconnect attempts (exponential back-off from 0.5 s, jittered), ms. */
+      reconnectMaxMs: positiveInt('milliseconds ≥ 1').pipe(z.number().min(500, 'expected ≥ 500')).default(30_000),
       /** LIMIT orders still open after this long are canceled, ms. */
       limitOrderTtlMs: positiveInt('milliseconds ≥ 1').default(60_000),
       /** Attempts per order request for retryable failures (network, 5xx, -1001, 429). */

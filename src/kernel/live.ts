@@ -16,83 +16,84 @@ import { USDMClient, WebsocketClient } from 'binance';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { WallClock } from '../core/clock.ts';
-import { ConfigError, errorMessage } from '../core/errors.ts';
-import type { Kline, Mode, Symbol } from '../core/types.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Symbol } from '../core/types.ts';
 import { scrub } from '../logging/logger.ts';
-import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
-import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
+import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection } from '../exchange/binance/client-options.ts';
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
-import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
+import { mapBalances } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
 import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
-import { BinanceVenue, type UsdmRestPort } from '../exchange/binance/venue.ts';
+import { BinanceVenue } from '../exchange/binance/venue.ts';
 import type { VenueOrder } from '../exchange/binance/mapper.ts';
-import { toVenueError } from '../exchange/binance/errors.ts';
-import { RateLimitTracker, backoffDelay } from '../exchange/binance/retry.ts';
+import { RateLimitTracker } from '../exchange/binance/retry.ts';
 import { Kernel, simulatedVenue } from './kernel.ts';
 import { Decimal } from '../core/decimal.ts';
+import { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount, untilItWorks, warnProblems } from './live-setup.ts';
+import { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
+import { RestGate } from '../exchange/binance/rest-gate.ts';
+import type { VenueError } from '../exchange/binance/errors.ts';
+
+export { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, readSymbolConfigs, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount } from './live-setup.ts';
+export { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
 
 const MINUTE = 60_000;
 
-/** The `binance` library's logger interface, routed to pino at low levels (it is chatty). */
-export function libraryLogger(log: Logger): { trace: (...a: unknown[]) => void; info: (...a: unknown[]) => void; error: (...a: unknown[]) => void } {
-  const text = (a: unknown[]) => scrub(a.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(' ').slice(0, 500));
-  return {
-    trace: () => {},
-    info: (...a) => log.debug({ component: 'binance-lib' }, text(a)),
-    error: (...a) => log.warn({ component: 'binance-lib' }, text(a)),
-  };
+/** Timings tests compress (all optional; defaults from the config). */
+export interface LiveTimings extends MarketTimings {
+  /** Back-off of the user-data websocket's reconnects, ms (default 500 → `live.reconnectMaxMs`). */
+  userReconnect?: { baseMs: number; maxMs: number };
+  /** Interval of the order-status poller (unknown outcomes; every open order while the user stream is down), ms. Default 5000. */
+  pollMs?: number;
+  /**
+   * Listen-key keepalive interval (PUT /fapi/v1/listenKey), ms. Default 30 minutes: a key lives
+   * 60 minutes after its last keepalive (Binance USDⓈ-M "User Data Streams"); the library's own
+   * 50-minute keepalive stays on as a second line.
+   */
+  listenKeyKeepaliveMs?: number;
 }
 
 /**
- * Connection settings from the config and the environment. Keys only from the environment, and
- * only for live mode: paper never sends them anywhere.
- * @throws ConfigError for live without keys, mainnet without the opt-in, half-given overrides
+ * A 429 or 418 reached a REST call of the gate: the block is already recorded in `limits`; log
+ * it, and for a 418 (IP ban) halt trading: the heartbeat must not say ok while a ban is in force.
  */
-export function connectionSettings(config: Config, mode: Mode, env: Record<string, string | undefined> = process.env): BinanceConnectionSettings {
-  const b = config.binance;
-  const s: BinanceConnectionSettings = { env: b.env, allowMainnet: b.allowMainnet, recvWindowMs: b.recvWindowMs };
-  if (b.baseUrl || b.wsUrl) {
-    s.baseUrl = b.baseUrl || undefined;
-    s.wsUrl = b.wsUrl || undefined;
+function onRateLimited(ve: VenueError, log: Logger, limits: RateLimitTracker, halt: (reason: string) => void): void {
+  if (ve.kind === 'ip_ban') {
+    const until = limits.bannedUntil();
+    const reason = `IP banned by Binance (418) until ${until ? new Date(until).toISOString() : 'unknown'}: ${ve.message}`;
+    log.error(reason);
+    halt(reason);
+  } else {
+    log.warn({ retryAfterMs: ve.retryAfterMs }, `Binance rate limit (429): every REST call waits for its Retry-After: ${ve.message}`);
   }
-  if (mode === 'live') {
-    const key = env.BINANCE_API_KEY ?? '';
-    const secret = env.BINANCE_API_SECRET ?? '';
-    if (!key || !secret) throw new ConfigError(['live mode needs the environment variables BINANCE_API_KEY and BINANCE_API_SECRET (both set, non-empty)']);
-    s.apiKey = key;
-    s.apiSecret = secret;
-  } else if (mode === 'paper' && !b.baseUrl && b.env === 'testnet' && env.BINANCE_ENV === undefined) {
-    // Paper trades nothing: it reads mainnet's public market data unless told otherwise.
-    s.env = 'mainnet';
-    s.allowMainnet = true;
-  }
-  describeConnection(s); // validates
-  return s;
 }
 
-/** A retry loop for start-up calls: logs each failure clearly and retries with backoff, forever unless stopped. */
-async function untilItWorks<T>(what: string, fn: () => Promise<T>, log: Logger, stopped: () => boolean, onFail?: (msg: string) => void): Promise<T | undefined> {
-  for (let n = 1; !stopped(); n++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const msg = `${what} failed (attempt ${n}): ${scrub(errorMessage(err))}`;
-      log.warn({ attempt: n }, `${msg}; retrying`);
-      onFail?.(msg);
-      await new Promise((r) => setTimeout(r, backoffDelay(n, 1_000, 60_000, true, Math.random)).unref?.());
-    }
-  }
-  return undefined;
+/** The REST gate's counters for the heartbeat. */
+function gateCounters(gate: RestGate): Record<string, number> {
+  const banned = gate.limits.bannedUntil();
+  return { restCalls: gate.stats.calls, restRateLimited: gate.stats.limited, restBlockedMs: gate.limits.blockedMs(), ipBannedUntil: banned ?? 0 };
 }
 
-/** GET /fapi/v1/time through the library (which answers with the bare number), UTC epoch ms. */
-export async function serverTime(rest: USDMClient): Promise<number> {
-  const t: unknown = await rest.getServerTime();
-  return typeof t === 'number' ? t : mapServerTime(t);
+/**
+ * A logger of a recurring failure: the first failure of a streak at warn, the rest at debug, and
+ * one info line when it works again. Keeps an outage's log to a bounded number of lines.
+ */
+function streakLogger(log: Logger, what: string): { fail(err: unknown): void; ok(): void } {
+  let failures = 0;
+  return {
+    fail(err) {
+      failures++;
+      if (failures === 1) log.warn(`${what} failed: ${scrub(errorMessage(err))} (repeats logged at debug level until it works again)`);
+      else log.debug(`${what} failed again (${failures}): ${scrub(errorMessage(err))}`);
+    },
+    ok() {
+      if (failures > 0) log.info({ failures }, `${what} works again`);
+      failures = 0;
+    },
+  };
 }
 
 /** What `startPaper` returns. */
@@ -104,59 +105,6 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-/** The run id of an account: one run per mode, network and venue, resumed across restarts. */
-export function accountRunId(mode: Mode, settings: BinanceConnectionSettings): string {
-  const ep = describeConnection(settings);
-  return ep.network === 'custom' ? `${mode}-custom-${new URL(ep.restBaseUrl).host.replace(/[^a-z0-9.-]/gi, '_')}` : `${mode}-${ep.network}`;
-}
-
-/**
- * Build the market source for `symbols` from the settings (public data: no keys needed).
- * Back-fill pages through GET /fapi/v1/klines, 1,500 klines a request.
- */
-export function marketSource(settings: BinanceConnectionSettings, symbols: Symbol[], rest: USDMClient, clock: WallClock, config: Config, log: Logger): BinanceMarketSource {
-  const publicSettings: BinanceConnectionSettings = { ...settings, apiKey: undefined, apiSecret: undefined };
-  delete publicSettings.apiKey;
-  delete publicSettings.apiSecret;
-  const network = describeConnection(settings).network;
-  return new BinanceMarketSource({
-    symbols,
-    wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
-    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libraryLogger(log)) as never,
-    fetchKlines: async (symbol, from, to) => {
-      const out: Kline[] = [];
-      for (let start = from; start <= to; ) {
-        const raw = await rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit: 1500 });
-        const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
-        if (page.length === 0) break;
-        out.push(...page);
-        start = page[page.length - 1]!.openTime + MINUTE;
-      }
-      return out;
-    },
-    mapKline: mapKlineFrame,
-    mapMarkPrice: mapMarkPriceFrame,
-    clock,
-    silenceMs: config.live.streamSilenceMs,
-    rotateAfterMs: config.live.rotateAfterMinutes * MINUTE,
-    log: log.child({ component: 'market' }),
-  });
-}
-
-/** The market source's counters for the heartbeat (`market*`). */
-export function marketCounters(source: BinanceMarketSource): Record<string, number> {
-  const st = source.stats;
-  return {
-    marketFrames: st.frames,
-    marketMalformedFrames: st.malformed,
-    marketDuplicates: st.duplicates,
-    marketBackfilled: st.backfilled,
-    marketBackfillFailures: st.backfillFailures,
-    marketFeedErrors: st.feedErrors,
-    marketReconnects: st.reconnects,
-    marketStaleStreams: st.staleStreams,
-  };
-}
 
 /** Why trading is HALTED while live start-up runs; only this halt is lifted when it is done. */
 export const STARTING_REASON = 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)';
@@ -187,30 +135,25 @@ export function restoredHalt(changes: ReadonlyArray<{ ts: number; state: string;
   return resumeAt > now ? { reason: origin.reason, resumeAt } : null;
 }
 
-/**
- * Where the start-up back-fill begins: the start of the current UTC session (the VWAP anchor) or
- * `warmupMinutes` before now, whichever is earlier; aligned to the minute.
- * @returns the open time of the first kline to back-fill, UTC epoch ms
- */
-export function warmupStart(now: number, warmupMinutes: number): number {
-  const sessionStart = Math.floor(now / 86_400_000) * 86_400_000;
-  return Math.floor(Math.min(sessionStart, now - warmupMinutes * MINUTE) / MINUTE) * MINUTE;
-}
 
 /**
  * Start paper trading: Binance market data, the simulated venue on the wall clock (market orders
  * fill at the next mark price after they are placed, with the configured fees and slippage).
  * Never needs keys. Filters come from the exchange when reachable, else from the bundled file.
  */
-export async function startPaper(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[]): Promise<RunningBot> {
+export async function startPaper(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], timings: LiveTimings = {}): Promise<RunningBot> {
   const settings = connectionSettings(config, 'paper');
   const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
   const rest = new USDMClient(restOptions, requestOptions);
   const clock = new WallClock(0);
   let stopped = false;
   log.info({ connection: describeConnection(settings) }, 'paper trading: Binance market data, simulated venue');
+  const limits = new RateLimitTracker(clock);
+  const stopping = new AbortController();
+  let paperKernel: Kernel | null = null;
+  const gate = new RestGate(rest, limits, { signal: stopping.signal, onLimited: (ve) => onRateLimited(ve, log, limits, (reason) => paperKernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason })) });
 
-  const source = marketSource(settings, symbols, rest, clock, config, log);
+  const source = marketSource(settings, symbols, rest, clock, config, log, gate, timings);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
   const rules = new RefreshableRules(fileRules);
@@ -219,13 +162,14 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     { config, mode: 'paper', rules, symbols, log, heartbeat: true, runId: accountRunId('paper', settings), resumeRun: true },
     { clock, venue: sim, sim, source },
   );
-  kernel.setCounterSource(() => marketCounters(source));
+  paperKernel = kernel;
+  kernel.setCounterSource(() => ({ ...marketCounters(source), ...gateCounters(gate) }));
 
   // Clock offset and fresh filters, retried in the background until Binance answers.
   void untilItWorks(
     'measuring the clock offset to Binance (GET /fapi/v1/time)',
     async () => {
-      const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+      const off = await measureClockOffset(() => gate.call(1, () => serverTime(rest)), () => Date.now(), { samples: 3 });
       clock.offsetMs = off.offsetMs;
       kernel.setClockOffset(off.offsetMs);
       log.info({ offsetMs: off.offsetMs, rttMs: off.rttMs }, 'clock offset to Binance measured');
@@ -233,19 +177,21 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     log,
     () => stopped,
     (m) => kernel.noteProblem(m),
+    stopping.signal,
   );
 
   // The exchange's current filters replace the bundled ones once Binance answers.
   void untilItWorks(
     'loading exchange filters (GET /fapi/v1/exchangeInfo)',
     async () => {
-      const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+      const fresh = parseExchangeInfo(await gate.call(1, () => rest.getExchangeInfo()), 'GET /fapi/v1/exchangeInfo');
       for (const s of symbols) fresh.get(s);
       rules.replace(fresh);
     },
     log,
     () => stopped,
     (m) => kernel.noteProblem(m),
+    stopping.signal,
   );
 
   const done = kernel.run().then(() => undefined);
@@ -254,47 +200,13 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     done,
     stop: async () => {
       stopped = true;
+      stopping.abort();
       kernel.requestStop();
       await done.catch(() => undefined);
     },
   };
 }
 
-/**
- * Exchange rules that can be replaced while the bot runs (exchangeInfo is refreshed hourly:
- * Binance changes filters). Starts from the bundled file until the exchange's arrive.
- */
-export class RefreshableRules implements ExchangeRules {
-  constructor(private current: ExchangeRules) {}
-  /** Replace the rules (a fresh exchangeInfo). */
-  replace(next: ExchangeRules): void {
-    this.current = next;
-  }
-  get(symbol: Symbol) {
-    return this.current.get(symbol);
-  }
-  has(symbol: Symbol): boolean {
-    return this.current.has(symbol);
-  }
-  symbols(): Symbol[] {
-    return this.current.symbols();
-  }
-  get serverTime(): number {
-    return this.current.serverTime;
-  }
-  get source(): string {
-    return this.current.source;
-  }
-  problems() {
-    return this.current.problems();
-  }
-}
-
-/** Log the symbol entries an exchangeInfo left out (malformed), the first few by name. */
-function warnProblems(rules: ExchangeRules, log: Logger): void {
-  const p = rules.problems();
-  if (p.length > 0) log.warn({ count: p.length, first: p.slice(0, 3).map((e) => e.message) }, 'exchangeInfo: malformed symbol entries left out (those symbols cannot be traded)');
-}
 
 /** Database state of an account run, for reconciliation and restore. */
 export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
@@ -352,8 +264,14 @@ export async function fetchExchangeState(
   const byOrderId = new Map<string, string>();
   for (const o of [...openOrders, ...Object.values(settled).filter((x): x is ExchangeOrder => x !== null)]) byOrderId.set(o.orderId, o.clientOrderId);
   const trades = [];
-  const tradeSymbols = new Set<Symbol>([...symbols, ...Object.keys(positions), ...local.openOrders.map((o) => o.symbol)]);
-  for (const s of tradeSymbols) trades.push(...(await venue.trades(s, since, (id) => byOrderId.get(id) ?? '')));
+  // GET /fapi/v1/userTrades needs a symbol and weighs 5: asking all 300 symbols would cost 1,500
+  // of the 2,400/min budget at every start. Fills can only be missing where the bot had an order
+  // or a position (the database's or the exchange's): those symbols are asked, concurrently
+  // (the venue paces them within the weight budget).
+  const localHeld = Object.entries(local.positions).filter(([, q]) => !new Decimal(q).isZero()).map(([sym]) => sym);
+  const tradeSymbols = new Set<Symbol>([...Object.keys(positions), ...localHeld, ...local.openOrders.map((o) => o.symbol), ...openOrders.map((o) => o.symbol)]);
+  void symbols;
+  for (const batch of await Promise.all([...tradeSymbols].map((s) => venue.trades(s, since, (id) => byOrderId.get(id) ?? '')))) trades.push(...batch);
   return {
     state: {
       openOrders,
@@ -375,85 +293,6 @@ export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbo
   return out;
 }
 
-/**
- * The USDMClient as the venue's REST port: raw answers; perpbot's client order ids always sent;
- * after every answer (or error) the request-weight and order counts Binance reported in its
- * headers (the library keeps the latest X-MBX-USED-WEIGHT-1M / X-MBX-ORDER-COUNT-*) go to the
- * rate-limit tracker, so the venue slows down before the limits.
- */
-export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestPort {
-  // The library keeps the LAST value of each header it has seen; order counts only come with order
-  // placements, so they are taken from those answers only (else an old window's count would be
-  // charged to the current one). The weight header comes with every answer.
-  const counted = async <T>(call: () => Promise<T>, placesOrder = false): Promise<T> => {
-    try {
-      return await call();
-    } finally {
-      if (limits) {
-        const st = rest.getRateLimitStates() as unknown as Record<string, unknown>;
-        const fresh: Record<string, unknown> = { 'x-mbx-used-weight-1m': st['x-mbx-used-weight-1m'] };
-        if (placesOrder) {
-          fresh['x-mbx-order-count-10s'] = st['x-mbx-order-count-10s'];
-          fresh['x-mbx-order-count-1m'] = st['x-mbx-order-count-1m'];
-        }
-        limits.update(fresh);
-      }
-    }
-  };
-  return {
-    // postPrivate avoids the library rewriting or warning about ids without its broker prefix.
-    submitNewOrder: (p) => counted(() => rest.postPrivate('fapi/v1/order', p) as Promise<unknown>, true),
-    getOrder: (p) => counted(() => rest.getOrder(p) as Promise<unknown>),
-    cancelOrder: (p) => counted(() => rest.cancelOrder(p) as Promise<unknown>),
-    getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
-    getPositionsV3: () => counted(() => rest.getPositionsV3() as Promise<unknown>),
-    getAccountTrades: (p) => counted(() => rest.getAccountTrades(p as never) as Promise<unknown>),
-  };
-}
-
-/**
- * Set the account up for perpbot, idempotently: one-way position mode (switched when possible,
- * else an error saying why), and per symbol the leverage of `sizing.leverage` and the margin type
- * of `binance.marginType` ("No need to change", -4046/-4059, is success).
- * @throws VenueError / Error naming what could not be set
- */
-export async function setUpAccount(rest: USDMClient, config: Config, symbols: readonly Symbol[], log: Logger): Promise<void> {
-  const ignore = (codes: number[]) => (err: unknown) => {
-    const ve = toVenueError(err);
-    if (ve.binanceCode !== null && codes.includes(ve.binanceCode)) return undefined;
-    throw ve;
-  };
-  const mode = (await rest.getCurrentPositionMode()) as { dualSidePosition?: boolean | string };
-  if (mode.dualSidePosition === true || mode.dualSidePosition === 'true') {
-    log.warn('the account is in hedge mode: switching to one-way mode');
-    await rest.setPositionMode({ dualSidePosition: 'false' }).catch(ignore([-4059]));
-  }
-  for (const symbol of symbols) {
-    await rest.setMarginType({ symbol, marginType: config.binance.marginType }).catch(ignore([-4046]));
-    await rest.setLeverage({ symbol, leverage: config.sizing.leverage });
-  }
-  log.info({ symbols, leverage: config.sizing.leverage, marginType: config.binance.marginType }, 'account set up: one-way mode, leverage and margin type');
-}
-
-/**
- * Close a user-data WebsocketClient cleanly: the library keeps its listen-key keepalive timers
- * running after closeAll, so they are cleared from its listen-key cache first.
- */
-export function closeUserDataClient(client: WebsocketClient): void {
-  const lib = client as unknown as {
-    getUserDataStreamManager?: () => { listenKeyStateCache?: { listenKeyStateStore?: Record<string, unknown>; clearAllListenKeyState(k: string): void } };
-    /** binance 3.6.5: pending re-tries of a failed user-stream respawn (2 s timers). */
-    respawnTimeoutCache?: Record<string, NodeJS.Timeout>;
-  };
-  const cache = lib.getUserDataStreamManager?.()?.listenKeyStateCache;
-  for (const key of Object.keys(cache?.listenKeyStateStore ?? {})) cache!.clearAllListenKeyState(key);
-  for (const [key, timer] of Object.entries(lib.respawnTimeoutCache ?? {})) {
-    clearTimeout(timer);
-    delete lib.respawnTimeoutCache![key];
-  }
-  client.closeAll(true);
-}
-
 /** What {@link startLive} returns. */
 export interface RunningLiveBot extends RunningBot {
   venue: BinanceVenue;
@@ -468,7 +307,7 @@ export interface RunningLiveBot extends RunningBot {
  * `live.forceWithoutReconcile`. Start-up steps that cannot reach Binance are retried with backoff.
  * @throws ConfigError without keys or with mainnet not opted in
  */
-export async function startLive(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], env: Record<string, string | undefined> = process.env): Promise<RunningLiveBot> {
+export async function startLive(config: Config, log: Logger, fileRules: ExchangeRules, symbols: Symbol[], env: Record<string, string | undefined> = process.env, timings: LiveTimings = {}): Promise<RunningLiveBot> {
   const settings = connectionSettings(config, 'live', env);
   const { restOptions, requestOptions } = buildUsdmClientOptions(settings);
   const rest = new USDMClient(restOptions, requestOptions);
@@ -478,8 +317,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   let stopped = false;
   let kernel: Kernel | null = null;
   const halt = (reason: string) => kernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason });
+  const stopping = new AbortController();
+  const gate = new RestGate(rest, limits, { signal: stopping.signal, onLimited: (ve) => onRateLimited(ve, log, limits, halt) });
   const syncClock = async () => {
-    const off = await measureClockOffset(() => serverTime(rest), () => Date.now(), { samples: 3 });
+    const off = await measureClockOffset(() => gate.call(1, () => serverTime(rest)), () => Date.now(), { samples: 3 });
     clock.offsetMs = off.offsetMs;
     // The library signs requests with its own clock: give it the offset too (else -1021 again).
     rest.setTimeOffset(off.offsetMs);
@@ -498,10 +339,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       kernel?.alerts.raise(kind === 'ip_ban' ? 'ipBanned' : 'rateLimited', { retryAfterSeconds: retryAfterMs === null ? null : Math.ceil(retryAfterMs / 1000), message }),
     recvWindowMs: config.binance.recvWindowMs,
   });
-  const source = marketSource(settings, symbols, rest, clock, config, log);
+  const source = marketSource(settings, symbols, rest, clock, config, log, gate, timings);
   const from = warmupStart(Date.now(), config.live.warmupMinutes);
   source.resumeFrom(Object.fromEntries(symbols.map((sym) => [sym, from - MINUTE])));
-  log.info({ connection: describeConnection(settings) }, 'live trading');
+  log.info({ connection: describeConnection(settings), symbols: symbols.length, connections: source.connectionCount }, 'live trading');
   kernel = Kernel.forSource(
     {
       config,
@@ -522,7 +363,11 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   // The user-data stream; REST polling stands in while it is down.
   const userKey = describeConnection(settings).network === 'testnet' ? 'usdmTestnetPrivate' : 'usdmPrivate';
   const userWs = new WebsocketClient(buildWebsocketClientOptions(settings), libraryLogger(log));
+  reconnectBackoff(userWs, log.child({ component: 'user-stream' }), 'user-data stream', timings.userReconnect ?? { baseMs: 500, maxMs: config.live.reconnectMaxMs });
+  const pollLog = streakLogger(log, 'order status poll (user stream down)');
+  const settleLog = streakLogger(log, 'settling orders of unknown outcome');
   let userUp = false;
+  let keepalives = 0;
   let malformedUserFrames = 0;
   k.setCounterSource(() => {
     const rl = limits.snapshot();
@@ -539,6 +384,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       rateLimitOrders10s: rl.orders10s,
       rateLimitOrders1m: rl.orders1m,
       ...marketCounters(source),
+      ...gateCounters(gate),
+      listenKeyKeepalives: keepalives,
     };
   });
   userWs.on('message', (m: unknown) => {
@@ -570,45 +417,64 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     if (stopped || polling) return;
     polling = true;
     void (async () => {
-      await venue.resolvePending().catch((err: unknown) => log.warn(`settling orders of unknown outcome failed: ${errorMessage(err)}`));
-      if (!userUp && !stopped) await venue.poll().catch((err: unknown) => log.warn(`order status poll failed: ${errorMessage(err)}`));
+      await venue.resolvePending().then(() => settleLog.ok(), (err: unknown) => settleLog.fail(err));
+      if (!userUp && !stopped) await venue.poll().then(() => pollLog.ok(), (err: unknown) => pollLog.fail(err));
     })().finally(() => {
       polling = false;
     });
-  }, 5_000);
+  }, timings.pollMs ?? 5_000);
   poller.unref();
 
   const ready = (async () => {
-    await untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m));
-    if (stopped) return;
-    await untilItWorks(
+    // Where start-up time goes: each step's duration, logged once at the end (info).
+    const steps: Record<string, number> = {};
+    let mark = Date.now();
+    const step = (name: string) => {
+      steps[name] = Date.now() - mark;
+      mark = Date.now();
+    };
+    // The clock offset and the filters do not depend on each other: both at once.
+    await Promise.all([
+      untilItWorks('measuring the clock offset to Binance (GET /fapi/v1/time)', syncClock, log, () => stopped, (m) => k.noteProblem(m), stopping.signal),
+      untilItWorks(
       'loading exchange filters (GET /fapi/v1/exchangeInfo)',
       async () => {
-        const fresh = parseExchangeInfo(await rest.getExchangeInfo(), 'GET /fapi/v1/exchangeInfo');
+        const fresh = parseExchangeInfo(await gate.call(1, () => rest.getExchangeInfo()), 'GET /fapi/v1/exchangeInfo');
         warnProblems(fresh, log);
         rules.replace(fresh);
       },
       log,
       () => stopped,
       (m) => k.noteProblem(m),
-    );
+      stopping.signal,
+      ),
+    ]);
+    if (stopped) return;
     for (const s of symbols) rules.get(s); // SYMBOL_UNKNOWN when the exchange does not list it
-    await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log), log, () => stopped, (m) => k.noteProblem(m));
+    step('clockAndFiltersMs');
+    await untilItWorks('setting the account up (position mode, margin type, leverage)', () => setUpAccount(rest, config, symbols, log, gate), log, () => stopped, (m) => k.noteProblem(m), stopping.signal);
+    if (stopped) return;
+    step('accountSetUpMs');
     await untilItWorks(
       'opening the user-data stream (listen key)',
       async () => {
         // The library catches its own failures (listen key POST, websocket) and resolves undefined.
-        const opened = await userWs.subscribeUsdFuturesUserDataStream(userKey as never);
+        // Through the gate: the listen key POST (weight 1) waits for any 429/418 block.
+        const opened = await gate.call(1, () => userWs.subscribeUsdFuturesUserDataStream(userKey as never));
         if (opened === undefined) throw new Error('the user-data stream did not open (listen key or websocket refused)');
       },
       log,
       () => stopped,
       (m) => k.noteProblem(m),
+      stopping.signal,
     );
+    if (stopped) return;
     try {
       const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
       const { state, entryPrices, positionTimes } = await fetchExchangeState(venue, local, symbols, since);
+      if (stopped) return; // the database may be closing: reconcile at the next start
+      step('userStreamAndExchangeStateMs');
       const r = reconcile(local, state);
       const text = formatReconciliation(r);
       if (r.clean) log.info(text);
@@ -654,8 +520,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
-      const usdt = mapBalances(await rest.getBalanceV3()).find((b) => b.asset === 'USDT');
+      const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
+      step('reconciliationMs');
+      log.info({ ...steps, symbols: symbols.length, restWeight1m: limits.snapshot().weight1m }, 'start-up steps timed');
       const held = restoredHalt(recentTradingStateChanges(k.db, k.runId), clock.now(), config.risk.haltCooldownMinutes);
       if (held) {
         log.warn({ reason: held.reason, resumeAt: held.resumeAt ?? null }, 'the automatic halt of before the restart still holds: trading resumes REDUCING (exits only)');
@@ -664,6 +532,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         k.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'ACTIVE', reason: 'start-up complete: reconciled with the exchange', ifReason: STARTING_REASON });
       }
     } catch (err) {
+      if (stopped) return;
       const msg = `reconciliation with the exchange failed: ${scrub(errorMessage(err))}`;
       k.noteProblem(msg);
       if (config.live.forceWithoutReconcile) {
@@ -675,6 +544,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       }
     }
   })().catch((err: unknown) => {
+    if (stopped) return; // stopping mid start-up is not a failure
     // A start-up step that cannot succeed by retrying (e.g. a symbol the exchange does not list):
     // trading stays HALTED, with the reason in the heartbeat, the log and an alert.
     const msg = `start-up failed: ${scrub(errorMessage(err))}`;
@@ -683,10 +553,29 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     halt(msg);
   });
 
+  // Listen-key keepalive through the gate (weight 1). While the user stream is down there is
+  // nothing to keep alive: the library re-creates the key when it reconnects.
+  const keepaliveLog = streakLogger(log, 'listen-key keepalive (PUT /fapi/v1/listenKey)');
+  const keepalive = setInterval(() => {
+    if (stopped || !userUp) return;
+    void gate
+      .call(1, () => rest.keepAliveFuturesUserDataListenKey())
+      .then(
+        () => {
+          keepalives++;
+          keepaliveLog.ok();
+        },
+        (err: unknown) => {
+          if (!stopped) keepaliveLog.fail(err);
+        },
+      );
+  }, timings.listenKeyKeepaliveMs ?? 30 * MINUTE);
+  keepalive.unref();
+
   // Filters change: refresh them hourly.
   const refresh = setInterval(() => {
-    void rest
-      .getExchangeInfo()
+    void gate
+      .call(1, () => rest.getExchangeInfo())
       .then((raw) => {
         const fresh = parseExchangeInfo(raw, 'GET /fapi/v1/exchangeInfo');
         for (const s of symbols) fresh.get(s); // a traded symbol's entry broken: keep the previous filters
@@ -705,14 +594,17 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     done,
     stop: async () => {
       stopped = true;
+      stopping.abort();
       clearInterval(poller);
       clearInterval(refresh);
+      clearInterval(keepalive);
       closeUserDataClient(userWs);
       k.requestStop();
       await done.catch(() => undefined);
-      // A start-up step in flight (a user-stream subscription) may open a socket after the close
-      // above: wait for start-up to see `stopped` (bounded), then close again.
-      await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
+      // A start-up step in flight (a REST call, a user-stream subscription) may still answer after
+      // the close above: wait for start-up to see `stopped` (bounded by the 10 s REST timeout),
+      // then close again, so nothing logs or writes after the caller closes the kernel.
+      await Promise.race([ready, new Promise((r) => setTimeout(r, 11_000).unref())]);
       closeUserDataClient(userWs);
     },
   };

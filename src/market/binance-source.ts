@@ -21,6 +21,7 @@ import { errorMessage } from '../core/errors.ts';
 import type { Kline, MarkPriceUpdated, Symbol } from '../core/types.ts';
 import type { SourceHealth } from '../health/heartbeat.ts';
 import type { MarketDataSource, MarketFeed } from './source.ts';
+import { backoffDelay } from '../exchange/binance/retry.ts';
 
 const MINUTE = 60_000;
 
@@ -32,8 +33,22 @@ const MINUTE = 60_000;
  */
 export const CLOSED_MARGIN_MS = 2_000;
 
-/** Back-off between attempts of a failed back-fill, ms: 1 s doubling to 30 s. */
+/** Back-off between attempts of a failed back-fill, ms: 1 s doubling to 30 s, with jitter. */
 const BACKFILL_RETRY_MS = { first: 1_000, max: 30_000 } as const;
+
+/**
+ * Streams per connection. Binance allows 1024 streams per connection and 10 incoming messages
+ * per second per connection; the `binance` library sends at most 250 topics per SUBSCRIBE
+ * message and warns above 200 topics per connection, so 200 streams (100 symbols) take one
+ * SUBSCRIBE message per connection.
+ * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
+ * ("A single connection can listen to a maximum of 1024 streams", "10 incoming messages per
+ * second", "300 connections per attempt every 5 minutes per IP").
+ */
+export const DEFAULT_STREAMS_PER_CONNECTION = 200;
+
+/** Default reconnect back-off of a market connection: 0.5 s doubling to 30 s, full jitter. */
+export const DEFAULT_RECONNECT = { baseMs: 500, maxMs: 30_000 } as const;
 
 /** The part of the `binance` library's WebsocketClient this source uses. */
 export interface MarketWsClient {
@@ -42,22 +57,30 @@ export interface MarketWsClient {
   on(event: 'exception', listener: (e: unknown) => void): unknown;
   subscribe(topics: string | string[], wsKey: string): Promise<unknown>;
   closeAll(force?: boolean): void;
+  /**
+   * The library's live options: `reconnectTimeout` (ms) is read each time it schedules a
+   * reconnect (binance 3.6.5 BaseWSClient.reconnectWithDelay), so the source sets it before each
+   * attempt to back off exponentially.
+   */
+  options?: { reconnectTimeout?: number };
 }
 
 /** Options of {@link BinanceMarketSource}. */
 export interface BinanceMarketSourceOptions {
   symbols: Symbol[];
   /**
-   * Builds a WebsocketClient (`beautify: false`, the lossless JSON parser). Called at start and
-   * again each time a connection is replaced (rotation, silence).
+   * Builds a WebsocketClient (`beautify: false`, the lossless JSON parser) for connection
+   * `shard` (0-based). Called at start once per connection and again each time one is replaced
+   * (rotation, silence).
    */
-  newClient: () => MarketWsClient;
+  newClient: (shard: number) => MarketWsClient;
   /** The library's wsKey for market streams: `usdmMarket` or `usdmTestnetMarket`. */
   wsKey: string;
   /**
    * Closed klines of `symbol` with openTime in [fromOpenTime, toOpenTime], from REST, in order
    * (judge "closed" with {@link CLOSED_MARGIN_MS}). A rejection is retried with back-off until it
-   * succeeds or the source stops: later klines wait, so none is skipped.
+   * succeeds or the source stops: later klines of that symbol wait, so none is skipped; other
+   * symbols go on.
    */
   fetchKlines: (symbol: Symbol, fromOpenTime: number, toOpenTime: number) => Promise<Kline[]>;
   /** Maps a raw kline frame (throws a DataError naming the field when malformed). */
@@ -66,13 +89,26 @@ export interface BinanceMarketSourceOptions {
   mapMarkPrice: (raw: unknown) => MarkPriceUpdated;
   /** Wall clock (corrected by the exchange offset), UTC epoch ms. */
   clock: Clock;
-  /** A stream silent this long is stale and reconnected, ms. */
+  /** A stream silent this long is stale and its connection replaced, ms. */
   silenceMs: number;
-  /** Connections are replaced after this long, ms (Binance closes them at 24 h). */
+  /**
+   * Connections are replaced after this long, ms (Binance closes them at 24 h); connection k
+   * rotates k × 10 s later than the first (bounded by 10 % of this) so they do not all rotate at once.
+   */
   rotateAfterMs: number;
   log: Logger;
-  /** Waits between back-fill attempts (tests shorten it). Default: a timer. */
+  /** Waits between back-fill attempts and silent-connection replacements (tests shorten it). Default: a timer. */
   sleep?: (ms: number) => Promise<void>;
+  /** Streams per connection, 2..1024 (2 per symbol). Default {@link DEFAULT_STREAMS_PER_CONNECTION}. */
+  streamsPerConnection?: number;
+  /** Reconnect back-off of a connection, ms (tests shorten it). Default {@link DEFAULT_RECONNECT}. */
+  reconnect?: { baseMs: number; maxMs: number };
+  /** Back-fills in flight at once (each is paced further by the REST weight budget). Default 8. */
+  backfillConcurrency?: number;
+  /** Random source in [0, 1) for jitter. Default Math.random. */
+  random?: () => number;
+  /** How often the watchdog looks at stream ages, ms. Default min(1000, silenceMs / 4). */
+  watchdogMs?: number;
 }
 
 /** Counters of the source. */
@@ -88,6 +124,10 @@ export interface BinanceSourceStats {
   reconnects: number;
   /** Times a symbol's streams were found silent past the limit. */
   staleStreams: number;
+  /** Websocket connections opened by the source (clients built: start, rotation, silence). */
+  connections: number;
+  /** Reconnect attempts the library made after a connection dropped. */
+  reconnectAttempts: number;
 }
 
 /** Topics of one symbol. */
@@ -96,32 +136,71 @@ export function topicsFor(symbol: Symbol): string[] {
   return [`${s}@kline_1m`, `${s}@markPrice@1s`];
 }
 
+/** One websocket connection and the symbols whose streams it carries. */
+interface Shard {
+  index: number;
+  symbols: Symbol[];
+  client: MarketWsClient;
+  /** Wall time the current connection opened (0: never yet). */
+  connectedAt: number;
+  open: boolean;
+  /** Set while the connection is down: since when, failed attempts so far. */
+  down: { since: number; attempts: number } | null;
+  /** Consecutive replacements for silence without a frame in between (backs the next one off). */
+  silentReplacements: number;
+  /** No silence replacement before this wall time. */
+  replaceNotBefore: number;
+}
+
 /** Market data from Binance's websockets, with REST back-fill. */
 export class BinanceMarketSource implements MarketDataSource {
   readonly name: string;
   readonly symbols: readonly Symbol[];
-  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, backfillFailures: 0, feedErrors: 0, reconnects: 0, staleStreams: 0 };
+  readonly stats: BinanceSourceStats = { frames: 0, malformed: 0, duplicates: 0, backfilled: 0, backfillFailures: 0, feedErrors: 0, reconnects: 0, staleStreams: 0, connections: 0, reconnectAttempts: 0 };
   private readonly state: Record<Symbol, SourceHealth> = {};
   /** Open time of the last closed kline fed, per symbol. */
   private readonly lastClosed = new Map<Symbol, number>();
-  /** Wall time of the last frame of each stream (`<symbol>@kline_1m`, `<symbol>@markPrice@1s`). */
+  /** Wall time of the last frame of each stream (`<symbol>:kline`, `<symbol>:markPriceUpdate`). */
   private readonly lastFrameAt = new Map<string, number>();
-  private client: MarketWsClient;
+  private readonly shards: Shard[] = [];
+  private readonly shardOf = new Map<Symbol, Shard>();
   private feed: MarketFeed | null = null;
-  /** Feed calls are chained so back-fills finish before newer klines go out. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Feed calls are chained per symbol: a symbol's back-fill finishes before its newer klines go out; other symbols never wait. */
+  private readonly chains = new Map<Symbol, Promise<void>>();
+  /** Symbols whose back-fill is failing now (logged once when the first starts, once when the last recovers). */
+  private readonly failing = new Set<Symbol>();
+  private backfillsInFlight = 0;
+  private readonly backfillQueue: Array<() => void> = [];
+  /** Pending back-off waits, ended by {@link stop}. */
+  private readonly wakeSleepers = new Set<() => void>();
   private watchdog: NodeJS.Timeout | null = null;
-  private connectedAt = 0;
   private stopped = false;
   private done: (() => void) | null = null;
+  private readonly random: () => number;
+  private readonly reconnect: { baseMs: number; maxMs: number };
 
+  /** @throws RangeError when `streamsPerConnection` is outside 2..1024 */
   constructor(private readonly o: BinanceMarketSourceOptions) {
     this.name = `binance:${o.wsKey}`;
     this.symbols = o.symbols;
-    this.client = o.newClient();
+    this.random = o.random ?? Math.random;
+    this.reconnect = o.reconnect ?? DEFAULT_RECONNECT;
+    const streams = o.streamsPerConnection ?? DEFAULT_STREAMS_PER_CONNECTION;
+    if (!(Number.isInteger(streams) && streams >= 2 && streams <= 1024)) throw new RangeError(`streamsPerConnection must be an integer in 2..1024, got ${streams}`);
+    const perShard = Math.floor(streams / 2);
     for (const s of o.symbols) {
       this.state[s] = { state: 'connecting', lastMessageAt: null, ageMs: null, lastEventTime: null, messages: 0, errors: 0 };
     }
+    for (let i = 0; i * perShard < o.symbols.length || (i === 0 && o.symbols.length === 0); i++) {
+      const shard: Shard = { index: i, symbols: o.symbols.slice(i * perShard, (i + 1) * perShard), client: null as unknown as MarketWsClient, connectedAt: 0, open: false, down: null, silentReplacements: 0, replaceNotBefore: 0 };
+      this.shards.push(shard);
+      for (const s of shard.symbols) this.shardOf.set(s, shard);
+    }
+  }
+
+  /** Number of websocket connections the symbols are spread over. */
+  get connectionCount(): number {
+    return this.shards.length;
   }
 
   health(): Record<Symbol, SourceHealth> {
@@ -137,9 +216,9 @@ export class BinanceMarketSource implements MarketDataSource {
 
   run(feed: MarketFeed): Promise<void> {
     this.feed = feed;
-    this.attach(this.client);
-    this.subscribe();
-    this.watchdog = setInterval(() => this.checkHealth(), Math.min(1_000, Math.max(50, Math.floor(this.o.silenceMs / 4))));
+    for (const shard of this.shards) this.connect(shard);
+    const every = this.o.watchdogMs ?? Math.min(1_000, Math.max(50, Math.floor(this.o.silenceMs / 4)));
+    this.watchdog = setInterval(() => this.checkHealth(), every);
     this.watchdog.unref?.();
     return new Promise<void>((resolve) => {
       this.done = resolve;
@@ -152,27 +231,36 @@ export class BinanceMarketSource implements MarketDataSource {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
-    try {
-      this.client.closeAll(true);
-    } catch (err) {
-      this.o.log.warn({ err }, 'closing market websockets failed');
-    }
+    for (const shard of this.shards) this.closeClient(shard.client);
     for (const h of Object.values(this.state)) h.state = 'disconnected';
-    void this.chain.finally(() => this.done?.());
+    for (const wake of this.backfillQueue.splice(0)) wake();
+    for (const wake of this.wakeSleepers) wake();
+    this.wakeSleepers.clear();
+    void Promise.all([...this.chains.values()]).finally(() => this.done?.());
+  }
+
+  private closeClient(client: MarketWsClient | null): void {
+    if (!client) return;
+    try {
+      client.closeAll(true);
+    } catch (err) {
+      this.o.log.debug({ err }, 'closing a market websocket failed (already closed)');
+    }
   }
 
   /**
-   * Append a step to the chain of feed calls. A step that throws is logged and counted, never
-   * left as a rejected chain: the klines after it still go out and {@link stop} still resolves.
+   * Append a step to `symbol`'s chain of feed calls. A step that throws is logged and counted,
+   * never left as a rejected chain: the klines after it still go out and {@link stop} still resolves.
    */
-  private enqueue(step: () => Promise<void>): void {
-    this.chain = this.chain.then(step).catch((err: unknown) => {
+  private enqueue(symbol: Symbol, step: () => Promise<void>): void {
+    const next = (this.chains.get(symbol) ?? Promise.resolve()).then(step).catch((err: unknown) => {
       this.stats.feedErrors++;
-      this.o.log.error({ err }, `feeding a closed kline failed: ${errorMessage(err)}`);
+      this.o.log.error({ err, symbol }, `feeding a closed kline failed: ${errorMessage(err)}`);
     });
+    this.chains.set(symbol, next);
   }
 
-  private setState(state: SourceHealth['state'], symbols: readonly Symbol[] = this.symbols): void {
+  private setState(state: SourceHealth['state'], symbols: readonly Symbol[]): void {
     let changed = false;
     for (const s of symbols) {
       const h = this.state[s]!;
@@ -184,39 +272,66 @@ export class BinanceMarketSource implements MarketDataSource {
     if (changed) this.feed?.healthChanged();
   }
 
-  private attach(client: MarketWsClient): void {
-    client.on('message', (data) => {
-      if (client === this.client) this.onFrame(data);
-    });
-    client.on('open', () => {
-      if (client !== this.client) return;
-      this.connectedAt = Date.now();
-      this.setState('connected');
-      this.resync('connected');
-    });
-    client.on('reconnected', () => {
-      if (client !== this.client) return;
-      this.stats.reconnects++;
-      this.connectedAt = Date.now();
-      this.setState('connected');
-      this.resync('reconnected');
-    });
-    client.on('reconnecting', () => {
-      if (client === this.client) this.setState('connecting');
-    });
-    client.on('exception', (e) => {
-      if (client !== this.client) return;
-      // Frames the library cannot even parse arrive here, not as messages: count them too.
-      const text = JSON.stringify(e) ?? '';
-      if (/pars|JSON|Unexpected token/i.test(text)) this.stats.malformed++;
-      this.o.log.warn({ err: e }, 'market websocket exception');
+  /** Open shard's connection with a fresh client and subscribe its streams (one SUBSCRIBE message). */
+  private connect(shard: Shard): void {
+    const client = this.o.newClient(shard.index);
+    shard.client = client;
+    shard.open = false;
+    this.stats.connections++;
+    if (client.options) client.options.reconnectTimeout = this.reconnect.baseMs;
+    this.attach(shard, client);
+    const topics = shard.symbols.flatMap(topicsFor);
+    if (topics.length === 0) return;
+    client.subscribe(topics, this.o.wsKey).catch((err: unknown) => {
+      this.o.log.debug({ err, connection: shard.index }, `subscribing to market streams failed: ${errorMessage(err)}; the library retries on reconnect`);
     });
   }
 
-  private subscribe(): void {
-    const topics = this.symbols.flatMap(topicsFor);
-    this.client.subscribe(topics, this.o.wsKey).catch((err: unknown) => {
-      this.o.log.warn({ err }, `subscribing to market streams failed: ${errorMessage(err)}; the library retries on reconnect`);
+  private attach(shard: Shard, client: MarketWsClient): void {
+    const current = () => client === shard.client && !this.stopped;
+    client.on('message', (data) => {
+      if (current()) this.onFrame(data);
+    });
+    const up = (why: 'connected' | 'reconnected') => {
+      if (!current()) return;
+      if (why === 'reconnected') this.stats.reconnects++;
+      shard.open = true;
+      shard.connectedAt = Date.now();
+      if (client.options) client.options.reconnectTimeout = this.reconnect.baseMs;
+      if (shard.down) {
+        this.o.log.info({ connection: shard.index, attempts: shard.down.attempts, downMs: Date.now() - shard.down.since }, 'market connection restored; back-filling what it missed');
+        shard.down = null;
+      }
+      this.setState('connected', shard.symbols);
+      this.resync(shard);
+    };
+    client.on('open', () => up('connected'));
+    client.on('reconnected', () => up('reconnected'));
+    client.on('reconnecting', () => {
+      if (!current()) return;
+      shard.open = false;
+      this.stats.reconnectAttempts++;
+      if (!shard.down) {
+        shard.down = { since: Date.now(), attempts: 0 };
+        this.o.log.warn({ connection: shard.index, symbols: shard.symbols.length, maxBackoffMs: this.reconnect.maxMs }, 'market connection lost; reconnecting with back-off (logged again once restored)');
+      }
+      shard.down.attempts++;
+      // The library reads reconnectTimeout for its NEXT scheduled attempt: exponential, full jitter.
+      if (client.options) client.options.reconnectTimeout = Math.max(this.reconnect.baseMs, backoffDelay(shard.down.attempts + 1, this.reconnect.baseMs, this.reconnect.maxMs, true, this.random));
+      this.setState('connecting', shard.symbols);
+    });
+    client.on('exception', (e) => {
+      if (!current()) return;
+      // Frames the library cannot even parse arrive here, not as messages: count them too.
+      const text = JSON.stringify(e) ?? '';
+      if (/pars|JSON|Unexpected token/i.test(text)) {
+        this.stats.malformed++;
+        this.o.log.warn({ connection: shard.index }, 'market websocket: a frame could not be parsed (skipped)');
+      } else if (shard.down) {
+        this.o.log.debug({ err: e, connection: shard.index }, 'market websocket exception while reconnecting');
+      } else {
+        this.o.log.warn({ err: e, connection: shard.index }, 'market websocket exception');
+      }
     });
   }
 
@@ -232,6 +347,8 @@ export class BinanceMarketSource implements MarketDataSource {
       h.messages++;
       h.lastMessageAt = wall;
       if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
+      const shard = this.shardOf.get(symbol as string);
+      if (shard) shard.silentReplacements = 0;
     }
     if (typeof symbol === 'string' && (e === 'kline' || e === 'markPriceUpdate')) this.lastFrameAt.set(`${symbol}:${e}`, wall);
     try {
@@ -253,7 +370,7 @@ export class BinanceMarketSource implements MarketDataSource {
 
   /** Feed a closed kline after back-filling any minutes missing before it; drop one already fed. */
   private enqueueClosed(k: Kline): void {
-    this.enqueue(async () => {
+    this.enqueue(k.symbol, async () => {
       const last = this.lastClosed.get(k.symbol);
       if (last !== undefined && k.openTime <= last) {
         this.stats.duplicates++;
@@ -276,27 +393,70 @@ export class BinanceMarketSource implements MarketDataSource {
     await this.feed?.klines([k]);
   }
 
+  /** Waits `ms` (the injected sleep, else a timer that {@link stop} ends early). */
+  private sleep(ms: number): Promise<void> {
+    if (this.o.sleep) return this.o.sleep(ms);
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeSleepers.delete(wake);
+        resolve();
+      }, ms);
+      t.unref?.();
+      const wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.wakeSleepers.add(wake);
+    });
+  }
+
+  /** Wait for one of the `backfillConcurrency` back-fill slots. */
+  private async slot(): Promise<void> {
+    if (this.backfillsInFlight < (this.o.backfillConcurrency ?? 8)) {
+      this.backfillsInFlight++;
+      return;
+    }
+    await new Promise<void>((r) => this.backfillQueue.push(r));
+    this.backfillsInFlight++;
+  }
+
+  private release(): void {
+    this.backfillsInFlight--;
+    this.backfillQueue.shift()?.();
+  }
+
   /**
    * Fetch and feed the closed klines of `symbol` with openTime in [from, to]. A failed request is
-   * retried with back-off until it succeeds or the source stops; meanwhile the klines behind it
-   * in the chain wait, so a REST outage delays minutes (signals on them are then refused as
-   * stale by the executor) but never skips one. Minutes the exchange itself does not return
-   * (an exchange outage) are not asked again: the next kline follows them.
+   * retried with back-off (1 s doubling to 30 s, jittered) until it succeeds or the source stops;
+   * meanwhile this symbol's later klines wait (signals on them are then refused as stale by the
+   * executor), other symbols' do not. Minutes the exchange itself does not return (an exchange
+   * outage) are not asked again: the next kline follows them. Failures are logged once when the
+   * first symbol starts failing and once when the last recovers (then at debug level).
    */
   private async backfill(symbol: Symbol, from: number, to: number): Promise<void> {
     if (to < from) return;
-    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
-    for (let attempt = 0; !this.stopped; attempt++) {
-      let ks: Kline[];
+    for (let attempt = 1; !this.stopped; attempt++) {
+      let ks: Kline[] | null = null;
+      let wait = 0;
+      await this.slot();
       try {
+        if (this.stopped) return;
         ks = await this.o.fetchKlines(symbol, from, to);
       } catch (err) {
+        if (this.stopped || (err as { name?: unknown } | null)?.name === 'StoppedError') return; // the bot is stopping
         this.stats.backfillFailures++;
-        const wait = Math.min(BACKFILL_RETRY_MS.max, BACKFILL_RETRY_MS.first * 2 ** attempt);
-        this.o.log.error({ symbol, from, to, attempt: attempt + 1, retryInMs: wait }, `kline back-fill failed: ${errorMessage(err)}; retrying (later klines wait)`);
-        await sleep(wait);
+        wait = Math.max(BACKFILL_RETRY_MS.first, backoffDelay(attempt, BACKFILL_RETRY_MS.first, BACKFILL_RETRY_MS.max, true, this.random));
+        if (this.failing.size === 0) this.o.log.error({ symbol, from, to }, `kline back-fill failing: ${errorMessage(err)}; retrying with back-off up to ${BACKFILL_RETRY_MS.max / 1000} s (that symbol's later klines wait; logged again once all recover)`);
+        else this.o.log.debug({ symbol, attempt, retryInMs: wait }, `kline back-fill failed again: ${errorMessage(err)}`);
+        this.failing.add(symbol);
+      } finally {
+        this.release();
+      }
+      if (ks === null) {
+        await this.sleep(wait);
         continue;
       }
+      if (this.failing.delete(symbol) && this.failing.size === 0) this.o.log.info({ failures: this.stats.backfillFailures }, 'kline back-fill recovered for every symbol');
       for (const k of ks) {
         if (k.closed && k.openTime >= from && k.openTime <= to) {
           this.stats.backfilled++;
@@ -307,58 +467,72 @@ export class BinanceMarketSource implements MarketDataSource {
     }
   }
 
-  /** After a (re)connection: back-fill every symbol from its last closed kline to the last closed minute. */
-  private resync(why: string): void {
+  /** After a (re)connection: back-fill each symbol of the shard from its last closed kline to the last closed minute. */
+  private resync(shard: Shard): void {
     const lastClosedMinute = Math.floor((this.o.clock.now() - CLOSED_MARGIN_MS) / MINUTE) * MINUTE - MINUTE;
-    for (const s of this.symbols) {
+    let queued = 0;
+    for (const s of shard.symbols) {
       const last = this.lastClosed.get(s);
       if (last === undefined || last >= lastClosedMinute) continue;
-      this.enqueue(() => this.backfill(s, last + MINUTE, lastClosedMinute));
+      queued++;
+      this.enqueue(s, async () => {
+        // The chain may have fed newer klines meanwhile: start from where it is now.
+        const now = this.lastClosed.get(s);
+        if (now !== undefined && now < lastClosedMinute) await this.backfill(s, now + MINUTE, lastClosedMinute);
+      });
     }
-    this.o.log.info({ why }, 'market streams connected; back-fill queued');
+    this.o.log.debug({ connection: shard.index, queued }, 'market streams connected; back-fill queued');
   }
 
   /**
    * Every stream is watched on its own: a kline stream that stalls while the mark prices of the
-   * same symbol keep flowing is as stale as a dead connection.
+   * same symbol keep flowing is as stale as a dead connection. Only an OPEN connection is
+   * replaced for silence (a closed one is already reconnecting with back-off), and repeated
+   * replacements without a frame in between back off too. Connections also rotate before 24 h.
    */
   private checkHealth(): void {
     if (this.stopped) return;
     const now = Date.now();
-    let silent = false;
-    for (const s of this.symbols) {
-      const h = this.state[s]!;
-      const kline = this.lastFrameAt.get(`${s}:kline`) ?? this.connectedAt;
-      const mark = this.lastFrameAt.get(`${s}:markPriceUpdate`) ?? this.connectedAt;
-      const since = Math.min(kline, mark);
-      if (since > 0 && now - since > this.o.silenceMs && h.state !== 'stale') {
-        h.state = 'stale';
-        this.stats.staleStreams++;
-        silent = true;
+    let changed = false;
+    for (const shard of this.shards) {
+      if (!shard.open) continue;
+      let silent = false;
+      for (const s of shard.symbols) {
+        const h = this.state[s]!;
+        const kline = Math.max(this.lastFrameAt.get(`${s}:kline`) ?? 0, shard.connectedAt);
+        const mark = Math.max(this.lastFrameAt.get(`${s}:markPriceUpdate`) ?? 0, shard.connectedAt);
+        if (now - Math.min(kline, mark) > this.o.silenceMs) {
+          silent = true;
+          if (h.state !== 'stale') {
+            h.state = 'stale';
+            this.stats.staleStreams++;
+            changed = true;
+          }
+        }
+      }
+      const rotateAt = shard.connectedAt + this.o.rotateAfterMs + Math.min(shard.index * 10_000, this.o.rotateAfterMs / 10);
+      if (silent && now >= shard.replaceNotBefore) {
+        shard.silentReplacements++;
+        shard.replaceNotBefore = now + this.o.silenceMs + backoffDelay(shard.silentReplacements, this.reconnect.baseMs, this.reconnect.maxMs, true, this.random);
+        this.replaceConnection(shard, 'silent', shard.silentReplacements === 1 ? 'warn' : 'debug');
+      } else if (!silent && now >= rotateAt) {
+        this.replaceConnection(shard, 'rotation', 'info');
       }
     }
-    if (silent) {
-      this.feed?.healthChanged();
-      this.replaceConnection('silent');
-    } else if (this.connectedAt > 0 && now - this.connectedAt > this.o.rotateAfterMs) {
-      this.replaceConnection('rotation');
-    }
+    if (changed) this.feed?.healthChanged();
   }
 
-  /** Close the connection and open a new one with a fresh client, then resubscribe. */
-  private replaceConnection(why: string): void {
-    this.o.log.warn({ why }, 'replacing the market websocket connection');
+  /** Close a shard's connection and open a new one with a fresh client, then resubscribe. */
+  private replaceConnection(shard: Shard, why: 'silent' | 'rotation', level: 'warn' | 'info' | 'debug'): void {
+    this.o.log[level]({ why, connection: shard.index, attempt: shard.silentReplacements || undefined }, 'replacing the market websocket connection');
     this.stats.reconnects++;
-    const old = this.client;
-    this.connectedAt = Date.now();
-    try {
-      old.closeAll(true);
-    } catch {
-      // already closed
+    const old = shard.client;
+    shard.connectedAt = Date.now();
+    for (const s of shard.symbols) {
+      this.lastFrameAt.delete(`${s}:kline`);
+      this.lastFrameAt.delete(`${s}:markPriceUpdate`);
     }
-    this.lastFrameAt.clear();
-    this.client = this.o.newClient();
-    this.attach(this.client);
-    this.subscribe();
+    this.closeClient(old);
+    this.connect(shard);
   }
 }

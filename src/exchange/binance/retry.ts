@@ -154,6 +154,8 @@ export class RateLimitTracker {
   private readonly weight: Counter;
   private readonly orders10s: Counter;
   private readonly orders1m: Counter;
+  private blockedUntilMs = 0;
+  private bannedUntilMs = 0;
 
   /**
    * @param clock time source, UTC epoch ms (exchange time)
@@ -245,6 +247,30 @@ export class RateLimitTracker {
     check(this.orders10s, orders, 'orders');
     check(this.orders1m, orders, 'orders');
     return wait;
+  }
+
+  /**
+   * Block every REST call for `retryAfterMs` (a 429 or 418 answer's Retry-After): hammering on
+   * through a 429 earns a 418 IP ban, and requests during a ban lengthen it.
+   * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info (LIMITS).
+   * @param retryAfterMs how long, ms (≤ 0: nothing)
+   * @param ban true for a 418 (IP ban): {@link bannedUntil} reports it until it ends
+   */
+  block(retryAfterMs: number, ban = false): void {
+    if (!(retryAfterMs > 0)) return;
+    const until = this.clock.now() + retryAfterMs;
+    this.blockedUntilMs = Math.max(this.blockedUntilMs, until);
+    if (ban) this.bannedUntilMs = Math.max(this.bannedUntilMs, until);
+  }
+
+  /** How long every REST call must still wait for a 429/418 block, ms (0: none). */
+  blockedMs(): number {
+    return Math.max(0, this.blockedUntilMs - this.clock.now());
+  }
+
+  /** End of the IP ban in force (418), UTC epoch ms (exchange clock), or null when none is. */
+  bannedUntil(): number | null {
+    return this.bannedUntilMs > this.clock.now() ? this.bannedUntilMs : null;
   }
 
   /** Current counts in their windows, for the heartbeat. */

@@ -183,7 +183,7 @@ export class BinanceVenue implements Venue {
   }
 
   private async throttle(weight: number, orders: number): Promise<void> {
-    const blocked = this.blockedUntil - this.o.clock.now();
+    const blocked = Math.max(this.blockedUntil - this.o.clock.now(), this.o.limits?.blockedMs() ?? 0);
     if (blocked > 0) await this.sleep(blocked);
     const l = this.o.limits;
     if (!l) return;
@@ -198,7 +198,10 @@ export class BinanceVenue implements Venue {
    * Source: Binance USDⓈ-M "General Info" (LIMITS: 429, 418 and Retry-After).
    */
   private observe(ve: VenueError): VenueError {
-    if (ve.retryAfterMs !== null && ve.retryAfterMs > 0) this.blockedUntil = Math.max(this.blockedUntil, this.o.clock.now() + ve.retryAfterMs);
+    if (ve.retryAfterMs !== null && ve.retryAfterMs > 0) {
+      this.blockedUntil = Math.max(this.blockedUntil, this.o.clock.now() + ve.retryAfterMs);
+      this.o.limits?.block(ve.retryAfterMs, ve.kind === 'ip_ban'); // shared with every other REST caller
+    }
     if (ve.kind === 'rate_limit' || ve.kind === 'ip_ban') this.o.onLimit?.(ve.kind, ve.retryAfterMs, ve.message);
     if (ve.kind === 'ip_ban' || ve.kind === 'auth') this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
     return ve;

@@ -1,0 +1,94 @@
+/**
+ * The market data source of paper and live: Binance websockets with REST back-fill, built from
+ * the connection settings. Split from live.ts.
+ */
+import { USDMClient, WebsocketClient } from 'binance';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { WallClock } from '../core/clock.ts';
+import type { Kline, Symbol } from '../core/types.ts';
+import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
+import { buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
+import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines } from '../exchange/binance/mapper.ts';
+import { libraryLogger } from './live-setup.ts';
+import { klinePageLimit, klineWeight, type RestGate } from '../exchange/binance/rest-gate.ts';
+
+const MINUTE = 60_000;
+
+/** Timings tests compress (defaults: the config's). */
+export interface MarketTimings {
+  /** Connection rotation, ms (default `live.rotateAfterMinutes`). */
+  rotateAfterMs?: number;
+  /** Websocket reconnect back-off, ms (default 500 → `live.reconnectMaxMs`). */
+  reconnect?: { baseMs: number; maxMs: number };
+  /** Waits of the back-fill retries and silent-connection replacements. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Build the market source for `symbols` from the settings (public data: no keys needed).
+ * The back-fill pages through GET /fapi/v1/klines with the cheapest `limit` per kline
+ * ({@link klinePageLimit}: up to 99 at weight 1, else 499 at weight 2), every request through
+ * `gate` (the shared weight budget and 429/418 block).
+ */
+export function marketSource(settings: BinanceConnectionSettings, symbols: Symbol[], rest: USDMClient, clock: WallClock, config: Config, log: Logger, gate: RestGate, timings: MarketTimings = {}): BinanceMarketSource {
+  const publicSettings: BinanceConnectionSettings = { ...settings, apiKey: undefined, apiSecret: undefined };
+  delete publicSettings.apiKey;
+  delete publicSettings.apiSecret;
+  const network = describeConnection(settings).network;
+  const libLog = libraryLogger(log);
+  return new BinanceMarketSource({
+    symbols,
+    wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
+    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libLog) as never,
+    fetchKlines: async (symbol, from, to) => {
+      const out: Kline[] = [];
+      for (let start = from; start <= to; ) {
+        const limit = klinePageLimit(Math.floor((to - start) / MINUTE) + 1);
+        const raw = await gate.call(klineWeight(limit), () => rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit }));
+        const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
+        if (page.length === 0) break;
+        out.push(...page);
+        start = page[page.length - 1]!.openTime + MINUTE;
+        if (Array.isArray(raw) && raw.length < limit) break; // the exchange has nothing more up to `to`
+      }
+      return out;
+    },
+    mapKline: mapKlineFrame,
+    mapMarkPrice: mapMarkPriceFrame,
+    clock,
+    silenceMs: config.live.streamSilenceMs,
+    rotateAfterMs: timings.rotateAfterMs ?? config.live.rotateAfterMinutes * MINUTE,
+    reconnect: timings.reconnect ?? { baseMs: 500, maxMs: config.live.reconnectMaxMs },
+    streamsPerConnection: config.live.streamsPerConnection,
+    ...(timings.sleep ? { sleep: timings.sleep } : {}),
+    log: log.child({ component: 'market' }),
+  });
+}
+
+/** The market source's counters for the heartbeat (`market*`). */
+export function marketCounters(source: BinanceMarketSource): Record<string, number> {
+  const st = source.stats;
+  return {
+    marketFrames: st.frames,
+    marketMalformedFrames: st.malformed,
+    marketDuplicates: st.duplicates,
+    marketBackfilled: st.backfilled,
+    marketBackfillFailures: st.backfillFailures,
+    marketFeedErrors: st.feedErrors,
+    marketReconnects: st.reconnects,
+    marketStaleStreams: st.staleStreams,
+    marketConnections: st.connections,
+    marketReconnectAttempts: st.reconnectAttempts,
+  };
+}
+
+/**
+ * Where the start-up back-fill begins: the start of the current UTC session (the VWAP anchor) or
+ * `warmupMinutes` before now, whichever is earlier; aligned to the minute.
+ * @returns the open time of the first kline to back-fill, UTC epoch ms
+ */
+export function warmupStart(now: number, warmupMinutes: number): number {
+  const sessionStart = Math.floor(now / 86_400_000) * 86_400_000;
+  return Math.floor(Math.min(sessionStart, now - warmupMinutes * MINUTE) / MINUTE) * MINUTE;
+}

@@ -17,8 +17,9 @@ import { readKlineCsv, parseKlineSpec, shiftKlines } from '../../market/kline-cs
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';
 import { MatchingEngine, type EngineEvent } from '../sim/matching-engine.ts';
 import { noFaults } from './faults.ts';
+import { loadFundingRates, type FundingRates } from './funding.ts';
 import { apiError, partialKline, type OrderExtras } from './wire.ts';
-import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO, type FaultState, type RateLimits, type SimFill, type SimulatorOptions } from './types.ts';
+import { DEFAULT_FUNDING_DIR, DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO, type FaultState, type RateLimits, type SimFill, type SimulatorOptions } from './types.ts';
 
 /** One minute, ms. */
 export const MINUTE = 60_000;
@@ -60,6 +61,20 @@ export interface Route {
  * a new endpoint family (algo orders, …) is one file exporting one of these.
  */
 export type RouteFamily = (ctx: SimContext) => Record<string, Route>;
+
+/** One funding settlement of one position. Money as decimal strings. */
+export interface FundingPayment {
+  symbol: Symbol;
+  /** Time sent on the wire (server-clock bounded), epoch ms. */
+  time: number;
+  /** Funding time on the data clock, epoch ms. */
+  fundingTime: number;
+  rate: DecimalString;
+  markPrice: DecimalString;
+  positionAmt: DecimalString;
+  /** Signed USDT, positive = received: −positionAmt × markPrice × rate, 8 decimals. */
+  amount: DecimalString;
+}
 
 /** Per symbol account numbers computed by {@link SimContext.accountNumbers}. */
 export interface SymbolNumbers {
@@ -108,6 +123,12 @@ export interface SimContext {
   readonly history: number;
   /** Open time of timeline index 0 (shifted), epoch ms. */
   readonly t0: number;
+  /** Data clock − data time (the shift applied to the files' times), ms. */
+  readonly offset: number;
+  /** Recorded and default funding rates. */
+  readonly funding: FundingRates;
+  /** The next funding time not yet settled, data clock, epoch ms. */
+  nextFunding: number;
   /** Data time per sub-step, ms. */
   readonly stepMs: number;
   readonly engine: MatchingEngine;
@@ -117,6 +138,8 @@ export interface SimContext {
   readonly marginType: Map<Symbol, 'cross' | 'isolated'>;
   dualSide: boolean;
   fills: SimFill[];
+  /** Funding settled, oldest first (GET /fapi/v1/income FUNDING_FEE, GET /admin/state), at most 10,000. */
+  fundingPayments: FundingPayment[];
   /** By orderId. */
   readonly extras: Map<string, OrderExtras>;
   /** orderId → clientOrderId. */
@@ -135,6 +158,14 @@ export interface SimContext {
   readonly conns: Set<Conn>;
   serverTime(): number;
   dataTime(): number;
+  /**
+   * A data-clock time as sent on the wire (`E`, `T`, order and trade times): never ahead of the
+   * server clock (`GET /fapi/v1/time`), so a data clock running faster than real time cannot stamp
+   * events in the future. `min(t, serverTime())`; non-decreasing while the skew is unchanged.
+   */
+  wireTime(t: number): number;
+  /** Wire time of the last wallet balance change (a fill or a funding payment), 0 before any. */
+  balanceUpdatedAt(): number;
   lev(s: Symbol): number;
   currentBar(symbol: Symbol): Kline | undefined;
   markPrice(symbol: Symbol): DecimalString;
@@ -145,7 +176,10 @@ export interface SimContext {
   stalled(stream: string): boolean;
   sendMarket(stream: string, data: unknown): void;
   sendUser(data: unknown, onlyKey?: string): void;
-  marketFrames(isFinal: boolean): void;
+  /** Kline frames of the current sub-step (final: the closing frame); with marks when `withMarks`. */
+  marketFrames(isFinal: boolean, withMarks: boolean): void;
+  /** Mark prices on the 1 s streams, the 3 s streams or both; `isFinal`: at the closing kline's close. */
+  sendMarks(which: '1s' | '3s' | 'all', isFinal?: boolean): void;
   expireKey(key: string): void;
   // installed by ./user-events.ts
   openNotionals(symbol: Symbol): { bids: string; asks: string };
@@ -241,6 +275,14 @@ export function createContext(opts: SimulatorOptions): SimContext {
     firstTradeId: FIRST_TRADE_ID,
     tickSize: (s) => tickSizes.get(s),
     orderHistoryLimit: 10_000,
+    // POST /admin/partial-fills: MARKET and resting LIMIT orders fill in pieces (not IOC/FOK).
+    maxFillQuantity: (o) => {
+      const pieces = ctx.faults.partialFills;
+      if (pieces <= 1 || o.timeInForce === 'IOC' || o.timeInForce === 'FOK') return undefined;
+      const step = dec(rules.get(o.symbol).lotSize.stepSize);
+      const piece = dec(o.quantity).div(pieces).toNearest(step, Decimal.ROUND_DOWN);
+      return Decimal.max(piece, step);
+    },
   });
 
   const stepMs = MINUTE / steps;
@@ -261,6 +303,9 @@ export function createContext(opts: SimulatorOptions): SimContext {
     timelineLen,
     history,
     t0,
+    offset,
+    funding: loadFundingRates(symbols, opts.fundingDir === undefined ? DEFAULT_FUNDING_DIR : opts.fundingDir, offset, opts.fundingRate ?? FUNDING_RATE),
+    nextFunding: 0,
     stepMs,
     engine,
     takerFee: dec(opts.engine?.takerFeeRate ?? '0.0005'),
@@ -269,6 +314,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
     marginType: new Map<Symbol, 'cross' | 'isolated'>(),
     dualSide: false,
     fills: [] as SimFill[],
+    fundingPayments: [] as FundingPayment[],
     extras: new Map<string, OrderExtras>(),
     orderById: new Map<string, string>(),
     firstTradeIds: new Map<Symbol, number>(symbols.map((s) => [s, 1_000_000_001])),
@@ -283,6 +329,8 @@ export function createContext(opts: SimulatorOptions): SimContext {
     conns: new Set<Conn>(),
     serverTime: (): number => Date.now() + ctx.faults.clockSkewMs,
     dataTime: (): number => (ctx.ended ? t0 + timelineLen * MINUTE : t0 + ctx.index * MINUTE + ctx.phase * stepMs),
+    wireTime: (t: number): number => Math.min(t, ctx.serverTime()),
+    balanceUpdatedAt: (): number => Math.max(ctx.fills.at(-1)?.time ?? 0, ctx.fundingPayments.at(-1)?.time ?? 0),
     lev: (s: Symbol): number => ctx.leverage.get(s) ?? defaultLeverage,
     currentBar(symbol: Symbol): Kline | undefined {
       if (ctx.ended) return undefined;
@@ -300,6 +348,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
       return s;
     },
   } as SimContext;
+  ctx.nextFunding = nextFundingTime(ctx.dataTime());
 
   // history: feed the engine the closed klines
   for (let i = 0; i < history; i++) {

@@ -8,7 +8,7 @@ import type { FaultState } from './types.ts';
 
 /** The fault switches at rest. */
 export function noFaults(): FaultState {
-  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [] };
+  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [], partialFills: 0, userEventsReorder: false, userEventsDuplicate: false };
 }
 
 /** Install `pruneStalls` and `stalled(stream)` on the context. */
@@ -31,7 +31,8 @@ export type NumField = (k: string, d?: number) => number;
 
 /**
  * The fault-switch admin endpoints (`POST /admin/stall`, `/unstall`, `/rest-errors`, `/rest-hang`,
- * `/drop-websockets`, `/expire-listen-keys`, `/clock-skew`, `/order-ack-delay`, `/clear-faults`).
+ * `/drop-websockets`, `/expire-listen-keys`, `/clock-skew`, `/order-ack-delay`, `/partial-fills`,
+ * `/user-events`, `/clear-faults`).
  * @returns the JSON answer, or undefined when `key` ("METHOD /path") is not one of them
  * @throws Error on a bad body (answered 400)
  */
@@ -75,6 +76,16 @@ export function faultAdmin(ctx: SimContext, key: string, body: Record<string, un
       return { ok: true };
     case 'POST /admin/order-ack-delay':
       faults.orderAckDelayMs = num('ms');
+      return { ok: true };
+    case 'POST /admin/partial-fills': {
+      const pieces = num('pieces', 3);
+      if (!Number.isInteger(pieces) || pieces < 0 || pieces > 100) throw new Error('pieces: expected an integer 0…100 (0 or 1 = off)');
+      faults.partialFills = pieces;
+      return { ok: true };
+    }
+    case 'POST /admin/user-events':
+      faults.userEventsReorder = body.reorder === true;
+      faults.userEventsDuplicate = body.duplicate === true;
       return { ok: true };
     case 'POST /admin/clear-faults':
       Object.assign(faults, noFaults());

@@ -13,10 +13,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
-import { FUNDING_RATE, MINUTE, nextFundingTime, type Conn, type SimContext } from './context.ts';
+import { MINUTE, nextFundingTime, type Conn, type SimContext } from './context.ts';
 import { klineEvent, partialKline, toJson } from './wire.ts';
 
-/** Install `sendMarket`, `sendUser`, `marketFrames` and `expireKey` on the context. */
+/**
+ * Install `sendMarket`, `sendUser`, `marketFrames`, `sendMarks` and `expireKey` on the context.
+ * Kline frames go out at every sub-step; mark prices at Binance's rates (`@markPrice@1s` and
+ * `!markPrice@arr@1s` every second, `@markPrice` and `!markPrice@arr` every 3 s) from the data
+ * clock's timers while it runs (./clock.ts), and at every sub-step played by hand.
+ */
 export function installStreams(ctx: SimContext): void {
   const { conns, symbols, bars, steps, t0 } = ctx;
 
@@ -42,26 +47,39 @@ export function installStreams(ctx: SimContext): void {
     }
   };
 
-  ctx.marketFrames = (isFinal: boolean): void => {
+  ctx.marketFrames = (isFinal: boolean, withMarks: boolean): void => {
     if (conns.size === 0) return;
     const index = ctx.index;
-    const E = isFinal ? t0 + (index + 1) * MINUTE : ctx.dataTime();
-    const marks: unknown[] = [];
+    const E = ctx.wireTime(isFinal ? t0 + (index + 1) * MINUTE : ctx.dataTime());
     for (const s of symbols) {
       const k = bars.get(s)?.[index];
-      const lower = s.toLowerCase();
-      if (k !== undefined) {
-        const shown = isFinal ? k : partialKline(k, ctx.phase, steps);
-        ctx.sendMarket(`${lower}@kline_1m`, klineEvent(shown, E, ctx.firstTradeIds.get(s)!));
-      }
-      const p = isFinal && k !== undefined ? k.close : ctx.markPrice(s);
-      const mark = { e: 'markPriceUpdate', E, s, p, P: p, i: p, r: FUNDING_RATE, T: nextFundingTime(E) };
-      marks.push(mark);
-      ctx.sendMarket(`${lower}@markPrice`, mark);
-      ctx.sendMarket(`${lower}@markPrice@1s`, mark);
+      if (k === undefined) continue;
+      const shown = isFinal ? k : partialKline(k, ctx.phase, steps);
+      ctx.sendMarket(`${s.toLowerCase()}@kline_1m`, klineEvent(shown.symbol === s ? shown : { ...shown, symbol: s }, E, ctx.firstTradeIds.get(s)!));
     }
-    ctx.sendMarket('!markPrice@arr', marks);
-    ctx.sendMarket('!markPrice@arr@1s', marks);
+    if (withMarks) ctx.sendMarks('all', isFinal);
+  };
+
+  ctx.sendMarks = (which: '1s' | '3s' | 'all', isFinal = false): void => {
+    if (conns.size === 0) return;
+    const index = ctx.index;
+    const dataT = isFinal ? t0 + (index + 1) * MINUTE : ctx.dataTime();
+    const E = ctx.wireTime(dataT);
+    const next = nextFundingTime(dataT);
+    const marks: unknown[] = [];
+    const one = which !== '3s';
+    const three = which !== '1s';
+    for (const s of symbols) {
+      const k = isFinal ? bars.get(s)?.[index] : undefined;
+      const p = k !== undefined ? k.close : ctx.markPrice(s);
+      const mark = { e: 'markPriceUpdate', E, s, p, P: p, i: p, r: ctx.funding.rateAt(s, next), T: next };
+      marks.push(mark);
+      const lower = s.toLowerCase();
+      if (three) ctx.sendMarket(`${lower}@markPrice`, mark);
+      if (one) ctx.sendMarket(`${lower}@markPrice@1s`, mark);
+    }
+    if (three) ctx.sendMarket('!markPrice@arr', marks);
+    if (one) ctx.sendMarket('!markPrice@arr@1s', marks);
   };
 
   ctx.expireKey = (key: string): void => {

@@ -15,6 +15,9 @@ export const DEFAULT_SIM_API_SECRET = 'perpbot-sim-secret';
 export const DEFAULT_SIM_EXCHANGE_INFO = projectPath('data', 'exchange-info', 'fapi-exchangeInfo-2024-10-02.json');
 
 
+/** Default folder of recorded funding rates (`<SYMBOL>-funding-*.csv`). */
+export const DEFAULT_FUNDING_DIR = projectPath('data', 'funding');
+
 /** Binance's request-rate limits (GET /fapi/v1/exchangeInfo `rateLimits`), enforced per server. */
 export interface RateLimits {
   /** REQUEST_WEIGHT per minute. Binance: 2400. */
@@ -76,6 +79,13 @@ export interface SimulatorOptions {
    * a test's or a work-in-progress endpoint family. A route defined twice throws at start.
    */
   routeFamilies?: readonly RouteFamily[];
+  /**
+   * Folder of recorded funding rates, files `<SYMBOL>-funding-*.csv` (`funding_time,funding_rate`).
+   * Default {@link DEFAULT_FUNDING_DIR}; null = none (every symbol at `fundingRate`).
+   */
+  fundingDir?: string | null;
+  /** Funding rate where no recorded one covers the data's time, decimal text. Default "0.0001". */
+  fundingRate?: DecimalString;
 }
 
 /** One fill as kept by the simulator (GET /fapi/v1/userTrades, /admin/state). */
@@ -118,6 +128,15 @@ export interface FaultState {
   orderAckDelayMs: number;
   /** Stalled streams and until when (server ms; null = until resumed). */
   stalled: { stream: string; until: number | null }[];
+  /**
+   * MARKET and GTC/GTX LIMIT orders fill in this many pieces (quantity ÷ pieces floored to the
+   * step), one per sub-step mark price while the price allows; 0 or 1 = whole fills.
+   */
+  partialFills: number;
+  /** Send each ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE that caused it. */
+  userEventsReorder: boolean;
+  /** Send every user-data event twice. */
+  userEventsDuplicate: boolean;
 }
 
 /**

@@ -31,12 +31,22 @@ export function installUserEvents(ctx: SimContext): void {
     return qty.isPos() ? entry.times(ctx.takerFee.plus(1)) : entry.times(new Decimal(1).minus(ctx.takerFee));
   };
 
-  ctx.handleEvents = (events: readonly EngineEvent[], eventTime: number): void => {
+  ctx.handleEvents = (events: readonly EngineEvent[], dataEventTime: number): void => {
+    const eventTime = ctx.wireTime(dataEventTime);
+    const out: unknown[] = [];
+    const sendUser = (frame: unknown): void => {
+      out.push(frame);
+    };
+    const touch = (orderId: string, t: number): void => {
+      const ex = ctx.extras.get(orderId);
+      if (ex !== undefined) ex.updateTime = t;
+    };
     for (const ev of events) {
+      const ts = ctx.wireTime(ev.ts);
       switch (ev.type) {
         case 'OrderAccepted': {
           ctx.orderById.set(ev.orderId, ev.clientOrderId);
-          ctx.extras.set(ev.orderId, { cumQuote: ZERO });
+          ctx.extras.set(ev.orderId, { cumQuote: ZERO, time: ts, updateTime: ts });
           if (ctx.orderById.size > ORDER_INDEX_LIMIT) {
             // bounded like the engine's own history (it forgets finished orders beyond 10000)
             const oldest = ctx.orderById.keys().next().value!;
@@ -44,22 +54,23 @@ export function installUserEvents(ctx: SimContext): void {
             ctx.extras.delete(oldest);
           }
           const o = engine.getOrder(ev.clientOrderId);
-          if (o !== undefined) ctx.sendUser(orderTradeUpdate(o, { x: 'NEW' }, eventTime, ev.ts, ctx.openNotionals(o.symbol)));
+          if (o !== undefined) sendUser(orderTradeUpdate(o, { x: 'NEW' }, eventTime, ts, ctx.openNotionals(o.symbol)));
           break;
         }
         case 'OrderFilled': {
-          const f = ev.fill;
+          const f = { ...ev.fill, time: ctx.wireTime(ev.fill.time) };
           if (ctx.fills.length >= FILL_LIMIT) ctx.fills.shift();
           ctx.fills.push(f);
           const ex = ctx.extras.get(f.orderId) ?? { cumQuote: ZERO };
           ex.cumQuote = ex.cumQuote.plus(dec(f.price).times(dec(f.quantity)));
+          ex.updateTime = f.time;
           ctx.extras.set(f.orderId, ex);
           const snap = engine.getOrder(f.clientOrderId);
           if (snap === undefined) break;
           const cum = dec(ev.cumulativeQuantity);
           const o: EngineOrder = { ...snap, status: ev.status, executedQuantity: ev.cumulativeQuantity, averagePrice: str(ex.cumQuote.div(cum)), updatedAt: f.time };
           const exec: OrderUpdateExec = { x: 'TRADE', fill: { tradeId: f.tradeId, price: f.price, quantity: f.quantity, commission: f.commission, realizedPnl: f.realizedPnl, maker: f.maker } };
-          ctx.sendUser(orderTradeUpdate(o, exec, eventTime, f.time, ctx.openNotionals(f.symbol)));
+          sendUser(orderTradeUpdate(o, exec, eventTime, f.time, ctx.openNotionals(f.symbol)));
           break;
         }
         case 'PositionChanged': {
@@ -75,18 +86,38 @@ export function installUserEvents(ctx: SimContext): void {
             mt: ctx.marginType.get(p.symbol) ?? 'cross',
             bep: str(ctx.breakEven(q, dec(p.entryPrice))),
           };
-          ctx.sendUser(accountUpdate(eventTime, ev.ts, engine.balance(), [pos]));
+          sendUser(accountUpdate(eventTime, ts, engine.balance(), [pos]));
           break;
         }
         case 'OrderCanceled':
         case 'OrderExpired': {
           const o = engine.getOrder(ev.clientOrderId);
-          if (o !== undefined) ctx.sendUser(orderTradeUpdate(o, { x: ev.type === 'OrderCanceled' ? 'CANCELED' : 'EXPIRED' }, eventTime, ev.ts, ctx.openNotionals(o.symbol)));
+          touch(ev.orderId, ts);
+          if (o !== undefined) sendUser(orderTradeUpdate(o, { x: ev.type === 'OrderCanceled' ? 'CANCELED' : 'EXPIRED' }, eventTime, ts, ctx.openNotionals(o.symbol)));
           break;
         }
         case 'OrderRejected':
           break;
       }
     }
+    flushUserEvents(ctx, out);
   };
+}
+
+/**
+ * Send one batch of user-data frames (the events of one engine call, in Binance's usual order:
+ * ORDER_TRADE_UPDATE, then the ACCOUNT_UPDATE it caused). Fault switches (POST /admin/user-events):
+ * `reorder` sends each ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE that caused it (Binance does
+ * not order them: ARCHITECTURE.md), `duplicate` sends every frame twice.
+ */
+export function flushUserEvents(ctx: SimContext, frames: unknown[]): void {
+  let list = frames;
+  if (ctx.faults.userEventsReorder && list.length > 1) {
+    const isAccount = (f: unknown): boolean => (f as { e?: unknown }).e === 'ACCOUNT_UPDATE';
+    list = [...list.filter(isAccount), ...list.filter((f) => !isAccount(f))];
+  }
+  for (const f of list) {
+    ctx.sendUser(f);
+    if (ctx.faults.userEventsDuplicate) ctx.sendUser(f);
+  }
 }

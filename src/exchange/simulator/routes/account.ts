@@ -11,6 +11,50 @@ import type { Symbol } from '../../../core/types.ts';
 import { MAINT_MARGIN_RATE, intParam, maxNotional, strParam, type AccountNumbers, type Route, type SimContext, type SymbolNumbers } from '../context.ts';
 import { apiError } from '../wire.ts';
 
+/** One leverage bracket (GET /fapi/v1/leverageBracket `brackets[]`). */
+export interface LeverageBracket {
+  bracket: number;
+  /** Highest initial leverage in this bracket. */
+  initialLeverage: number;
+  /** Notional cap and floor, USDT. */
+  notionalCap: number;
+  notionalFloor: number;
+  maintMarginRatio: number;
+  /** Maintenance amount: Σ over lower brackets of floor × (this ratio − lower ratio). */
+  cum: number;
+}
+
+const BRACKET_TABLE: [number, number, number][] = [
+  // [notionalCap, initialLeverage, maintMarginRatio]: Binance's BTCUSDT table (2024)
+  [50_000, 125, 0.004],
+  [600_000, 100, 0.005],
+  [3_000_000, 75, 0.0065],
+  [12_000_000, 50, 0.01],
+  [70_000_000, 25, 0.02],
+  [100_000_000, 20, 0.025],
+  [230_000_000, 10, 0.05],
+  [480_000_000, 5, 0.1],
+  [600_000_000, 4, 0.125],
+  [800_000_000, 3, 0.15],
+  [1_200_000_000, 2, 0.25],
+  [1_800_000_000, 1, 0.5],
+];
+
+/** The leverage brackets served for every symbol, `cum` derived exactly from the table. */
+export const LEVERAGE_BRACKETS: readonly LeverageBracket[] = (() => {
+  const out: LeverageBracket[] = [];
+  let floor = 0;
+  let cum = new Decimal(0);
+  let prevRatio = new Decimal(0);
+  BRACKET_TABLE.forEach(([cap, lev, ratio], i) => {
+    cum = cum.plus(new Decimal(floor).times(new Decimal(ratio).minus(prevRatio)));
+    out.push({ bracket: i + 1, initialLeverage: lev, notionalCap: cap, notionalFloor: floor, maintMarginRatio: ratio, cum: cum.toNumber() });
+    floor = cap;
+    prevRatio = new Decimal(ratio);
+  });
+  return out;
+})();
+
 /** Install `accountNumbers` (wallet, unrealized PnL, initial and maintenance margins) and `available` on the context. */
 export function installAccount(ctx: SimContext): void {
   const { engine } = ctx;
@@ -33,7 +77,7 @@ export function installAccount(ctx: SimContext): void {
         const up = dec(engine.unrealizedPnl(s, mark));
         const im = notional.abs().div(lev(s));
         const mm = notional.abs().times(MAINT_MARGIN_RATE);
-        e = { qty, entry: dec(p.entryPrice), mark, up, notional, im, mm, orderIm: ZERO, realized: p.realizedPnl, fees: p.fees, updatedAt: p.updatedAt };
+        e = { qty, entry: dec(p.entryPrice), mark, up, notional, im, mm, orderIm: ZERO, realized: p.realizedPnl, fees: p.fees, updatedAt: ctx.wireTime(p.updatedAt) };
         perSymbol.set(s, e);
         upnl = upnl.plus(up);
         posIm = posIm.plus(im);
@@ -111,7 +155,7 @@ export function accountRoutes(ctx: SimContext): Record<string, Route> {
     const avail = a.wallet.plus(a.upnl).minus(a.posIm).minus(a.orderIm);
     const margin = a.wallet.plus(a.upnl);
     const maxW = Decimal.max(ZERO, Decimal.min(avail, a.wallet));
-    const t = dataTime();
+    const t = ctx.balanceUpdatedAt();
     return {
       totalInitialMargin: str(a.posIm.plus(a.orderIm)),
       totalMaintMargin: str(a.maint),
@@ -239,13 +283,27 @@ export function accountRoutes(ctx: SimContext): Record<string, Route> {
         availableBalance: str(avail),
         maxWithdrawAmount: str(Decimal.max(ZERO, Decimal.min(avail, a.wallet))),
         marginAvailable: true,
-        updateTime: dataTime(),
+        updateTime: ctx.balanceUpdatedAt(),
       },
     ];
   }
 
 
+  /**
+   * GET /fapi/v1/leverageBracket: Binance's brackets; one table for every symbol (BTCUSDT's
+   * shape; per-symbol brackets are not modelled). Numbers are JSON numbers as Binance sends them;
+   * an array without `symbol`, one object with it
+   * (https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Notional-and-Leverage-Brackets).
+   */
+  function leverageBracket(p: URLSearchParams): unknown {
+    const one = (s: Symbol) => ({ symbol: s, brackets: LEVERAGE_BRACKETS.map((b) => ({ ...b })) });
+    const s = p.get('symbol');
+    if (s !== null && s !== '') return one(symbolParam(p));
+    return symbols.map(one);
+  }
+
   return {
+    'GET /fapi/v1/leverageBracket': { weight: w(1), auth: 'signed', handler: leverageBracket },
     'GET /fapi/v1/commissionRate': { weight: w(20), auth: 'signed', handler: (p) => ({ symbol: symbolParam(p), makerCommissionRate: str(makerFee), takerCommissionRate: str(takerFee) }) },
     'GET /fapi/v3/positionRisk': { weight: w(5), auth: 'signed', handler: (p) => {
       const s = p.get('symbol');

@@ -163,7 +163,41 @@ export function tradeRoutes(ctx: SimContext): Record<string, Route> {
   }
 
 
+  /**
+   * GET /fapi/v1/allOrders: the symbol's orders the simulator still knows (open ones and the
+   * engine's last 10,000 finished), oldest first. `orderId`: from that id on; else
+   * startTime/endTime (a window of at most 7 days, -1127 otherwise); else the most recent;
+   * limit default 500, max 1000
+   * (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/All-Orders).
+   */
+  function allOrders(p: URLSearchParams): unknown {
+    const symbol = symbolParam(p);
+    const limit = intParam(p, 'limit', false) ?? 500;
+    if (limit < 1 || limit > 1000) throw apiError(-1130, ['limit']);
+    const fromId = p.get('orderId');
+    const start = intParam(p, 'startTime', false);
+    const end = intParam(p, 'endTime', false);
+    if (start !== undefined && end !== undefined && end - start > 7 * 24 * 60 * MINUTE) throw apiError(-1127);
+    let list: EngineOrder[] = [];
+    for (const [oid, cid] of orderById) {
+      const o = engine.getOrder(cid);
+      if (o !== undefined && o.orderId === oid && o.symbol === symbol) list.push(o);
+    }
+    const timeOf = (o: EngineOrder): number => extras.get(o.orderId)?.time ?? o.submittedAt;
+    if (fromId !== null && fromId !== '') {
+      if (!/^\d+$/.test(fromId)) throw apiError(-1102, ['orderId']);
+      const from = BigInt(fromId);
+      list = list.filter((o) => BigInt(o.orderId) >= from).slice(0, limit);
+    } else if (start !== undefined || end !== undefined) {
+      list = list.filter((o) => (start === undefined || timeOf(o) >= start) && (end === undefined || timeOf(o) <= end)).slice(0, limit);
+    } else {
+      list = list.slice(-limit);
+    }
+    return list.map((o) => orderJson(o, extras.get(o.orderId), { withCumQty: false, withTime: true }));
+  }
+
   return {
+    'GET /fapi/v1/allOrders': { weight: w(5), auth: 'signed', handler: allOrders },
     'POST /fapi/v1/order': { weight: w(0), auth: 'signed', order: true, handler: newOrder },
     'GET /fapi/v1/order': { weight: w(1), auth: 'signed', handler: (p) => {
       const o = lookupOrder(p, -2013);

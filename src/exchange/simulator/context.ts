@@ -164,7 +164,11 @@ export interface SimContext {
    * events in the future. `min(t, serverTime())`; non-decreasing while the skew is unchanged.
    */
   wireTime(t: number): number;
-  /** Wire time of the last wallet balance change (a fill or a funding payment), 0 before any. */
+  /**
+   * Wire time of the last wallet balance change: a fill, a funding payment, or the start (the
+   * account's "deposit"; a real funded account never shows 0, and ccxt skips assets whose
+   * updateTime is 0 as uninitialized).
+   */
   balanceUpdatedAt(): number;
   lev(s: Symbol): number;
   currentBar(symbol: Symbol): Kline | undefined;
@@ -286,6 +290,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
   });
 
   const stepMs = MINUTE / steps;
+  const startedAt = Date.now();
   const faults: FaultState = noFaults();
   const ctx = {
     opts,
@@ -330,7 +335,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
     serverTime: (): number => Date.now() + ctx.faults.clockSkewMs,
     dataTime: (): number => (ctx.ended ? t0 + timelineLen * MINUTE : t0 + ctx.index * MINUTE + ctx.phase * stepMs),
     wireTime: (t: number): number => Math.min(t, ctx.serverTime()),
-    balanceUpdatedAt: (): number => Math.max(ctx.fills.at(-1)?.time ?? 0, ctx.fundingPayments.at(-1)?.time ?? 0),
+    balanceUpdatedAt: (): number => Math.max(startedAt, ctx.fills.at(-1)?.time ?? 0, ctx.fundingPayments.at(-1)?.time ?? 0),
     lev: (s: Symbol): number => ctx.leverage.get(s) ?? defaultLeverage,
     currentBar(symbol: Symbol): Kline | undefined {
       if (ctx.ended) return undefined;

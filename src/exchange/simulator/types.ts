@@ -88,8 +88,12 @@ export interface SimulatorOptions {
   fundingRate?: DecimalString;
 }
 
-/** One fill as kept by the simulator (GET /fapi/v1/userTrades, /admin/state). */
-export type SimFill = Fill;
+/**
+ * One fill as kept by the simulator (GET /fapi/v1/userTrades, /admin/state): `time` is the trade
+ * time clients see (never ahead of the server clock), `dataTime` the data-clock time it filled at
+ * (the kline open or sub-step the engine matched it on).
+ */
+export type SimFill = Fill & { dataTime: number };
 
 /** What GET /admin/state returns (and {@link Simulator.state}). Money as decimal strings. */
 export interface SimulatorState {

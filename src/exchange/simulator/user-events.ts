@@ -58,7 +58,7 @@ export function installUserEvents(ctx: SimContext): void {
           break;
         }
         case 'OrderFilled': {
-          const f = { ...ev.fill, time: ctx.wireTime(ev.fill.time) };
+          const f = { ...ev.fill, time: ctx.wireTime(ev.fill.time), dataTime: ev.fill.time };
           if (ctx.fills.length >= FILL_LIMIT) ctx.fills.shift();
           ctx.fills.push(f);
           const ex = ctx.extras.get(f.orderId) ?? { cumQuote: ZERO };

@@ -16,7 +16,7 @@ import type { OrderIntent, Side } from '../../../core/types.ts';
 import { validateOrder } from '../../../../executor/filters.ts';
 import type { EngineOrder } from '../../sim/matching-engine.ts';
 import { MINUTE, intParam, strParam, type Route, type SimContext } from '../context.ts';
-import { BinanceApiError, apiError, orderJson, raw } from '../wire.ts';
+import { BINANCE_MSG, BinanceApiError, apiError, orderJson, raw } from '../wire.ts';
 
 /** The trade route family. */
 export function tradeRoutes(ctx: SimContext): Record<string, Route> {
@@ -107,7 +107,10 @@ export function tradeRoutes(ctx: SimContext): Record<string, Route> {
     const events = engine.submit(intent, now);
     const first = events[0];
     if (first?.type === 'OrderRejected') {
-      throw new BinanceApiError(400, first.code ?? -1000, first.reason);
+      // Binance's own message for the code (-2022 "ReduceOnly Order is rejected.", …); clients match on it
+      const code = first.code ?? -1000;
+      const msg = BINANCE_MSG[code];
+      throw new BinanceApiError(400, code, msg !== undefined && !msg.includes('%s') ? msg : first.reason);
     }
     handleEvents(events, now);
     const o = engine.getOrder(clientOrderId)!;

@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { isDecimalString } from '../../core/decimal.ts';
-import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO, startSimulator, type Simulator, type SimulatorOptions } from './server.ts';
+import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_EXCHANGE_INFO, SimulatorPortError, startSimulator, type Simulator, type SimulatorOptions } from './server.ts';
 
 /** The admin endpoints, for the start banner (all JSON, no auth). */
 export const ADMIN_ENDPOINTS: readonly string[] = [
@@ -133,7 +133,14 @@ export function simulatorCommand(program: Command, hooks: SimulatorCommandHooks 
     .option('--fill-on-substeps', 'fill MARKET orders at the next sub-step mark price instead of the next kline open')
     .action(async (flags: SimFlags) => {
       const opts = simulatorOptionsFromFlags(flags);
-      const sim = await startSimulator(opts);
+      let sim: Simulator;
+      try {
+        sim = await startSimulator(opts);
+      } catch (err) {
+        // a taken port is bad input (exit 2 with the message), not a hang
+        if (err instanceof SimulatorPortError) throw new ConfigError([`--port: ${err.message}`]);
+        throw err;
+      }
       (hooks.out ?? ((t: string) => process.stdout.write(t)))(simulatorBanner(sim, opts));
       hooks.onStarted?.(sim);
       await new Promise<void>((resolve) => {

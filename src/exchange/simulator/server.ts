@@ -67,6 +67,18 @@ export {
 } from './types.ts';
 export type { Route, RouteFamily, SimContext } from './context.ts';
 
+/** The simulator could not listen on its port (taken, or not allowed). */
+export class SimulatorPortError extends Error {
+  /** @param port the port asked for */
+  constructor(
+    readonly port: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SimulatorPortError';
+  }
+}
+
 /**
  * The REST route families every simulator serves, merged in this order (a later family may not
  * redefine a route: that throws at start). To add an endpoint family (e.g. algo orders), write a
@@ -123,7 +135,8 @@ function buildRoutes(ctx: Parameters<RouteFamily>[0], families: readonly RouteFa
  *
  * Admin (no auth, JSON body): see ADMIN_ENDPOINTS in ./cli.ts and {@link SimulatorState}.
  *
- * @throws DataError when a kline file is missing or malformed, PerpbotError EXCHANGE_INFO_INVALID
+ * @throws SimulatorPortError when the port is taken (EADDRINUSE) or not allowed (EACCES), after
+ *   stopping every timer (the process can exit), DataError when a kline file is missing or malformed, PerpbotError EXCHANGE_INFO_INVALID
  *   / SYMBOL_UNKNOWN when the exchangeInfo is bad or lacks a data symbol, RangeError on bad options
  */
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
@@ -221,13 +234,25 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     s.on('close', () => sockets.delete(s));
   });
   server.on('upgrade', ws.onUpgrade);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (the data clock's timers would).
+    clock.pause();
+    stopKeyExpiry();
+    ws.close();
+    server.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new SimulatorPortError(opts.port ?? 0, `port ${opts.port ?? 0} on 127.0.0.1 is already in use (EADDRINUSE): stop what holds it or pick another --port`);
+    if (code === 'EACCES') throw new SimulatorPortError(opts.port ?? 0, `port ${opts.port ?? 0} on 127.0.0.1 needs privileges (EACCES): pick a port above 1023`);
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
 
   let closed = false;

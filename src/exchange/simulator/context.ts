@@ -284,8 +284,9 @@ export function createContext(opts: SimulatorOptions): SimContext {
       const pieces = ctx.faults.partialFills;
       if (pieces <= 1 || o.timeInForce === 'IOC' || o.timeInForce === 'FOK') return undefined;
       const step = dec(rules.get(o.symbol).lotSize.stepSize);
-      const piece = dec(o.quantity).div(pieces).toNearest(step, Decimal.ROUND_DOWN);
-      return Decimal.max(piece, step);
+      const piece = Decimal.max(dec(o.quantity).div(pieces).toNearest(step, Decimal.ROUND_DOWN), step);
+      // the last piece takes the rest (10 in 3 pieces: 3, 3, 4)
+      return o.remaining.minus(piece).lt(piece) ? undefined : piece;
     },
   });
 

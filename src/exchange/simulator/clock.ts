@@ -70,7 +70,7 @@ export function startDataClock(ctx: SimContext): DataClock {
     ctx.marketFrames(true, hand);
     const E = t0 + (ctx.index + 1) * MINUTE;
     for (const s of symbols) {
-      const k = bars.get(s)![ctx.index];
+      const k = ctx.bar(s, ctx.index);
       if (k === undefined) continue;
       ctx.lastClose.set(s, k.close);
       ctx.firstTradeIds.set(s, ctx.firstTradeIds.get(s)! + (k.trades ?? 0));

@@ -13,7 +13,8 @@ import { readFileSync } from 'node:fs';
 import type { WebSocket } from 'ws';
 import { Decimal, dec } from '../../core/decimal.ts';
 import type { DecimalString, Kline, Symbol } from '../../core/types.ts';
-import { readKlineCsv, parseKlineSpec, shiftKlines } from '../../market/kline-csv.ts';
+import { shiftKlines } from '../../market/kline-csv.ts';
+import { collectSpecs, loadSpecs } from './data-specs.ts';
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';
 import { MatchingEngine, type EngineEvent } from '../sim/matching-engine.ts';
 import { noFaults } from './faults.ts';
@@ -171,6 +172,8 @@ export interface SimContext {
    */
   balanceUpdatedAt(): number;
   lev(s: Symbol): number;
+  /** Kline `i` of the timeline for `symbol` (its own `symbol` field: arrays are shared between symbols replaying one file). */
+  bar(symbol: Symbol, i: number): Kline | undefined;
   currentBar(symbol: Symbol): Kline | undefined;
   markPrice(symbol: Symbol): DecimalString;
   /** The `symbol` parameter, upper-cased; -1102 missing, -1121 not served. */
@@ -238,20 +241,19 @@ export function createContext(opts: SimulatorOptions): SimContext {
   const limits: RateLimits = { weightPerMinute: 2400, ordersPer10s: 300, ordersPerMinute: 1200, banMs: 120_000, ...opts.rateLimits };
   if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`stepsPerKline must be an integer ≥ 1, got ${steps}`);
-  if (opts.data.length === 0) throw new RangeError('at least one kline data spec is needed');
 
   // ---------------------------------------------------------------- data
   const infoPath = opts.exchangeInfo ?? DEFAULT_SIM_EXCHANGE_INFO;
   const rules: ExchangeRules = loadExchangeInfo(infoPath);
   const infoDoc = JSON.parse(readFileSync(infoPath, 'utf8')) as Record<string, unknown>;
+  const specs = collectSpecs(opts.data, opts.dataDir, opts.symbolsFile);
+  if (specs.length === 0) throw new RangeError('at least one kline data spec is needed (data, dataDir or symbolsFile)');
   const symbols: Symbol[] = [];
-  const rawKlines = new Map<Symbol, Kline[]>();
-  for (const spec of opts.data) {
-    const { symbol, path } = parseKlineSpec(spec);
-    rules.get(symbol);
-    rawKlines.set(symbol, readKlineCsv(path, symbol).klines);
+  for (const { symbol } of specs) {
+    rules.get(symbol); // SYMBOL_UNKNOWN before any file is read
     if (!symbols.includes(symbol)) symbols.push(symbol);
   }
+  const rawKlines = loadSpecs(specs);
   let minOpen = Infinity;
   let maxOpen = -Infinity;
   for (const ks of rawKlines.values()) {
@@ -264,10 +266,17 @@ export function createContext(opts: SimulatorOptions): SimContext {
   const history = Math.max(0, Math.min(opts.history ?? 500, timelineLen - 1));
   const offset = opts.alignToNow === false ? 0 : Math.floor(Date.now() / MINUTE) * MINUTE - (minOpen + history * MINUTE);
   const t0 = minOpen + offset;
+  // Symbols replaying the same file share one shifted array (issue #9: 300 symbols on one file
+  // hold one copy); its klines carry the first symbol's name, see `bar()`.
   const bars = new Map<Symbol, (Kline | undefined)[]>();
+  const shared = new Map<readonly Kline[], (Kline | undefined)[]>();
   for (const [symbol, ks] of rawKlines) {
-    const arr: (Kline | undefined)[] = new Array(timelineLen);
-    for (const k of shiftKlines(ks, offset)) arr[(k.openTime - t0) / MINUTE] = k;
+    let arr = shared.get(ks);
+    if (arr === undefined) {
+      arr = new Array(timelineLen);
+      for (const k of shiftKlines(ks, offset)) arr[(k.openTime - t0) / MINUTE] = k;
+      shared.set(ks, arr);
+    }
     bars.set(symbol, arr);
   }
   const tickSizes = new Map(symbols.map((s) => [s, rules.get(s).priceFilter.tickSize]));
@@ -338,9 +347,13 @@ export function createContext(opts: SimulatorOptions): SimContext {
     wireTime: (t: number): number => Math.min(t, ctx.serverTime()),
     balanceUpdatedAt: (): number => Math.max(startedAt, ctx.fills.at(-1)?.time ?? 0, ctx.fundingPayments.at(-1)?.time ?? 0),
     lev: (s: Symbol): number => ctx.leverage.get(s) ?? defaultLeverage,
+    bar(symbol: Symbol, i: number): Kline | undefined {
+      const k = bars.get(symbol)?.[i];
+      return k === undefined || k.symbol === symbol ? k : { ...k, symbol };
+    },
     currentBar(symbol: Symbol): Kline | undefined {
       if (ctx.ended) return undefined;
-      const k = bars.get(symbol)?.[ctx.index];
+      const k = ctx.bar(symbol, ctx.index);
       return k === undefined ? undefined : partialKline(k, ctx.phase, steps);
     },
     markPrice(symbol: Symbol): DecimalString {
@@ -359,7 +372,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
   // history: feed the engine the closed klines
   for (let i = 0; i < history; i++) {
     for (const s of symbols) {
-      const k = bars.get(s)![i];
+      const k = ctx.bar(s, i);
       if (k !== undefined) {
         engine.onKline(k);
         ctx.lastClose.set(s, k.close);

@@ -35,8 +35,16 @@ export interface RateLimits {
 
 /** Options of {@link startSimulator}. Only `data` is required. */
 export interface SimulatorOptions {
-  /** Kline CSV specs, one per symbol: `SYMBOL=path` or a Binance-named path (see parseKlineSpec). */
+  /** Kline CSV specs: `SYMBOL=path` or a Binance-named path (see parseKlineSpec). May be empty when `dataDir` or `symbolsFile` is given. */
   data: string[];
+  /** A folder of Binance-named kline CSVs (`BTCUSDT-1m-….csv`), one symbol per file name (./data-specs.ts). */
+  dataDir?: string;
+  /**
+   * A file of `SYMBOL=PATH` lines (paths relative to the file), e.g. 300 symbols on a few files;
+   * symbols replaying the same file share one copy of its klines. Every symbol must be in the
+   * exchangeInfo (SYMBOL_UNKNOWN otherwise).
+   */
+  symbolsFile?: string;
   /** Recorded GET /fapi/v1/exchangeInfo JSON. Default {@link DEFAULT_SIM_EXCHANGE_INFO}. */
   exchangeInfo?: string;
   /** TCP port on 127.0.0.1; 0 (default) picks a free one (see {@link Simulator.port}). */

@@ -16,7 +16,8 @@
  *   frame). With `speed` s the data clock runs s times faster than real time (60 → one kline per
  *   second); `pause()`/`advance()`/`step()` drive it by hand (tests). Kline times are shifted so
  *   the first replayed kline opens at the current wall-clock minute (`alignToNow`, default).
- *   Market events (`E`), order and fill times are data-clock times.
+ *   Times on the wire (`E`, `T`, order and trade times) are data-clock times bounded by the
+ *   server clock (`SimContext.wireTime`): never ahead of `GET /fapi/v1/time`.
  *
  * Fill model (the engine's): an order is stamped 1 ms after the data clock's "now". At the start of
  * each kline the engine is shown the kline's open as a mark price, so MARKET orders fill at the
@@ -35,8 +36,9 @@
  * {@link ROUTE_FAMILIES}; this file composes them and runs the HTTP server.
  *
  * Not modelled: hedge mode (orders are refused with -4061 while dualSidePosition is true),
- * isolated margin accounting (the margin type is stored and reported only), liquidation, funding
- * payments, order types other than MARKET and LIMIT, kline intervals other than 1m.
+ * isolated margin accounting (the margin type is stored and reported only), liquidation, order
+ * types other than MARKET and LIMIT, kline intervals other than 1m. Funding is settled 8-hourly
+ * (./funding.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -107,12 +109,13 @@ function buildRoutes(ctx: Parameters<RouteFamily>[0], families: readonly RouteFa
  * `X-MBX-ORDER-COUNT-10S`/`-1M`):
  * - public: GET /fapi/v1/ping, /time, /exchangeInfo (the file, `serverTime` and `rateLimits`
  *   updated), /klines (1m only; closed klines only; startTime/endTime/limit ≤ 1500 as Binance),
- *   /premiumIndex (mark = forming kline's close so far, funding rate 0.0001), /ticker/price;
+ *   /premiumIndex (mark = forming kline's close so far, the next funding's rate), /ticker/price,
+ *   /ticker/24hr, /depth (synthetic), /fundingRate (settled fundings);
  * - SIGNED (`timestamp`, optional `recvWindow` ≤ 60000, `signature` = hex HMAC-SHA256 of the query
  *   string + body exactly as sent, minus the signature; header X-MBX-APIKEY): POST/GET/DELETE
  *   /fapi/v1/order, DELETE /fapi/v1/allOpenOrders, GET /fapi/v1/openOrders, GET /fapi/v3/positionRisk,
  *   /fapi/v3/account, /fapi/v3/balance (and the v2 forms of those three), /fapi/v1/userTrades,
- *   /fapi/v1/commissionRate,
+ *   /fapi/v1/allOrders, /fapi/v1/commissionRate, /fapi/v1/leverageBracket,
  *   POST /fapi/v1/leverage, /fapi/v1/marginType, GET/POST /fapi/v1/positionSide/dual;
  *   -2014 missing key, -2015 wrong key, -1102 missing timestamp/signature, -1021 outside recvWindow
  *   or > 1000 ms ahead, -1022 bad signature;

@@ -30,6 +30,7 @@ export function simulatorState(ctx: SimContext): SimulatorState {
       .map(([s, e]) => ({ symbol: s, positionAmt: str(e.qty), entryPrice: str(e.entry), markPrice: e.mark, unrealizedProfit: str(e.up), realizedPnl: e.realized, fees: e.fees, leverage: ctx.lev(s) })),
     openOrders: engine.openOrders(),
     fills: [...ctx.fills],
+    funding: [...ctx.fundingPayments],
     listenKeys: [...ctx.listenKeys].map(([listenKey, expiresAt]) => ({ listenKey, expiresAt })),
     faults: { ...ctx.faults, stalled: [...ctx.faults.stalled] },
     connections: {

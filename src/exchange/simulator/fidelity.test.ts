@@ -170,6 +170,7 @@ describe('funding', () => {
     const after = new Decimal((await c.getBalanceV3())[0]!.balance);
     expect(after.minus(before).toFixed()).toBe(paid.toFixed());
     expect(fee.B[0]!.wb).toBe(after.toFixed());
+    expect(s.state().funding).toEqual([expect.objectContaining({ symbol: 'BTCUSDT', fundingTime: fundingAt, rate, markPrice: mark, positionAmt: '0.05', amount: paid.toFixed() })]);
     const hist = (await (await fetch(`${s.url}/fapi/v1/fundingRate?symbol=BTCUSDT&limit=1`)).json()) as { fundingTime: number; fundingRate: string; markPrice: string }[];
     expect(hist).toEqual([{ symbol: 'BTCUSDT', fundingTime: fundingAt, fundingRate: rate, markPrice: mark }]);
   });

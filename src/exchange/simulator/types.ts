@@ -5,7 +5,7 @@
 import { projectPath } from '../../core/paths.ts';
 import type { DecimalString, Fill, Symbol } from '../../core/types.ts';
 import type { EngineOrder, MatchingEngine, MatchingEngineConfig } from '../sim/matching-engine.ts';
-import type { RouteFamily } from './context.ts';
+import type { FundingPayment, RouteFamily } from './context.ts';
 
 /** Default API key of the simulator (send it as `X-MBX-APIKEY`). */
 export const DEFAULT_SIM_API_KEY = 'perpbot-sim-key';
@@ -121,6 +121,8 @@ export interface SimulatorState {
   positions: { symbol: Symbol; positionAmt: DecimalString; entryPrice: DecimalString; markPrice: DecimalString; unrealizedProfit: DecimalString; realizedPnl: DecimalString; fees: DecimalString; leverage: number }[];
   openOrders: EngineOrder[];
   fills: SimFill[];
+  /** Funding settled so far (at most the last 10,000), oldest first. */
+  funding: FundingPayment[];
   listenKeys: { listenKey: string; expiresAt: number }[];
   faults: FaultState;
   /** Open websocket connections, and the union of the market streams they are subscribed to. */

@@ -110,7 +110,6 @@ export function accountRoutes(ctx: SimContext): Record<string, Route> {
   const { engine, symbols, marginType, makerFee, takerFee, leverage } = ctx;
   const markPrice = ctx.markPrice;
   const lev = ctx.lev;
-  const dataTime = ctx.dataTime;
   const symbolParam = ctx.symbolParam;
   const accountNumbers = (): AccountNumbers => ctx.accountNumbers();
   const openNotionals = (s: Symbol): { bids: string; asks: string } => ctx.openNotionals(s);

@@ -335,7 +335,7 @@ describe("the simulator's default fill model (fillOnSubSteps off)", () => {
     sim.step(1); // N+1 closes, N+2 opens: the order fills at N+2's open
     const fill = sim.state().fills[0]!;
     expect(fill.clientOrderId).toBe(order.clientOrderId);
-    expect(fill.time).toBe(decidedOn + 2 * MINUTE);
+    expect(fill.dataTime).toBe(decidedOn + 2 * MINUTE); // its trade time (`time`) is bounded by the server clock
     // the data row of a (shifted) open time: the stream starts at row HISTORY
     const rows = readFileSync(BTC, 'utf8').trim().split('\n').slice(1);
     const openOf = (t: number) => Number(rows[HISTORY + (t - firstOpen) / MINUTE]!.split(',')[1]);

@@ -457,3 +457,47 @@ describe('comparePlainDecimal', () => {
     expect(() => e.onMarkPrice('BTCUSDT', 'oops', 4)).toThrow(TypeError);
   });
 });
+
+describe('MatchingEngine: partial fills and funding (simulator fault switches)', () => {
+  it('maxFillQuantity fills a MARKET order in pieces over successive mark prices, the position following each piece', () => {
+    const e = new MatchingEngine({ slippageBps: '0', maxFillQuantity: (o) => (o.remaining.gt('0.004') ? new Decimal('0.004') : undefined) });
+    e.onKline(k(0));
+    e.submit(intent({ side: 'BUY', clientOrderId: 'pf-1' }), after(0));
+    const t = after(0);
+    const a = e.onMarkPrice('BTCUSDT', '100', t + 1);
+    expect(onlyFill(a)).toMatchObject({ status: 'PARTIALLY_FILLED', cumulativeQuantity: '0.004', fill: { quantity: '0.004', price: '100' } });
+    expect(e.position('BTCUSDT').quantity).toBe('0.004');
+    expect(e.getOrder('pf-1')).toMatchObject({ status: 'PARTIALLY_FILLED', executedQuantity: '0.004' });
+    expect(onlyFill(e.onMarkPrice('BTCUSDT', '101', t + 2))).toMatchObject({ status: 'PARTIALLY_FILLED', cumulativeQuantity: '0.008' });
+    expect(onlyFill(e.onMarkPrice('BTCUSDT', '102', t + 3))).toMatchObject({ status: 'FILLED', cumulativeQuantity: '0.01', fill: { quantity: '0.002' } });
+    expect(e.position('BTCUSDT')).toMatchObject({ quantity: '0.01', entryPrice: '100.8' });
+    expect(e.isOpen('pf-1')).toBe(false);
+    expect(e.onMarkPrice('BTCUSDT', '103', t + 4)).toBe(NO_EVENTS);
+  });
+
+  it('a reduce-only order in pieces does not expire while each piece fits the position, then expires the part beyond it', () => {
+    const e = new MatchingEngine({ slippageBps: '0', maxFillQuantity: () => new Decimal('0.003') });
+    e.onKline(k(0));
+    e.submit(intent({ side: 'BUY', quantity: '0.003' }), after(0));
+    e.onMarkPrice('BTCUSDT', '100', after(0) + 1);
+    e.submit(intent({ side: 'BUY', quantity: '0.002' }), after(0) + 1);
+    e.onMarkPrice('BTCUSDT', '100', after(0) + 2);
+    expect(e.position('BTCUSDT').quantity).toBe('0.005');
+    e.submit(intent({ side: 'SELL', quantity: '0.01', reduceOnly: true, clientOrderId: 'ro-1' }), after(0) + 3);
+    const ev = e.onMarkPrice('BTCUSDT', '100', after(0) + 3);
+    expect(onlyFill(ev)).toMatchObject({ status: 'PARTIALLY_FILLED', fill: { quantity: '0.003' } });
+    expect(ofType(ev, 'OrderExpired')).toHaveLength(0);
+    expect(e.position('BTCUSDT').quantity).toBe('0.002');
+    const ev2 = e.onMarkPrice('BTCUSDT', '100', after(0) + 4);
+    expect(onlyFill(ev2).fill.quantity).toBe('0.002');
+    expect(ofType(ev2, 'OrderExpired')).toHaveLength(1);
+    expect(e.position('BTCUSDT').quantity).toBe('0');
+  });
+
+  it('applyFunding moves the wallet balance exactly', () => {
+    const e = noSlip();
+    expect(e.applyFunding('-1.08167')).toBe('9998.91833');
+    expect(e.applyFunding('0.5')).toBe('9999.41833');
+    expect(e.balance()).toBe('9999.41833');
+  });
+});

@@ -158,6 +158,13 @@ export interface MatchingEngineConfig {
    * knows, oldest forgotten first. Default 1000. Bounded so memory stays flat.
    */
   orderHistoryLimit?: number;
+  /**
+   * Optional cap on the quantity of one fill (partial fills): called each time an order would
+   * fill; a positive quantity smaller than the order's remainder fills only that much, and the
+   * order stays PARTIALLY_FILLED in the book to fill again at the next bar or mark price.
+   * `undefined` = fill the whole remainder (Binance's usual outcome at these sizes).
+   */
+  maxFillQuantity?: (order: { symbol: Symbol; type: OrderType; timeInForce: TimeInForce | null; quantity: DecimalString; remaining: Decimal }) => Decimal | undefined;
 }
 
 /** A snapshot of one order as the engine knows it (Binance GET /fapi/v1/order, our spelling). */
@@ -268,6 +275,7 @@ export class MatchingEngine {
   private readonly tickSize: ((symbol: Symbol) => Decimal | DecimalString | undefined) | undefined;
   private readonly validate: ((intent: OrderIntent) => EngineRejection | null) | undefined;
   private readonly historyLimit: number;
+  private readonly maxFill: MatchingEngineConfig['maxFillQuantity'];
 
   private nextOrderId: bigint;
   private nextTradeId: bigint;
@@ -277,6 +285,7 @@ export class MatchingEngine {
   private readonly pos = new Map<Symbol, PosState>();
   private realizedTotal: Decimal = ZERO;
   private feesTotal: Decimal = ZERO;
+  private fundingTotal: Decimal = ZERO;
   private readonly counters = { accepted: 0, rejected: 0, filled: 0, canceled: 0, expired: 0, fills: 0 };
 
   /**
@@ -310,6 +319,7 @@ export class MatchingEngine {
       if (typeof v !== 'bigint' || v < 1n || v > INT64_MAX) issues.push(`${k}: got ${String(v)}, expected a bigint in [1, 2^63-1]`);
     }
     this.historyLimit = config.orderHistoryLimit ?? 1000;
+    this.maxFill = config.maxFillQuantity;
     if (!Number.isInteger(this.historyLimit) || this.historyLimit < 0) {
       issues.push(`orderHistoryLimit: got ${String(this.historyLimit)}, expected an integer ≥ 0`);
     }
@@ -491,11 +501,24 @@ export class MatchingEngine {
   }
 
   /**
-   * Wallet balance, USDT: `startingBalance + Σ realizedPnl − Σ fees` (exact). Unrealized PnL is
-   * not included; see {@link unrealizedPnl}.
+   * Wallet balance, USDT: `startingBalance + Σ realizedPnl − Σ fees + Σ funding` (exact).
+   * Unrealized PnL is not included; see {@link unrealizedPnl}.
    */
   balance(): DecimalString {
-    return str(this.start.plus(this.realizedTotal).minus(this.feesTotal));
+    return str(this.start.plus(this.realizedTotal).minus(this.feesTotal).plus(this.fundingTotal));
+  }
+
+  /**
+   * Book a funding payment into the wallet balance (Binance: at each funding time a position pays
+   * or receives `positionAmt × markPrice × fundingRate`, longs paying a positive rate;
+   * https://www.binance.com/en/support/faq/introduction-to-binance-futures-funding-rates-360033525031).
+   * @param amount signed USDT, positive = received
+   * @returns the wallet balance after it
+   * @throws TypeError when `amount` is not a decimal string
+   */
+  applyFunding(amount: DecimalString): DecimalString {
+    this.fundingTotal = this.fundingTotal.plus(dec(amount, 'funding amount'));
+    return this.balance();
   }
 
   /**
@@ -640,6 +663,11 @@ export class MatchingEngine {
         qty = reducible;
         capped = true;
       }
+    }
+    const piece = this.maxFill?.({ symbol: o.symbol, type: o.type, timeInForce: o.tif, quantity: o.intent.quantity, remaining: qty });
+    if (piece !== undefined && piece.isPos() && piece.lt(qty)) {
+      qty = piece;
+      capped = false; // the rest is checked again at its next fill
     }
     this.fill(o, price, qty, maker, t, events);
     if (capped) this.expire(o, t, REDUCE_ONLY_REMAINDER, events);

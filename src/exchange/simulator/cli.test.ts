@@ -1,4 +1,6 @@
 /** `perpbot simulator` through commander, as main.ts will wire it. */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { USDMClient } from 'binance';
@@ -49,4 +51,34 @@ describe('perpbot simulator', () => {
     const issues = (e as ConfigError).issues.join('\n');
     for (const flag of ['--port', '--speed', '--data', '--api-key']) expect(issues).toContain(flag);
   });
+
+  it('exits non-zero with a clear message when its port is taken (the real CLI in a child process)', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const child = spawn(process.execPath, [projectPath('bin', 'perpbot.js'), 'simulator', '--port', String(port), '--data', AVAX, '--paused', '--history', '20'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.stdout.resume();
+      const code = await new Promise<number | null>((resolve) => {
+        // generous: a loaded machine takes seconds to compile and start the CLI; a hang never ends
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve(null);
+        }, 60_000);
+        child.on('exit', (c) => {
+          clearTimeout(t);
+          resolve(c);
+        });
+      });
+      expect(code).toBe(2);
+      expect(err).toContain(`port ${port}`);
+      expect(err).toContain('already in use');
+    } finally {
+      blocker.close();
+    }
+  }, 70_000);
 });

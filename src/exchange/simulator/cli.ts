@@ -3,6 +3,7 @@
  * SIGINT/SIGTERM, printing its URLs, API key pair and admin endpoints on start.
  *
  *   perpbot simulator --port 8787 --data data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv \
+ *     [--data-dir DIR] [--symbols-file FILE] [--funding-dir DIR] [--funding-rate R] \
  *     [--exchange-info <file>] [--speed 60] [--api-key k --api-secret s] [--balance 10000]
  *
  * Wire it into src/cli/main.ts with `simulatorCommand(program)`. Bad options throw a
@@ -27,12 +28,18 @@ export const ADMIN_ENDPOINTS: readonly string[] = [
   'POST /admin/expire-listen-keys                     listenKeyExpired now, sockets closed',
   'POST /admin/clock-skew {"ms":±n}                   skew the server clock',
   'POST /admin/order-ack-delay {"ms":n}               delay POST/DELETE /fapi/v1/order responses',
+  'POST /admin/partial-fills {"pieces":n}            MARKET/LIMIT orders fill in n pieces over sub-steps (0 = off)',
+  'POST /admin/user-events {"reorder":b,"duplicate":b} ACCOUNT_UPDATE before ORDER_TRADE_UPDATE; every event twice',
   'POST /admin/clear-faults',
 ];
 
 interface SimFlags {
   port?: string;
   data?: string[];
+  dataDir?: string;
+  symbolsFile?: string;
+  fundingDir?: string;
+  fundingRate?: string;
   exchangeInfo?: string;
   speed?: string;
   apiKey?: string;
@@ -80,10 +87,17 @@ export function simulatorOptionsFromFlags(flags: SimFlags): SimulatorOptions {
   if (flags.balance !== undefined && (!isDecimalString(flags.balance) || flags.balance.startsWith('-'))) {
     issues.push(`--balance: got "${flags.balance}", expected a non-negative decimal number of USDT`);
   }
-  if (flags.data === undefined || flags.data.length === 0) issues.push('--data: at least one kline CSV (PATH or SYMBOL=PATH) is required');
+  if ((flags.data === undefined || flags.data.length === 0) && flags.dataDir === undefined && flags.symbolsFile === undefined) {
+    issues.push('--data: at least one kline CSV (PATH or SYMBOL=PATH) is required, or --data-dir DIR, or --symbols-file FILE');
+  }
+  if (flags.fundingRate !== undefined && !isDecimalString(flags.fundingRate)) issues.push(`--funding-rate: got "${flags.fundingRate}", expected a decimal rate such as 0.0001`);
   if ((flags.apiKey === undefined) !== (flags.apiSecret === undefined)) issues.push('--api-key and --api-secret go together');
   if (issues.length > 0) throw new ConfigError(issues);
-  const opts: SimulatorOptions = { data: flags.data! };
+  const opts: SimulatorOptions = { data: flags.data ?? [] };
+  if (flags.dataDir !== undefined) opts.dataDir = flags.dataDir;
+  if (flags.symbolsFile !== undefined) opts.symbolsFile = flags.symbolsFile;
+  if (flags.fundingDir !== undefined) opts.fundingDir = flags.fundingDir === 'none' ? null : flags.fundingDir;
+  if (flags.fundingRate !== undefined) opts.fundingRate = flags.fundingRate;
   if (port !== undefined) opts.port = port;
   if (history !== undefined) opts.history = history;
   if (steps !== undefined) opts.stepsPerKline = steps;
@@ -105,7 +119,7 @@ export function simulatorBanner(sim: Simulator, opts: SimulatorOptions): string 
     `  websocket  ${sim.wsUrl}              (WebsocketClient { wsUrl }: /market/stream, /public/stream, /stream, /ws, /private/stream?listenKey=, /ws/<listenKey>)`,
     `  api key    ${sim.apiKey}`,
     `  api secret ${sim.apiSecret}`,
-    `  symbols    ${sim.symbols.join(', ')}; speed ×${opts.speed ?? 1}${opts.paused ? ' (paused)' : ''}${opts.fillOnSubSteps ? '; fills on sub-steps' : '; MARKET fills at the next kline open'}; data clock ${new Date(sim.dataTime()).toISOString()}`,
+    `  symbols    ${sim.symbols.length > 10 ? `${sim.symbols.slice(0, 10).join(', ')}, … (${sim.symbols.length})` : sim.symbols.join(', ')}; speed ×${opts.speed ?? 1}${opts.paused ? ' (paused)' : ''}${opts.fillOnSubSteps ? '; fills on sub-steps' : '; MARKET fills at the next kline open'}; data clock ${new Date(sim.dataTime()).toISOString()}`,
     '  admin (no auth, JSON):',
     ...ADMIN_ENDPOINTS.map((e) => `    ${e}`),
     '',
@@ -123,6 +137,10 @@ export function simulatorCommand(program: Command, hooks: SimulatorCommandHooks 
     .description('run a local Binance USDⓈ-M futures exchange (REST + websockets) replaying kline files, for testing live mode')
     .option('--port <n>', 'TCP port on 127.0.0.1 (0 = any free port)', '0')
     .option('--data <spec...>', 'kline CSV files: PATH or SYMBOL=PATH (Binance archive format)')
+    .option('--data-dir <dir>', 'every Binance-named kline CSV in a folder (BTCUSDT-1m-….csv: one symbol per file name)')
+    .option('--symbols-file <file>', 'SYMBOL=PATH lines (paths relative to the file): many symbols on few files, each file held once')
+    .option('--funding-dir <dir>', 'recorded funding rates, <SYMBOL>-funding-*.csv ("none": no files; default data/funding)')
+    .option('--funding-rate <r>', 'funding rate where no recorded one applies (default 0.0001)')
     .option('--exchange-info <file>', `recorded GET /fapi/v1/exchangeInfo JSON (default ${DEFAULT_SIM_EXCHANGE_INFO})`)
     .option('--speed <x>', 'data clock speed, times real time (60 = one kline per second)', '1')
     .option('--api-key <k>', `API key (default ${DEFAULT_SIM_API_KEY})`)
@@ -134,8 +152,15 @@ export function simulatorCommand(program: Command, hooks: SimulatorCommandHooks 
     .option('--fill-on-substeps', 'fill MARKET orders at the next sub-step mark price instead of the next kline open')
     .action(async (flags: SimFlags) => {
       const opts = simulatorOptionsFromFlags(flags);
-      const { startSimulator } = await import('./server.ts'); // loaded on use: other commands start faster
-      const sim = await startSimulator(opts);
+      const { startSimulator, SimulatorPortError } = await import('./server.ts'); // loaded on use: other commands start faster
+      let sim: Simulator;
+      try {
+        sim = await startSimulator(opts);
+      } catch (err) {
+        // a taken port is bad input (exit 2 with the message), not a hang
+        if (err instanceof SimulatorPortError) throw new ConfigError([`--port: ${err.message}`]);
+        throw err;
+      }
       (hooks.out ?? ((t: string) => process.stdout.write(t)))(simulatorBanner(sim, opts));
       hooks.onStarted?.(sim);
       await new Promise<void>((resolve) => {

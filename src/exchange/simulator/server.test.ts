@@ -247,6 +247,8 @@ describe('websockets through WebsocketClient', () => {
     await waitFor(() => ['avaxusdt@kline_1m', 'avaxusdt@markPrice@1s'].every((x) => s.state().connections.streams.includes(x)), 'subscriptions');
     s.advance(1);
     await waitFor(() => messages.filter((m) => m.e === 'kline').length >= 4, 'kline frames');
+    // played by hand: a mark price with every sub-step (the last one: the next kline's open)
+    await waitFor(() => messages.filter((m) => m.e === 'markPriceUpdate').length >= 5, 'mark price frames');
     const klines = messages.filter((m) => m.e === 'kline') as { E: number; s: string; k: Record<string, unknown> }[];
     const k = FIXTURE[HISTORY]!;
     expect(klines.map((m) => m.k.x)).toEqual([false, false, false, true, false]);

@@ -87,6 +87,7 @@ export const BINANCE_MSG: Record<number, string> = {
   [-1121]: 'Invalid symbol.',
   [-1125]: 'This listenKey does not exist.',
   [-1130]: "Data sent for parameter '%s' is not valid.",
+  [-1127]: 'More than 7 days between startTime and endTime.',
   [-1131]: 'recvWindow must be less than 60000',
   [-2011]: 'Unknown order sent.',
   [-2013]: 'Order does not exist.',
@@ -209,6 +210,10 @@ export function klineRow(k: Kline): unknown[] {
 export interface OrderExtras {
   /** Σ price × quantity of the order's fills, quote asset. */
   cumQuote: Decimal;
+  /** Submit time as sent on the wire (server-clock bounded), epoch ms; default the engine's. */
+  time?: number;
+  /** Time of the last change as sent on the wire, epoch ms; default the engine's. */
+  updateTime?: number;
 }
 
 /**
@@ -243,8 +248,8 @@ export function orderJson(o: EngineOrder, extras: OrderExtras | undefined, opts:
   out.priceMatch = 'NONE';
   out.selfTradePreventionMode = 'EXPIRE_MAKER';
   out.goodTillDate = 0;
-  if (opts.withTime) out.time = o.submittedAt;
-  out.updateTime = o.updatedAt;
+  if (opts.withTime) out.time = extras?.time ?? o.submittedAt;
+  out.updateTime = extras?.updateTime ?? o.updatedAt;
   return out;
 }
 
@@ -332,18 +337,19 @@ export interface AccountUpdatePosition {
 }
 
 /**
- * Binance's ACCOUNT_UPDATE event with reason `m` (ORDER after a fill)
+ * Binance's ACCOUNT_UPDATE event with reason `m` (ORDER after a fill, FUNDING_FEE with `bc` the
+ * funding paid or received and no positions for cross margin)
  * (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Balance-and-Position-Update),
  * as in /work/shared/data/ws/account-update-annotated.md: `a.B[{a,wb,cw,bc}]`,
  * `a.P[{s,pa,ep,cr,up,mt,iw,ps,ma,bep}]`.
  */
-export function accountUpdate(eventTime: number, txTime: number, walletBalance: string, positions: AccountUpdatePosition[], reason = 'ORDER'): unknown {
+export function accountUpdate(eventTime: number, txTime: number, walletBalance: string, positions: AccountUpdatePosition[], reason = 'ORDER', balanceChange = '0'): unknown {
   return {
     e: 'ACCOUNT_UPDATE',
     T: txTime,
     E: eventTime,
     a: {
-      B: [{ a: 'USDT', wb: walletBalance, cw: walletBalance, bc: '0' }],
+      B: [{ a: 'USDT', wb: walletBalance, cw: walletBalance, bc: balanceChange }],
       P: positions.map((p) => ({ s: p.s, pa: p.pa, ep: p.ep, cr: p.cr, up: p.up, mt: p.mt, iw: '0', ps: 'BOTH', ma: 'USDT', bep: p.bep })),
       m: reason,
     },

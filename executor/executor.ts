@@ -37,6 +37,7 @@ import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
 import { RiskEngine, checkRisk, type RiskLimits, type StateChange } from './risk.ts';
 import { sizeEntry, type SizingMode } from './sizing.ts';
 import type { Venue } from './venue.ts';
+import { ProtectiveStops, isStopId } from './protective-stops.ts';
 
 /**
  * Write-ahead journal: records an intent durably BEFORE it is sent, so a crash between sending
@@ -80,6 +81,11 @@ export interface ExecutorDeps {
   startingEquity: string;
   /** LIMIT orders still open after this long are canceled, ms (default: never). */
   limitOrderTtlMs?: number;
+  /**
+   * Keep a protective STOP_MARKET on the venue for every position at its strategy's stop level
+   * (config `risk.exchangeStop`; see ./protective-stops.ts). Default off.
+   */
+  exchangeStop?: boolean;
   /** Trading state to start in (default ACTIVE); live starts HALTED until start-up is done. */
   initialTradingState?: { state: TradingState; reason: string };
 }
@@ -173,9 +179,15 @@ export class Executor {
     venueErrors: 0,
   };
 
+  /** The protective stops on the venue (null when `exchangeStop` is off). */
+  readonly stops: ProtectiveStops | null;
+
   constructor(private readonly d: ExecutorDeps) {
     this.risk = new RiskEngine(d.limits, d.initialTradingState);
     this.equity = new Decimal(d.startingEquity);
+    this.stops = d.exchangeStop === true
+      ? new ProtectiveStops({ bus: d.bus, venue: d.venue, rules: d.rules, clock: d.clock, log: d.log, recordIntent: (i) => d.journal.recordIntent(i), deny: (i, c, r) => this.deny(i, c, r) })
+      : null;
   }
 
   /** Start consuming `signal.*`, `order.update`, `account.update` and `order.request` (one queue, in order). */
@@ -223,6 +235,9 @@ export class Executor {
    */
   restore(openOrders: ReadonlyArray<{ intent: OrderIntent; executedQty: string }>, positions: ReadonlyArray<Position>): void {
     if (this.stats.submitted > 0) throw new InvariantError('executor.restore after orders were placed');
+    // Protective stops are not orders in flight: the stops module keeps them.
+    this.stops?.restore(openOrders.filter((o) => isStopId(o.intent.clientOrderId)).map((o) => o.intent));
+    openOrders = openOrders.filter((o) => !isStopId(o.intent.clientOrderId));
     for (const { intent, executedQty } of openOrders) {
       this.open.set(intent.clientOrderId, { intent, executed: new Decimal(executedQty) });
       this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
@@ -418,6 +433,7 @@ export class Executor {
       this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', why);
       return;
     }
+    this.stops?.onSignal(s, clientOrderIdFor(s.signalId, 'open'), have, want);
     if (want === have) {
       this.stats.ignoredSignals++;
       return;
@@ -551,6 +567,14 @@ export class Executor {
   }
 
   private onOrderEvent(e: OrderEvent): void {
+    if (this.stops === null) return this.bookOrderEvent(e);
+    const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.clientOrderId;
+    const intent = this.open.get(id)?.intent;
+    this.bookOrderEvent(e);
+    this.stops.onOrderEvent(e, intent);
+  }
+
+  private bookOrderEvent(e: OrderEvent): void {
     switch (e.type) {
       case 'OrderFilled': {
         this.stats.fills++;
@@ -600,6 +624,7 @@ export class Executor {
     if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
     else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));
     this.closeTripIfFlat(p.symbol, e.ts);
+    this.stops?.onPosition(p.symbol, q);
   }
 
   /**

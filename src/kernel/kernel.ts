@@ -187,6 +187,7 @@ export class Kernel {
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,
+      exchangeStop: config.risk.exchangeStop,
       ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();

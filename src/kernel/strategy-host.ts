@@ -83,6 +83,7 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
             indicators: req.indicators,
             klineOpenTime: req.klineOpenTime,
           };
+          if (req.stopPrice !== undefined) e.stopPrice = req.stopPrice;
           void bus.publish(topic, e);
           return e;
         },

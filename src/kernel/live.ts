@@ -25,6 +25,8 @@ import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances, mapKlineFrame, mapMarkPriceFrame, mapRestKlines, mapServerTime } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
+import { isStopId, planStartupStops, type ProtectiveStops, type StartupStopPlan } from '../../executor/protective-stops.ts';
+import { stopLevelsOf } from '../../database/stop-levels.ts';
 import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
@@ -296,6 +298,32 @@ function warnProblems(rules: ExchangeRules, log: Logger): void {
   if (p.length > 0) log.warn({ count: p.length, first: p.slice(0, 3).map((e) => e.message) }, 'exchangeInfo: malformed symbol entries left out (those symbols cannot be traded)');
 }
 
+/**
+ * Start-up reconciliation of protective stops (after the orders and positions): every held
+ * position gets its stop when the exchange has none open for it (at the level the database
+ * knows: see database/stop-levels.ts); perpbot's stops on symbols without a position, or on the
+ * wrong side, are canceled; a position whose level is unknown is reported, left alone.
+ */
+export function reconcileStops(stops: ProtectiveStops, db: Db, runId: string, state: ExchangeState, log: Logger): StartupStopPlan {
+  const held: Record<Symbol, number> = {};
+  for (const [s, q] of Object.entries(state.positions)) if (!new Decimal(q).isZero()) held[s] = new Decimal(q).isPos() ? 1 : -1;
+  const levels = stopLevelsOf(db, runId, held);
+  const plan = planStartupStops(
+    Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, stopsOfSignal: levels[symbol]?.stopsOfSignal ?? 0, ...(levels[symbol]?.level ? { level: levels[symbol]!.level! } : {}) })),
+    state.openOrders.filter((o) => isStopId(o.clientOrderId)),
+  );
+  for (const o of plan.orphans) {
+    log.warn({ clientOrderId: o.clientOrderId, symbol: o.symbol }, 'protective stop without its position: canceling it');
+    stops.cancel(o, 'orphaned: no position');
+  }
+  for (const p of plan.place) {
+    log.warn({ symbol: p.symbol, stopPrice: p.level.stopPrice, signalId: p.level.signalId }, 'position without its protective stop: placing it');
+    stops.placeFor(p.symbol, p.positionSign, p.level, p.n);
+  }
+  for (const s of plan.unprotected) log.error({ symbol: s }, 'position without a protective stop and no stop level known for it (not opened by perpbot?): left without an exchange stop');
+  return plan;
+}
+
 /** Database state of an account run, for reconciliation and restore. */
 export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
   const open = openOrders(db, runId);
@@ -408,6 +436,13 @@ export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestP
     getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
     getPositionsV3: () => counted(() => rest.getPositionsV3() as Promise<unknown>),
     getAccountTrades: (p) => counted(() => rest.getAccountTrades(p as never) as Promise<unknown>),
+    algo: {
+      // postPrivate: the library's submitNewAlgoOrder would rewrite ids without its broker prefix.
+      submitNewAlgoOrder: (p) => counted(() => rest.postPrivate('fapi/v1/algoOrder', p) as Promise<unknown>, true),
+      cancelAlgoOrder: (p) => counted(() => rest.cancelAlgoOrder(p) as Promise<unknown>),
+      getAlgoOrder: (p) => counted(() => rest.getAlgoOrder(p) as Promise<unknown>),
+      getOpenAlgoOrders: (p) => counted(() => rest.getOpenAlgoOrders(p) as Promise<unknown>),
+    },
   };
 }
 
@@ -613,7 +648,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       // The executor and the venue learn what is open and held, then the events settle the rest.
       const stillOpen = open.filter((o) => state.openOrders.some((x) => x.clientOrderId === o.clientOrderId));
       const restored = stillOpen.map((o) => ({
-        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}) },
+        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}), ...(o.stopPrice ? { stopPrice: o.stopPrice, closePosition: true } : {}), ...(o.signalId ? { signalId: o.signalId } : {}) },
         executedQty: o.executedQty,
         orderId: o.orderId,
       }));
@@ -648,6 +683,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
+      if (k.executor.stops) reconcileStops(k.executor.stops, k.db, k.runId, state, log);
       const usdt = mapBalances(await rest.getBalanceV3()).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
       const held = restoredHalt(recentTradingStateChanges(k.db, k.runId), clock.now(), config.risk.haltCooldownMinutes);

@@ -528,6 +528,18 @@ export class MatchingEngine {
     return this.match(book, price, price, price, ts, false);
   }
 
+  /**
+   * Show only the armed STOP_MARKET orders of `symbol` a mark price (the exchange simulator's
+   * mark between klines when its other orders fill on klines only): stops trigger on the mark
+   * as on Binance; nothing else is matched and the last price is not changed.
+   * @param price quote asset, decimal string; @param ts UTC epoch ms
+   */
+  triggerStops(symbol: Symbol, price: DecimalString, ts: number): readonly EngineEvent[] {
+    const book = this.books.get(symbol);
+    if (book === undefined || book.stops.length === 0) return NO_EVENTS;
+    return this.matchStops(book, price, price, price, ts, false, null) ?? NO_EVENTS;
+  }
+
   /** The last price seen for `symbol` (kline close or mark price) and its time (kline closeTime or mark ts). */
   lastPrice(symbol: Symbol): { price: DecimalString; ts: number } | undefined {
     const b = this.books.get(symbol);

@@ -44,6 +44,7 @@ import { readKlineCsv, parseKlineSpec, shiftKlines } from '../../market/kline-cs
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';
 import { validateOrder } from '../../../executor/filters.ts';
 import { MatchingEngine, type EngineEvent, type EngineOrder, type MatchingEngineConfig } from '../sim/matching-engine.ts';
+import { createAlgoOrders } from './algo-orders.ts';
 import {
   BinanceApiError,
   accountUpdate,
@@ -152,6 +153,8 @@ export interface SimulatorState {
   balance: DecimalString;
   positions: { symbol: Symbol; positionAmt: DecimalString; entryPrice: DecimalString; markPrice: DecimalString; unrealizedProfit: DecimalString; realizedPnl: DecimalString; fees: DecimalString; leverage: number }[];
   openOrders: EngineOrder[];
+  /** Open conditional (algo) orders: the protective stops (GET /fapi/v1/openAlgoOrders). */
+  openAlgoOrders: EngineOrder[];
   fills: SimFill[];
   listenKeys: { listenKey: string; expiresAt: number }[];
   faults: FaultState;
@@ -472,8 +475,22 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     return qty.isPos() ? entry.times(takerFee.plus(1)) : entry.times(new Decimal(1).minus(takerFee));
   }
 
+  /** Record a fill (userTrades, state) and add it to its order's quote total; returns that total. */
+  function bookFill(f: Fill): Decimal {
+    if (fills.length >= FILL_LIMIT) fills.shift();
+    fills.push(f);
+    const ex = extras.get(f.orderId) ?? { cumQuote: ZERO };
+    ex.cumQuote = ex.cumQuote.plus(dec(f.price).times(dec(f.quantity)));
+    extras.set(f.orderId, ex);
+    return ex.cumQuote;
+  }
+
+  // Conditional (algo) orders: routes and user-data frames in ./algo-orders.ts.
+  const algo = createAlgoOrders({ engine, rules, symbolParam, markPrice, dataTime, dualSide: () => dualSide, sendUser, bookFill, openNotionals });
+
   function handleEvents(events: readonly EngineEvent[], eventTime: number): void {
     for (const ev of events) {
+      if (algo.onEvent(ev, eventTime)) continue;
       switch (ev.type) {
         case 'OrderAccepted': {
           orderById.set(ev.orderId, ev.clientOrderId);
@@ -490,15 +507,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         }
         case 'OrderFilled': {
           const f = ev.fill;
-          if (fills.length >= FILL_LIMIT) fills.shift();
-          fills.push(f);
-          const ex = extras.get(f.orderId) ?? { cumQuote: ZERO };
-          ex.cumQuote = ex.cumQuote.plus(dec(f.price).times(dec(f.quantity)));
-          extras.set(f.orderId, ex);
+          const cumQuote = bookFill(f);
           const snap = engine.getOrder(f.clientOrderId);
           if (snap === undefined) break;
           const cum = dec(ev.cumulativeQuantity);
-          const o: EngineOrder = { ...snap, status: ev.status, executedQuantity: ev.cumulativeQuantity, averagePrice: str(ex.cumQuote.div(cum)), updatedAt: f.time };
+          const o: EngineOrder = { ...snap, status: ev.status, executedQuantity: ev.cumulativeQuantity, averagePrice: str(cumQuote.div(cum)), updatedAt: f.time };
           const exec: OrderUpdateExec = { x: 'TRADE', fill: { tradeId: f.tradeId, price: f.price, quantity: f.quantity, commission: f.commission, realizedPnl: f.realizedPnl, maker: f.maker } };
           sendUser(orderTradeUpdate(o, exec, eventTime, f.time, openNotionals(f.symbol)));
           break;
@@ -565,6 +578,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         for (const s of symbols) {
           const k = bars.get(s)![index];
           if (k !== undefined) handleEvents(engine.onMarkPrice(s, partialKline(k, phase, steps).close, t), t);
+        }
+      } else {
+        // Protective stops trigger on the mark price (Binance workingType MARK_PRICE) all the same.
+        const t = dataTime();
+        for (const s of symbols) {
+          const k = bars.get(s)![index];
+          if (k !== undefined) handleEvents(engine.triggerStops(s, partialKline(k, phase, steps).close, t), t);
         }
       }
       return 'step';
@@ -1229,6 +1249,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     'POST /fapi/v1/listenKey': { weight: w(1), auth: 'key', handler: listenKeyCreate },
     'PUT /fapi/v1/listenKey': { weight: w(1), auth: 'key', handler: listenKeyKeepAlive },
     'DELETE /fapi/v1/listenKey': { weight: w(1), auth: 'key', handler: listenKeyDelete },
+    ...algo.routes,
   };
 
   // ---------------------------------------------------------------- HTTP plumbing
@@ -1320,6 +1341,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
         .filter(([s]) => engine.positions().some((x) => x.symbol === s))
         .map(([s, e]) => ({ symbol: s, positionAmt: str(e.qty), entryPrice: str(e.entry), markPrice: e.mark, unrealizedProfit: str(e.up), realizedPnl: e.realized, fees: e.fees, leverage: lev(s) })),
       openOrders: engine.openOrders(),
+      openAlgoOrders: engine.openStops(),
       fills: [...fills],
       listenKeys: [...listenKeys].map(([listenKey, expiresAt]) => ({ listenKey, expiresAt })),
       faults: { ...faults, stalled: [...faults.stalled] },

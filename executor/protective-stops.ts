@@ -121,6 +121,15 @@ export class ProtectiveStops {
 
   constructor(private readonly d: ProtectiveStopsDeps) {}
 
+  /**
+   * The stop operations still running (placing, canceling), or null when there are none. Replay
+   * waits for them (with the bus) before the next minute, so results stay deterministic.
+   */
+  pending(): Promise<void> | null {
+    if (this.chains.size === 0) return null;
+    return Promise.all([...this.chains.values()]).then(() => undefined);
+  }
+
   /** The stop of `symbol` as placed (or being placed), or undefined. */
   stopOf(symbol: Symbol): OrderIntent | undefined {
     return this.active.get(symbol);

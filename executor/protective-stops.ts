@@ -100,6 +100,8 @@ export interface ProtectiveStopStats {
   canceled: number;
   triggered: number;
   rejected: number;
+  /** Entries filled at or beyond their stop level: no stop placed (it would trigger at once). */
+  beyondStop: number;
   failures: number;
 }
 
@@ -117,7 +119,7 @@ export class ProtectiveStops {
   private readonly active = new Map<Symbol, OrderIntent>();
   /** Per symbol, the tail of its chain of stop operations. */
   private readonly chains = new Map<Symbol, Promise<void>>();
-  readonly stats: ProtectiveStopStats = { placed: 0, replaced: 0, canceled: 0, triggered: 0, rejected: 0, failures: 0 };
+  readonly stats: ProtectiveStopStats = { placed: 0, replaced: 0, canceled: 0, triggered: 0, rejected: 0, beyondStop: 0, failures: 0 };
 
   constructor(private readonly d: ProtectiveStopsDeps) {}
 
@@ -201,7 +203,23 @@ export class ProtectiveStops {
     const w = this.wanted.get(entry.clientOrderId);
     if (w === undefined) return;
     this.wanted.delete(entry.clientOrderId);
-    this.place(entry.symbol, stopSideFor(entry.side === 'BUY' ? 1 : -1), w, stopClientOrderIdFor(w.signalId));
+    const side = stopSideFor(entry.side === 'BUY' ? 1 : -1);
+    // Filled at or beyond its stop level already (the entry kline closed past the stop band, or
+    // slipped through it): Binance would refuse the stop (-2021, would immediately trigger), and
+    // the position is past its stop: no exchange stop; the strategy's own stop exit applies.
+    // Judged on the fill price, which replay and live share (the mark at placement they do not).
+    try {
+      const level = roundStopPrice(this.d.rules.get(entry.symbol), w.stopPrice, side);
+      const px = new Decimal(e.fill.price);
+      if (side === 'SELL' ? px.lte(level) : px.gte(level)) {
+        this.stats.beyondStop++;
+        this.d.log.warn({ symbol: entry.symbol, fillPrice: e.fill.price, stopPrice: str(level), signalId: w.signalId }, 'entry filled beyond its stop level: no exchange stop placed (Binance would refuse it, -2021)');
+        return;
+      }
+    } catch {
+      // an unusable level is denied with its reason by place()
+    }
+    this.place(entry.symbol, side, w, stopClientOrderIdFor(w.signalId));
   }
 
   /** The venue reported the symbol's position: flat → its stop, if any, is canceled. */

@@ -32,7 +32,9 @@
  *
  * - STOP_MARKET with `closePosition` (the protective stop, Binance's Algo Order API): kept apart
  *   from the open orders ({@link MatchingEngine.openStops}; Binance lists algo orders apart too),
- *   at most one per symbol and side (-4130). It is ARMED from the first minute boundary at or
+ *   at most one per symbol and side (-4130), refused when the price is already at or beyond it
+ *   (-2021; the price: the first of the last bar seen, i.e. in replay the open of the kline the
+ *   entry filled on, the closest stand-in for the mark a few hundred ms after that fill). It is ARMED from the first minute boundary at or
  *   after its submission (`ceil(submittedAt / 60 s) × 60 s`): replay cannot see inside the kline on
  *   which it was placed, so the exchange simulator does not use that kline's remaining prices
  *   either, and the two stay equal. Once armed, a SELL stop triggers when a price reaches
@@ -43,7 +45,8 @@
  *   otherwise AT THE STOP PRICE, on the assumption that the price path within and between klines
  *   is continuous (a 1-minute kline opens within a tick or so of the previous close; a real gap
  *   through the stop would fill worse than modelled). Nothing to close (flat, or a position on the
- *   stop's side): the stop expires (`REDUCE_ONLY_NOTHING`).
+ *   stop's side): it does not trigger and stays open until canceled (perpbot cancels the stop of a
+ *   flat position; replay and the simulator then agree however the cancel and the price race).
  *
  * Not modelled: margin, leverage, liquidation, funding, exchange filters (tick/step/notional — the
  * caller may plug them in through {@link MatchingEngineConfig.validate}).
@@ -107,6 +110,8 @@ export const SIM_ERROR = {
   PRICE_LE_ZERO: { code: -4001, reason: 'Price less than 0.' },
   /** -4003 QTY_LESS_THAN_ZERO: quantity ≤ 0. */
   QTY_LE_ZERO: { code: -4003, reason: 'Quantity less than or equal to zero.' },
+  /** -2021 ORDER_WOULD_IMMEDIATELY_TRIGGER: a stop already at or beyond the current price. */
+  WOULD_TRIGGER: { code: -2021, reason: 'Order would immediately trigger.' },
   /** -4130: an open closePosition STOP/TAKE_PROFIT order in this direction already exists. */
   STOP_EXISTS: { code: -4130, reason: 'An open stop or take profit order with GTE and closePosition in the direction is existing.' },
   /** -4116 DUPLICATED_CLIENT_ORDER_ID: another OPEN order already uses this `newClientOrderId`. */
@@ -257,6 +262,8 @@ interface Book {
   stops: SimOrder[];
   /** Last price seen (kline close or mark), text, and its time. */
   last: string | null;
+  /** The first price of the last bar seen (kline open, or the mark): the -2021 check of stops. */
+  lastOpen: string | null;
   lastTs: number;
 }
 
@@ -505,6 +512,7 @@ export class MatchingEngine {
     if (k.closeTime >= book.lastTs) {
       // A back-filled older kline (paper mode after a reconnect) must not turn the last price back.
       book.last = k.close;
+      book.lastOpen = k.open;
       book.lastTs = k.closeTime;
     }
     if (book.open.length === 0 && book.stops.length === 0) return NO_EVENTS;
@@ -515,17 +523,21 @@ export class MatchingEngine {
    * Show the engine a mark price (treated as a kline whose open = high = low = `price`). Orders
    * of `symbol` submitted at or before `ts` are matched; fills are stamped `ts`.
    * Same hot path as {@link onKline}.
+   * @param stops false: STOP_MARKET orders do not see this price (the exchange simulator's mark at
+   *   a kline's open, shown the instant the previous kline closes: replay lets the orders decided
+   *   on that close go first, so the simulator shows the stops that open with its first sub-step)
    * @param price quote asset, decimal string
    * @param ts UTC epoch ms
    * @throws TypeError when `price` is not a decimal string and an order needs it
    */
-  onMarkPrice(symbol: Symbol, price: DecimalString, ts: number): readonly EngineEvent[] {
+  onMarkPrice(symbol: Symbol, price: DecimalString, ts: number, stops = true): readonly EngineEvent[] {
     let book = this.books.get(symbol);
     if (book === undefined) book = this.book(symbol);
     book.last = price;
+    book.lastOpen = price;
     book.lastTs = ts;
-    if (book.open.length === 0 && book.stops.length === 0) return NO_EVENTS;
-    return this.match(book, price, price, price, ts, false);
+    if (book.open.length === 0 && (book.stops.length === 0 || !stops)) return NO_EVENTS;
+    return this.match(book, price, price, price, ts, false, stops);
   }
 
   /**
@@ -604,7 +616,7 @@ export class MatchingEngine {
   private book(symbol: Symbol): Book {
     let b = this.books.get(symbol);
     if (b === undefined) {
-      b = { open: [], stops: [], last: null, lastTs: 0 };
+      b = { open: [], stops: [], last: null, lastOpen: null, lastTs: 0 };
       this.books.set(symbol, b);
     }
     return b;
@@ -626,6 +638,11 @@ export class MatchingEngine {
       if (stop.lte(0)) return SIM_ERROR.PRICE_LE_ZERO;
       if (this.stopById.has(intent.clientOrderId)) return SIM_ERROR.DUPLICATE_CLIENT_ORDER_ID;
       for (const o of this.books.get(intent.symbol)?.stops ?? []) if (o.side === intent.side) return SIM_ERROR.STOP_EXISTS;
+      // Binance -2021 when the mark is already at or beyond the stop. The engine's stand-in for
+      // the mark at placement is the first price of the last bar it saw (replay: the open of the
+      // kline the entry filled on; the exchange simulator: the mark of that moment).
+      const ref = this.books.get(intent.symbol)?.lastOpen ?? null;
+      if (ref !== null && isDecimalString(ref) && (intent.side === 'SELL' ? new Decimal(ref).lte(stop) : new Decimal(ref).gte(stop))) return SIM_ERROR.WOULD_TRIGGER;
       return { tif: null, qty: ZERO, price: null, stop };
     }
     if (!isDecimalString(intent.quantity)) return mandatoryParam('quantity');
@@ -659,7 +676,7 @@ export class MatchingEngine {
    * Match the open orders of `book` against one price bar. `open/high/low` are decimal text
    * (equal for a mark price); `t` is the bar's time (kline openTime or mark ts).
    */
-  private match(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean): readonly EngineEvent[] {
+  private match(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean, stops = true): readonly EngineEvent[] {
     const list = book.open;
     const openField = isKline ? 'kline.open' : 'markPrice';
     let events: EngineEvent[] | null = null;
@@ -705,7 +722,7 @@ export class MatchingEngine {
     if (done) {
       book.open = list.filter((o) => o.status === 'NEW' || o.status === 'PARTIALLY_FILLED');
     }
-    if (book.stops.length !== 0) events = this.matchStops(book, openS, highS, lowS, t, isKline, events);
+    if (stops && book.stops.length !== 0) events = this.matchStops(book, openS, highS, lowS, t, isKline, events);
     return events ?? NO_EVENTS;
   }
 
@@ -726,18 +743,18 @@ export class MatchingEngine {
       const openBeyond = buy ? compare(openS, stopS, openField) >= 0 : compare(openS, stopS, openField) <= 0;
       const reached = buy ? compare(highS, stopS, isKline ? 'kline.high' : openField) >= 0 : compare(lowS, stopS, isKline ? 'kline.low' : openField) <= 0;
       if (!reached && !openBeyond) continue;
+      const q = this.pos.get(o.symbol)?.qty ?? ZERO;
+      const closable = buy ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
+      // Nothing to close (the position was closed by another order): it stays open, untriggered,
+      // until canceled (perpbot cancels a stop once its position is flat). Replay sees a whole
+      // kline at once and live sees the cancel land mid-kline: not triggering keeps them equal.
+      if (closable.isZero()) continue;
       // Already beyond at the first price seen once armed: filled there; else crossed on a
       // continuous path: at the stop price (the same in replay and in the exchange simulator).
       const at = openBeyond && first ? dec(openS, openField) : o.stop!;
       events ??= [];
       fired = true;
-      const q = this.pos.get(o.symbol)?.qty ?? ZERO;
-      const closable = buy ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
       this.stopById.delete(o.intent.clientOrderId);
-      if (closable.isZero()) {
-        this.expire(o, t, REDUCE_ONLY_NOTHING, events);
-        continue;
-      }
       o.qty = closable;
       this.fill(o, this.slip(at, o.side, o.symbol), closable, false, t, events);
     }

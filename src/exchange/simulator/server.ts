@@ -550,7 +550,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     for (const s of symbols) {
       const k = bars.get(s)![index];
       if (k === undefined) continue;
-      handleEvents(engine.onMarkPrice(s, k.open, t), t);
+      handleEvents(engine.onMarkPrice(s, k.open, t, false), t); // stops: from the first sub-step (matching-engine.ts)
     }
     marketFrames(false);
   }

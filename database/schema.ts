@@ -97,6 +97,8 @@ export const signals = sqliteTable(
     /** Decimal string, quote asset. */
     refPrice: text('ref_price').notNull(),
     indicators: text('indicators', { mode: 'json' }).$type<Record<string, number | null>>().notNull(),
+    /** The protective stop level the signal states (SignalEmitted.stopPrice), decimal string, quote asset; null: none. */
+    stopPrice: text('stop_price'),
   },
   (t) => [uniqueIndex('signals_run_signal_uq').on(t.runId, t.signalId)],
 );
@@ -124,6 +126,8 @@ export const orders = sqliteTable(
     quantity: text('quantity').notNull(),
     /** Decimal string, quote asset; null for MARKET. */
     price: text('price'),
+    /** STOP_MARKET trigger price (Binance algo `triggerPrice`), decimal string, quote asset; null otherwise. */
+    stopPrice: text('stop_price'),
     timeInForce: text('time_in_force').$type<TimeInForce>(),
     reduceOnly: integer('reduce_only', { mode: 'boolean' }).notNull(),
     strategyId: text('strategy_id').notNull(),

@@ -123,7 +123,7 @@ const CANDLE_INSERT_HEAD =
 const CANDLE_ROW = '(?,?,?,?,?,?,?,?,?,?)';
 
 const ORDER_COLUMNS =
-  'run_id, client_order_id, order_id, symbol, side, type, quantity, price, time_in_force, reduce_only, strategy_id, signal_id, ref_price, status, executed_qty, cum_quote, avg_price, reject_code, reason, denied_check, created_at, updated_at';
+  'run_id, client_order_id, order_id, symbol, side, type, quantity, price, stop_price, time_in_force, reduce_only, strategy_id, signal_id, ref_price, status, executed_qty, cum_quote, avg_price, reject_code, reason, denied_check, created_at, updated_at';
 
 const SQL = {
   insertRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
@@ -134,14 +134,14 @@ const SQL = {
   ensureRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
     VALUES (@id, @mode, @startedAt, @startedAt, 'stopped', @configJson, NULL) ON CONFLICT (id) DO NOTHING`,
   endRun: `UPDATE runs SET ended_at = @endedAt, status = @status, summary_json = @summaryJson WHERE id = @id`,
-  insertSignal: `INSERT INTO signals (run_id, signal_id, strategy_id, symbol, ts, target, reason, ref_price, indicators)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, signal_id) DO NOTHING`,
+  insertSignal: `INSERT INTO signals (run_id, signal_id, strategy_id, symbol, ts, target, reason, ref_price, indicators, stop_price)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, signal_id) DO NOTHING`,
   insertOrder: `INSERT INTO orders (${ORDER_COLUMNS})
-    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @timeInForce, @reduceOnly,
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
       @strategyId, @signalId, @refPrice, 'PENDING_NEW', '0', '0', NULL, NULL, NULL, NULL, @createdAt, @updatedAt)
     ON CONFLICT (run_id, client_order_id) DO NOTHING`,
   upsertDenied: `INSERT INTO orders (${ORDER_COLUMNS})
-    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @timeInForce, @reduceOnly,
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
       @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
     ON CONFLICT (run_id, client_order_id) DO UPDATE SET status = 'DENIED', denied_check = excluded.denied_check,
       reason = excluded.reason, updated_at = excluded.updated_at
@@ -551,6 +551,7 @@ export class RecordWriter {
         s.reason,
         s.refPrice,
         JSON.stringify(s.indicators),
+        s.stopPrice ?? null,
       ).changes;
     }
 
@@ -663,6 +664,7 @@ export class RecordWriter {
       type: i.type,
       quantity: i.quantity,
       price: i.price ?? null,
+      stopPrice: i.stopPrice ?? null,
       timeInForce: i.timeInForce ?? null,
       reduceOnly: i.reduceOnly ? 1 : 0,
       strategyId: i.strategyId,
@@ -693,6 +695,7 @@ function requireDecimal(v: unknown, field: string): void {
 function validateIntent(i: OrderIntent): void {
   requireDecimal(i.quantity, 'intent.quantity');
   if (i.price !== undefined) requireDecimal(i.price, 'intent.price');
+  if (i.stopPrice !== undefined) requireDecimal(i.stopPrice, 'intent.stopPrice');
   requireDecimal(i.refPrice, 'intent.refPrice');
 }
 

@@ -57,6 +57,11 @@ export interface ExecutorDeps {
   startingEquity: string;
   /** LIMIT orders still open after this long are canceled, ms (default: never). */
   limitOrderTtlMs?: number;
+  /**
+   * Keep a protective STOP_MARKET on the venue for every position at its strategy's stop level
+   * (config `risk.exchangeStop`; see ./protective-stops.ts). Default off.
+   */
+  exchangeStop?: boolean;
   /** Trading state to start in (default ACTIVE); live starts HALTED until start-up is done. */
   initialTradingState?: { state: TradingState; reason: string };
 }

@@ -43,6 +43,7 @@ import { roundPrice, roundQuantity, validateOrder } from './filters.ts';
 import { RiskEngine, checkRisk, isReducing, tradingStateCheck, type StateChange } from './risk.ts';
 import { OperatorCommands } from './operator.ts';
 import { sizeEntry } from './sizing.ts';
+import { ProtectiveStops, isStopId } from './protective-stops.ts';
 
 export { clientOrderIdFor, isPerpbotClientOrderId } from './client-order-id.ts';
 export { POSITION_REPORT_OVERDUE_MS } from './executor-types.ts';
@@ -97,6 +98,9 @@ export class Executor {
     externalOrders: 0,
   };
 
+  /** The protective stops on the venue (null when `exchangeStop` is off). */
+  readonly stops: ProtectiveStops | null;
+
   constructor(private readonly d: ExecutorDeps) {
     this.risk = new RiskEngine(d.limits, d.initialTradingState);
     this.equity = new Decimal(d.startingEquity);
@@ -111,6 +115,9 @@ export class Executor {
       lastPrice: (symbol) => this.lastMarks.get(symbol) ?? this.lastSignalPrices.get(symbol) ?? null,
       noteError: (message) => (this.lastError = message),
     });
+    this.stops = d.exchangeStop === true
+      ? new ProtectiveStops({ bus: d.bus, venue: d.venue, rules: d.rules, clock: d.clock, log: d.log, recordIntent: (i) => d.journal.recordIntent(i), deny: (i, c, r) => this.deny(i, c, r) })
+      : null;
   }
 
   /**
@@ -165,6 +172,9 @@ export class Executor {
    */
   restore(openOrders: ReadonlyArray<{ intent: OrderIntent; executedQty: string }>, positions: ReadonlyArray<Position>): void {
     if (this.stats.submitted > 0) throw new InvariantError('executor.restore after orders were placed');
+    // Protective stops are not orders in flight: the stops module keeps them.
+    this.stops?.restore(openOrders.filter((o) => isStopId(o.intent.clientOrderId)).map((o) => o.intent));
+    openOrders = openOrders.filter((o) => !isStopId(o.intent.clientOrderId));
     for (const { intent, executedQty } of openOrders) {
       this.open.set(intent.clientOrderId, { intent, executed: new Decimal(executedQty) });
       this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
@@ -361,6 +371,7 @@ export class Executor {
       this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', why);
       return;
     }
+    this.stops?.onSignal(s, clientOrderIdFor(s.signalId, 'open'), have, want);
     if (want === have) {
       this.stats.ignoredSignals++;
       return;
@@ -546,6 +557,14 @@ export class Executor {
       this.onExternal(e);
       return;
     }
+    if (this.stops === null) return this.bookOrderEvent(e);
+    const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.clientOrderId;
+    const intent = this.open.get(id)?.intent;
+    this.bookOrderEvent(e);
+    this.stops.onOrderEvent(e, intent);
+  }
+
+  private bookOrderEvent(e: OrderEvent): void {
     switch (e.type) {
       case 'OrderFilled': {
         this.stats.fills++;
@@ -596,6 +615,7 @@ export class Executor {
     if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
     else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));
     this.closeTripIfFlat(p.symbol, e.ts);
+    this.stops?.onPosition(p.symbol, q);
   }
 
   /**

@@ -74,6 +74,10 @@ export interface OrderToValidate {
   quantity: Decimal | string;
   /** Limit price, quote asset; required for LIMIT, ignored for MARKET. */
   price?: Decimal | string | undefined;
+  /** STOP_MARKET: the trigger price, quote asset (checked against PRICE_FILTER like a price). */
+  stopPrice?: Decimal | string | undefined;
+  /** STOP_MARKET: closes the whole position (no quantity: the quantity filters do not apply). */
+  closePosition?: boolean | undefined;
   /** Reduce-only orders are exempt from MIN_NOTIONAL. */
   reduceOnly: boolean;
   /** Reference price, quote asset: the mark price (or the last close). Must be > 0. */
@@ -165,9 +169,39 @@ function violation(filter: FilterName, code: number, reason: string): FilterViol
 }
 
 /**
+ * PRICE_FILTER on one price (a LIMIT price, or a STOP_MARKET trigger price): > 0, at most
+ * `pricePrecision` decimals, on the tick grid from minPrice, within [minPrice, maxPrice] (0 = no
+ * bound). `label` names the field in the reason. Source: Binance "Filters" (PRICE_FILTER).
+ */
+export function priceFilterViolation(rules: SymbolRules, price: Decimal, label: string): FilterViolation | null {
+  const pf = rules.priceFilter;
+  const tick = dec(pf.tickSize);
+  const minPrice = dec(pf.minPrice);
+  const maxPrice = dec(pf.maxPrice);
+  if (!price.gt(0)) {
+    return violation('PRICE_FILTER', E.PRICE_LESS_THAN_ZERO, `${label} ${str(price)} <= 0`);
+  }
+  if (price.decimalPlaces() > rules.pricePrecision) {
+    return violation('PRICE_FILTER', E.BAD_PRECISION, `${label} ${str(price)} has ${price.decimalPlaces()} decimals > pricePrecision ${rules.pricePrecision}`);
+  }
+  if (!tick.isZero() && !price.minus(minPrice).mod(tick).isZero()) {
+    return violation('PRICE_FILTER', E.PRICE_NOT_INCREASED_BY_TICK_SIZE, `${label} ${str(price)} is not on the tickSize ${str(tick)} grid`);
+  }
+  if (!minPrice.isZero() && price.lt(minPrice)) {
+    return violation('PRICE_FILTER', E.PRICE_LESS_THAN_MIN_PRICE, `${label} ${str(price)} < minPrice ${str(minPrice)}`);
+  }
+  if (!maxPrice.isZero() && price.gt(maxPrice)) {
+    return violation('PRICE_FILTER', E.PRICE_GREATER_THAN_MAX_PRICE, `${label} ${str(price)} > maxPrice ${str(maxPrice)}`);
+  }
+  return null;
+}
+
+/**
  * Check an order against the symbol's filters as Binance USDⓈ-M would, in this order, and return
  * the first violation (or `null` when the exchange's filters would accept it):
  *
+ * 0. STOP_MARKET (closePosition only, else -1102): its `stopPrice` against PRICE_FILTER as in 3.,
+ *    and nothing else (no quantity; Binance checks a trigger price against the tick and bounds);
  * 1. quantity > 0, else `QUANTITY` -4003;
  * 2. quantity (base asset) against LOT_SIZE (LIMIT) / MARKET_LOT_SIZE (MARKET): no more decimals
  *    than `quantityPrecision` (-1111), on the step grid `(qty - minQty) % stepSize == 0` (-4023),
@@ -201,6 +235,14 @@ export function validateOrder(rules: SymbolRules, order: OrderToValidate): Filte
       symbol: rules.symbol,
       refPrice: str(ref),
     });
+  }
+
+  // 0. A closePosition STOP_MARKET (the protective stop) has no quantity: PRICE_FILTER on its
+  // trigger price only (Binance New Algo Order: `triggerPrice` follows the price rules).
+  if (order.type === 'STOP_MARKET') {
+    if (order.closePosition !== true) return violation('QUANTITY', E.MANDATORY_PARAM_EMPTY_OR_MALFORMED, 'STOP_MARKET is supported only with closePosition');
+    if (order.stopPrice === undefined) return violation('PRICE_FILTER', E.MANDATORY_PARAM_EMPTY_OR_MALFORMED, 'STOP_MARKET order without a stopPrice');
+    return priceFilterViolation(rules, dec(order.stopPrice, 'stopPrice'), 'stopPrice');
   }
 
   // 1. Quantity > 0.
@@ -239,33 +281,8 @@ export function validateOrder(rules: SymbolRules, order: OrderToValidate): Filte
       return violation('PRICE_FILTER', E.MANDATORY_PARAM_EMPTY_OR_MALFORMED, 'LIMIT order without a price');
     }
     const price = dec(order.price, 'price');
-    const pf = rules.priceFilter;
-    const tick = dec(pf.tickSize);
-    const minPrice = dec(pf.minPrice);
-    const maxPrice = dec(pf.maxPrice);
-    if (!price.gt(0)) {
-      return violation('PRICE_FILTER', E.PRICE_LESS_THAN_ZERO, `price ${str(price)} <= 0`);
-    }
-    if (price.decimalPlaces() > rules.pricePrecision) {
-      return violation(
-        'PRICE_FILTER',
-        E.BAD_PRECISION,
-        `price ${str(price)} has ${price.decimalPlaces()} decimals > pricePrecision ${rules.pricePrecision}`,
-      );
-    }
-    if (!tick.isZero() && !price.minus(minPrice).mod(tick).isZero()) {
-      return violation(
-        'PRICE_FILTER',
-        E.PRICE_NOT_INCREASED_BY_TICK_SIZE,
-        `price ${str(price)} is not on the tickSize ${str(tick)} grid`,
-      );
-    }
-    if (!minPrice.isZero() && price.lt(minPrice)) {
-      return violation('PRICE_FILTER', E.PRICE_LESS_THAN_MIN_PRICE, `price ${str(price)} < minPrice ${str(minPrice)}`);
-    }
-    if (!maxPrice.isZero() && price.gt(maxPrice)) {
-      return violation('PRICE_FILTER', E.PRICE_GREATER_THAN_MAX_PRICE, `price ${str(price)} > maxPrice ${str(maxPrice)}`);
-    }
+    const pfv = priceFilterViolation(rules, price, 'price');
+    if (pfv !== null) return pfv;
 
     // 4. PERCENT_PRICE.
     const pp = rules.percentPrice;

@@ -32,6 +32,13 @@ export interface SignalRequest {
   indicators: Record<string, number | null>;
   /** Open time of the kline the decision was made on (UTC epoch ms); makes the signal id deterministic. */
   klineOpenTime: number;
+  /**
+   * The protective stop level of the target position, quote asset, decimal text (LONG: below the
+   * price, SHORT: above). The executor keeps a STOP_MARKET at it on the exchange (rounded to the
+   * tick, never wider) while `risk.exchangeStop` is on; a later signal for the held position with
+   * another level moves it. Omit for FLAT, or when the strategy has no stop.
+   */
+  stopPrice?: string;
 }
 
 /** Minimal logger interface strategies may use (a pino child logger satisfies it). */

@@ -84,7 +84,9 @@ describe('perpbot run (the main job) on the bundled real data', () => {
       expect(count('select count(*) n from candles_1m')).toBe(33134);
       expect(count('select count(*) n from signals')).toBe(summary.signals);
       expect(summary.signals).toBeGreaterThan(10);
-      expect(count("select count(*) n from orders where status != 'DENIED'")).toBe(summary.ordersSubmitted);
+      // protective stops (risk.exchangeStop, on by default) are orders too, counted apart
+      expect(count("select count(*) n from orders where status != 'DENIED' and type != 'STOP_MARKET'")).toBe(summary.ordersSubmitted);
+      expect(count("select count(*) n from orders where type = 'STOP_MARKET'")).toBeGreaterThan(0);
       expect(count('select count(*) n from fills')).toBe(summary.fills);
       expect(summary.fills).toBeGreaterThan(10);
       // every signal row carries the indicator values its decision used
@@ -104,8 +106,15 @@ describe('perpbot run (the main job) on the bundled real data', () => {
   it('records only orders that satisfy the exchangeInfo filters', () => {
     const db = new Database(join(res.base, 'perpbot.sqlite'), { readonly: true });
     try {
-      const orders = db.prepare("select * from orders where status != 'DENIED'").all() as OrderRow[];
+      const orders = db.prepare("select * from orders where status != 'DENIED' and type != 'STOP_MARKET'").all() as OrderRow[];
       expect(orders.length).toBeGreaterThan(10);
+      // protective stops: their trigger price on the tick, triggered (filled whole) or canceled
+      const stops = db.prepare("select * from orders where type = 'STOP_MARKET'").all() as Array<OrderRow & { stop_price: string }>;
+      for (const o of stops) {
+        const rules = RULES.get(o.symbol);
+        expect(validateOrder(rules, { side: o.side, type: o.type, quantity: o.quantity, stopPrice: o.stop_price, closePosition: true, reduceOnly: true, refPrice: o.ref_price })).toBeNull();
+        expect(['FILLED', 'CANCELED', 'NEW', 'REJECTED']).toContain(o.status);
+      }
       for (const o of orders) {
         const rules = RULES.get(o.symbol);
         expect(validateOrder(rules, { side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduce_only === 1, refPrice: o.ref_price })).toBeNull();

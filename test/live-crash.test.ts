@@ -69,9 +69,11 @@ async function startProxy(target: string): Promise<OrderProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const isOrder = req.method === 'POST' && u.pathname.endsWith('/fapi/v1/order');
+      // orders, and conditional (algo) orders: the protective stops
+      const isOrder = req.method === 'POST' && (u.pathname.endsWith('/fapi/v1/order') || u.pathname.endsWith('/fapi/v1/algoOrder'));
       if (isOrder) {
-        const id = u.searchParams.get('newClientOrderId') ?? new URLSearchParams(body.toString()).get('newClientOrderId') ?? '(none)';
+        const form = new URLSearchParams(body.toString());
+        const id = u.searchParams.get('newClientOrderId') ?? form.get('newClientOrderId') ?? u.searchParams.get('clientAlgoId') ?? form.get('clientAlgoId') ?? '(none)';
         p.orders.push(id);
         p.inFlight++;
       }

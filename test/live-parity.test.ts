@@ -3,7 +3,11 @@
  * library, REST + websockets, user-data stream, SQLite) against the in-process Binance-compatible
  * simulator replaying recorded real BTCUSDT klines, one kline at a time; then a replay
  * (`Kernel.forReplay`, the in-process simulated venue) of exactly the klines the live bot recorded.
- * Both runs must emit the same signals and send the same orders, filled at the same prices.
+ * Both runs must emit the same signals and send the same orders, filled at the same prices,
+ * protective stops on the exchange included (`risk.exchangeStop`, on): placed after each entry
+ * fills, triggered by the price crossing them (live: the simulator's mark price, sub-step by
+ * sub-step; replay: the kline's range), filled at the stop price, or canceled when the strategy's
+ * exit closes the position first.
  *
  * Choices that make the two runs comparable (same config in both):
  * - the simulator serves its data shifted to now (`alignToNow`, the default: with the data's own
@@ -55,6 +59,7 @@ function envFor(strategies: object[]): Record<string, string> {
     PERPBOT_RISK_DAILY_LOSS_LIMIT: '0',
     PERPBOT_RISK_MAX_CONSECUTIVE_LOSSES: '0',
     PERPBOT_LOG_FILE: 'false',
+    PERPBOT_RISK_EXCHANGE_STOP: 'true',
   };
 }
 const ENV = envFor([
@@ -80,6 +85,7 @@ const BAR_STRATEGIES: Array<{ label: string; env: Record<string, string> }> = [
     env: envFor([{ id: 'rsi', name: 'rsi-reversion', params: { interval: '3m', rsiPeriod: 2, trendPeriod: 20, exitPeriod: 3, oversold: 25, overbought: 75, maxHoldBars: 3, stopAtr: 0.5 } }]),
   },
 ];
+const STEPS = 12; // the simulator's sub-steps per kline (its default)
 
 const until = async (what: string, cond: () => boolean, ms = 10_000) => {
   const end = Date.now() + ms;
@@ -101,6 +107,7 @@ interface OrderRow {
   signal_id: string | null;
   side: string;
   quantity: string;
+  stop_price: string | null;
   reduce_only: number;
   status: string;
   executed_qty: string;
@@ -128,7 +135,7 @@ function readRun(file: string) {
   try {
     return {
       signals: db.prepare('select signal_id, target, reason, ref_price from signals order by id').all() as SignalRow[],
-      orders: db.prepare('select client_order_id, signal_id, side, quantity, reduce_only, status, executed_qty, denied_check from orders order by created_at, rowid').all() as OrderRow[],
+      orders: db.prepare('select client_order_id, signal_id, side, quantity, stop_price, reduce_only, status, executed_qty, denied_check from orders order by created_at, rowid').all() as OrderRow[],
       fills: db.prepare('select client_order_id, side, price, quantity, commission, realized_pnl from fills order by time, trade_id').all() as FillRow[],
       candles: db.prepare("select open_time, open, high, low, close, volume from candles_1m where symbol = 'BTCUSDT' order by open_time").all() as CandleRow[],
       positions: db.prepare('select symbol, quantity, entry_price, realized_pnl, fees from positions order by symbol').all(),
@@ -205,8 +212,20 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
     firstOpen = sim.dataTime(); // the forming kline: the first one that will be streamed
     const k = bot.kernel;
 
+    const stops = k.executor.stops!;
+    expect(stops).not.toBeNull();
+    /** The bot's stops agree with the exchange's (no placement or cancel in flight). */
+    const stopsSettled = () => stops.pending() === null && sim.state().openAlgoOrders.length === stops.openStops().length;
+    const simPos = () => sim.state().positions.find((p) => p.symbol === 'BTCUSDT')?.positionAmt ?? '0';
     for (let i = 0; i < KLINES; i++) {
-      expect(sim.advance(1)).toBe(1);
+      // The kline's sub-steps but the last: a stop may trigger on a mark price meanwhile. Its fill
+      // and the position reach the bot before the kline closes, as on the exchange, where a stop
+      // fires long before the minute's close (the two websockets are not ordered with each other).
+      const phase = sim.state().step;
+      if (STEPS - 1 - phase > 0) expect(sim.step(STEPS - 1 - phase)).toBe(STEPS - 1 - phase);
+      await until(`stops and position settled in kline ${i}`, () => stopsSettled() && (k.executor.positionSnapshot().BTCUSDT ?? '0') === simPos());
+      await k.bus.drain();
+      expect(sim.step(1)).toBe(1); // the kline closes
       const closeTime = firstOpen + (i + 1) * MINUTE - 1;
       await until(`kline ${i} reaches the bot`, () => k.source.health().BTCUSDT!.lastEventTime === closeTime);
       await k.bus.drain(); // strategy → signal → executor → REST order placed (or denied)
@@ -222,6 +241,8 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
         const want = sim.state().positions.find((p) => p.symbol === 'BTCUSDT')?.positionAmt ?? '0';
         await until('position reaches the bot', () => (k.executor.positionSnapshot().BTCUSDT ?? '0') === want);
         await k.bus.drain();
+        // the entry's stop placed (or the exit's stop canceled) before the kline goes on
+        await until('stops settled', stopsSettled);
       }
     }
     expect(k.executor.stats.venueErrors).toBe(0);
@@ -255,7 +276,19 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
   });
 
   it('identical orders: client order ids, sides, quantities, reduce-only flags and outcomes; the exchange got each once', () => {
-    const sent = live.orders.filter((o) => o.status !== 'DENIED');
+    const isStop = (o: OrderRow) => o.client_order_id.startsWith('pb-stop-');
+    const all = live.orders.filter((o) => o.status !== 'DENIED');
+    const stopOrders = all.filter(isStop);
+    if (label === 'vwap-adx') {
+      // vwap-adx states its stop band with each entry: protective stops, one per entry that
+      // filled, each triggered (FILLED), canceled after the strategy's exit, still open at the
+      // end, or refused because the price was already beyond it (-2021, in both runs alike)
+      expect(stopOrders.length).toBeGreaterThanOrEqual(3);
+      expect(stopOrders.every((o) => ['FILLED', 'CANCELED', 'NEW', 'REJECTED'].includes(o.status) && o.stop_price !== null)).toBe(true);
+      expect(stopOrders.some((o) => o.status === 'CANCELED')).toBe(true);
+      expect(stopOrders.some((o) => o.status === 'FILLED')).toBe(true);
+    }
+    const sent = all.filter((o) => !isStop(o));
     expect(sent.length).toBeGreaterThanOrEqual(minSignals);
     expect(sent.some((o) => o.reduce_only === 1)).toBe(true);
     // all filled, but those decided on the last kline (no later kline to fill them, in either run)
@@ -264,8 +297,9 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
     expect(filled.every((o) => o.status === 'FILLED' && o.executed_qty === o.quantity)).toBe(true);
     expect(sent.filter((o) => o.signal_id!.includes(lastKline)).every((o) => o.status === 'NEW')).toBe(true);
     expect(live.orders).toEqual(rep.orders);
-    expect(simFills.map((f) => f.clientOrderId)).toEqual(filled.map((o) => o.client_order_id));
-    expect(steppedFills).toBe(filled.length);
+    const filledAll = all.filter((o) => o.status === 'FILLED');
+    expect(simFills.map((f) => f.clientOrderId)).toEqual(filledAll.map((o) => o.client_order_id));
+    expect(steppedFills).toBe(filled.length); // stops fill on their own, within a kline
   });
 
   it('identical fills (one matching engine: the next kline\'s open ± 1 bps on the tick, taker fee) and realized PnL', () => {
@@ -276,7 +310,14 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
     // each fill is at the open of the kline after its signal's kline, moved 1 bps against the taker
     const opens = new Map(live.candles.map((c) => [c.open_time, c.open]));
     const signalOf = new Map(live.orders.map((o) => [o.client_order_id, o.signal_id]));
+    // a triggered stop fills at its stop price, moved 1 bps against the taker
+    const stopOf = new Map(live.orders.filter((o) => o.stop_price !== null).map((o) => [o.client_order_id, Number(o.stop_price)]));
     for (const f of live.fills) {
+      const stop = stopOf.get(f.client_order_id);
+      if (stop !== undefined) {
+        expect(Math.abs(Number(f.price) - stop) / stop).toBeLessThan(0.00011);
+        continue;
+      }
       const t = Number(signalOf.get(f.client_order_id)!.split(':')[2]);
       const open = Number(opens.get(t + MINUTE));
       expect(Math.abs(Number(f.price) - open) / open).toBeLessThan(0.00011);

@@ -56,6 +56,7 @@ describe('loadConfig defaults', () => {
       haltCooldownMinutes: 240,
       fundingBlackoutMinutes: 5,
       maxSignalAgeMs: 60_000,
+      exchangeStop: true,
     });
     expect(c.sim).toEqual({ takerFeeRate: '0.0005', makerFeeRate: '0.0002', slippageBps: '1', startingBalance: '10000' });
     expect(c.recordCandles).toBe(true);
@@ -428,5 +429,13 @@ describe('secrets', () => {
     // An empty token stays empty (nothing to hide).
     const r2 = redactConfig(loadConfig({ env: {}, dotenvFile: null }));
     expect((r2.alerts as Record<string, unknown>).slackToken).toBe('');
+  });
+});
+
+describe('risk.exchangeStop', () => {
+  it('is on by default and turned off by PERPBOT_RISK_EXCHANGE_STOP=false; a bad value names the key', () => {
+    expect(loadConfig({ env: {}, dotenvFile: null }).risk.exchangeStop).toBe(true);
+    expect(loadConfig({ env: { PERPBOT_RISK_EXCHANGE_STOP: 'false' }, dotenvFile: null }).risk.exchangeStop).toBe(false);
+    expect(() => loadConfig({ env: { PERPBOT_RISK_EXCHANGE_STOP: 'maybe' }, dotenvFile: null })).toThrow(/risk\.exchangeStop/);
   });
 });

@@ -45,6 +45,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_RISK_HALT_COOLDOWN_MINUTES: { key: 'risk.haltCooldownMinutes', kind: 'string' },
   PERPBOT_RISK_FUNDING_BLACKOUT_MINUTES: { key: 'risk.fundingBlackoutMinutes', kind: 'string' },
   PERPBOT_RISK_MAX_SIGNAL_AGE_MS: { key: 'risk.maxSignalAgeMs', kind: 'string' },
+  PERPBOT_RISK_EXCHANGE_STOP: { key: 'risk.exchangeStop', kind: 'string' },
   PERPBOT_SIM_TAKER_FEE_RATE: { key: 'sim.takerFeeRate', kind: 'string' },
   PERPBOT_SIM_MAKER_FEE_RATE: { key: 'sim.makerFeeRate', kind: 'string' },
   PERPBOT_SIM_SLIPPAGE_BPS: { key: 'sim.slippageBps', kind: 'string' },

@@ -149,6 +149,13 @@ export const configSchema = z.strictObject({
       fundingBlackoutMinutes: nonNegInt('a whole number ≥ 0').default(5),
       /** A signal whose kline closed longer ago than this is refused (stale data, e.g. a back-fill), ms. 0 = off. */
       maxSignalAgeMs: nonNegInt('milliseconds ≥ 0').default(60_000),
+      /**
+       * Keep a reduce-only STOP_MARKET (closePosition, mark price) on the exchange at the
+       * strategy's stop level for every position (Binance Algo Order API), so a crash never leaves
+       * a position unprotected. Applies in every mode (replay and paper simulate it) so that
+       * replay equals live.
+       */
+      exchangeStop: bool.default(true),
     })
     .prefault({}),
   sim: z

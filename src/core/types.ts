@@ -20,7 +20,12 @@ export type Symbol = string;
 export type Side = 'BUY' | 'SELL';
 
 /** Order types perpbot places. Binance: POST /fapi/v1/order `type`. */
-export type OrderType = 'MARKET' | 'LIMIT';
+/**
+ * Order types perpbot sends. `STOP_MARKET` is the protective stop: a conditional order that
+ * Binance (since 2025-12-09) takes only through the Algo Order API (POST /fapi/v1/algoOrder,
+ * algoType CONDITIONAL); on trigger it becomes a MARKET order closing the position.
+ */
+export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET';
 
 /** Time in force for LIMIT orders. GTX is Binance's post-only. */
 export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'GTX';
@@ -103,6 +108,14 @@ export interface SignalEmitted {
    * signal whose kline closed too long ago (back-filled data must not trade at today's prices).
    */
   klineOpenTime?: number;
+  /**
+   * The protective stop level of the position this signal targets, quote asset (decimal string),
+   * as the strategy states it (vwap-adx: its stop band at the entry kline). With
+   * `risk.exchangeStop` the executor keeps a reduce-only STOP_MARKET (closePosition) at this
+   * level on the exchange while the position is held; a later signal for the held position with
+   * another `stopPrice` moves it. Absent: no exchange stop for this entry.
+   */
+  stopPrice?: DecimalString;
 }
 
 /** A request to place an order, produced by the executor from a signal (or by an operator). */
@@ -117,6 +130,16 @@ export interface OrderIntent {
   /** Limit price in quote asset, rounded to the tick size; absent for MARKET. */
   price?: DecimalString;
   timeInForce?: TimeInForce;
+  /**
+   * STOP_MARKET only: the trigger price, quote asset, on the tick (Binance `triggerPrice`,
+   * compared with the MARK price: `workingType=MARK_PRICE`).
+   */
+  stopPrice?: DecimalString;
+  /**
+   * STOP_MARKET only: close the whole position when triggered (Binance `closePosition=true`);
+   * `quantity` is then `"0"` and not sent.
+   */
+  closePosition?: boolean;
   reduceOnly: boolean;
   /** The strategy that asked for it, or `"operator"`. */
   strategyId: string;

@@ -214,6 +214,7 @@ export class Kernel {
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,
+      exchangeStop: config.risk.exchangeStop,
       ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();
@@ -386,7 +387,13 @@ export class Kernel {
         if (wait !== undefined) await wait;
       }
       this.klines += group.length;
-      if (this.drainEachStep && !bus.idle) await bus.drain();
+      if (this.drainEachStep) {
+        // The bus, and the protective stops' venue calls its events started (they publish again).
+        for (let p = this.executor.stops?.pending() ?? null; !bus.idle || p !== null; p = this.executor.stops?.pending() ?? null) {
+          if (!bus.idle) await bus.drain();
+          if (p !== null) await p;
+        }
+      }
       this.executor.tick();
       // Backpressure: never let the writer thread fall more than a few batches behind.
       if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);

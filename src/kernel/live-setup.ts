@@ -204,6 +204,13 @@ export function restPort(rest: USDMClient, limits?: RateLimitTracker): UsdmRestP
     getAllOpenOrders: (p) => counted(() => rest.getAllOpenOrders(p) as Promise<unknown>),
     getPositionsV3: () => counted(() => rest.getPositionsV3() as Promise<unknown>),
     getAccountTrades: (p) => counted(() => rest.getAccountTrades(p as never) as Promise<unknown>),
+    algo: {
+      // postPrivate: the library's submitNewAlgoOrder would rewrite ids without its broker prefix.
+      submitNewAlgoOrder: (p) => counted(() => rest.postPrivate('fapi/v1/algoOrder', p) as Promise<unknown>, true),
+      cancelAlgoOrder: (p) => counted(() => rest.cancelAlgoOrder(p) as Promise<unknown>),
+      getAlgoOrder: (p) => counted(() => rest.getAlgoOrder(p) as Promise<unknown>),
+      getOpenAlgoOrders: (p) => counted(() => rest.getOpenAlgoOrders(p) as Promise<unknown>),
+    },
   };
 }
 

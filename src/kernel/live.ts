@@ -24,6 +24,8 @@ import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
 import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
+import { isStopId, planStartupStops, type ProtectiveStops, type StartupStopPlan } from '../../executor/protective-stops.ts';
+import { stopLevelsOf } from '../../database/stop-levels.ts';
 import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
 import type { Db } from '../../database/client.ts';
 import type { OrderRow } from '../../database/schema.ts';
@@ -207,6 +209,32 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
   };
 }
 
+
+/**
+ * Start-up reconciliation of protective stops (after the orders and positions): every held
+ * position gets its stop when the exchange has none open for it (at the level the database
+ * knows: see database/stop-levels.ts); perpbot's stops on symbols without a position, or on the
+ * wrong side, are canceled; a position whose level is unknown is reported, left alone.
+ */
+export function reconcileStops(stops: ProtectiveStops, db: Db, runId: string, state: ExchangeState, log: Logger): StartupStopPlan {
+  const held: Record<Symbol, number> = {};
+  for (const [s, q] of Object.entries(state.positions)) if (!new Decimal(q).isZero()) held[s] = new Decimal(q).isPos() ? 1 : -1;
+  const levels = stopLevelsOf(db, runId, held);
+  const plan = planStartupStops(
+    Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, stopsOfSignal: levels[symbol]?.stopsOfSignal ?? 0, ...(levels[symbol]?.level ? { level: levels[symbol]!.level! } : {}) })),
+    state.openOrders.filter((o) => isStopId(o.clientOrderId)),
+  );
+  for (const o of plan.orphans) {
+    log.warn({ clientOrderId: o.clientOrderId, symbol: o.symbol }, 'protective stop without its position: canceling it');
+    stops.cancel(o, 'orphaned: no position');
+  }
+  for (const p of plan.place) {
+    log.warn({ symbol: p.symbol, stopPrice: p.level.stopPrice, signalId: p.level.signalId }, 'position without its protective stop: placing it');
+    stops.placeFor(p.symbol, p.positionSign, p.level, p.n);
+  }
+  for (const s of plan.unprotected) log.error({ symbol: s }, 'position without a protective stop and no stop level known for it (not opened by perpbot?): left without an exchange stop');
+  return plan;
+}
 
 /** Database state of an account run, for reconciliation and restore. */
 export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
@@ -485,7 +513,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       // The executor and the venue learn what is open and held, then the events settle the rest.
       const stillOpen = open.filter((o) => state.openOrders.some((x) => x.clientOrderId === o.clientOrderId));
       const restored = stillOpen.map((o) => ({
-        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}) },
+        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}), ...(o.stopPrice ? { stopPrice: o.stopPrice, closePosition: true } : {}), ...(o.signalId ? { signalId: o.signalId } : {}) },
         executedQty: o.executedQty,
         orderId: o.orderId,
       }));
@@ -520,6 +548,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
+      if (k.executor.stops) reconcileStops(k.executor.stops, k.db, k.runId, state, log);
       const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
       step('reconciliationMs');

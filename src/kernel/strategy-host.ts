@@ -144,6 +144,7 @@ export function startStrategies(
             indicators: req.indicators,
             klineOpenTime: req.klineOpenTime,
           };
+          if (req.stopPrice !== undefined) e.stopPrice = req.stopPrice;
           void bus.publish(topic, e);
           return e;
         },
@@ -171,7 +172,9 @@ export function startStrategies(
           if (m.type === 'PositionChanged') return m.position.symbol === symbol ? strategy.onPosition?.(m) : undefined;
           const id = orderIdOf(m);
           if (m.type === 'OrderSubmitted' || m.type === 'OrderDenied') {
-            if (m.intent.strategyId !== cfg.id || m.intent.symbol !== symbol) return;
+            // Protective stops (executor/protective-stops.ts) are the executor's, not the
+            // strategy's decisions: their refusals must not undo what the strategy holds.
+            if (m.intent.strategyId !== cfg.id || m.intent.symbol !== symbol || m.intent.type === 'STOP_MARKET') return;
             if (m.type === 'OrderSubmitted') mine.add(id);
           } else if (!mine.has(id)) return;
           if (

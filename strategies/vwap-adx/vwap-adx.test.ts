@@ -380,6 +380,11 @@ describe('vwap-adx on real BTCUSDT 1m klines (2025-07-06 … 2025-07-17)', () =>
           expect(req.target).toBe('SHORT');
           expect(close.gt(vwap.plus(sigma.times(2))), `SHORT at bar ${i}: close above VWAP + 2σ`).toBe(true);
         }
+        // the exchange stop it states: the stop band VWAP ∓ 3σ of the entry kline (exact
+        // decimal reference, to 1e-9 relative: the strategy's own value is a double)
+        const band = req.target === 'LONG' ? vwap.minus(sigma.times(3)) : vwap.plus(sigma.times(3));
+        expect(req.stopPrice, `stopPrice of the entry at bar ${i}`).toBeDefined();
+        expect(new D(req.stopPrice!).minus(band).abs().div(band).toNumber()).toBeLessThan(1e-9);
         entry = s;
         continue;
       }

@@ -197,11 +197,17 @@ export class VwapAdxStrategy implements Strategy {
   ): void {
     this.lastSignalPrev = this.held;
     this.held = target;
+    // The stop band at entry, VWAP ∓ stopK·σ of the entry kline, stated as the position's
+    // exchange stop. Indicators are floats; the level becomes decimal text here (the shortest
+    // text that round-trips the double) and the executor rounds it to the tick, never wider.
+    const band = target === 'LONG' ? vwap - this.p.stopK * sigma : target === 'SHORT' ? vwap + this.p.stopK * sigma : NaN;
+    const stopPrice = reason === 'entry' && Number.isFinite(band) && band > 0 ? String(band) : undefined;
     this.ctx.emit({
       target,
       reason,
       refPrice,
       klineOpenTime,
+      ...(stopPrice !== undefined && !/e/i.test(stopPrice) ? { stopPrice } : {}),
       indicators: {
         vwap,
         sigma,

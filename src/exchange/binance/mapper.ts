@@ -51,7 +51,7 @@ function field<T>(what: string, check: (v: unknown) => T | undefined) {
 }
 
 /** Decimal text ("0.8464", "-3367", "1e-8"), kept verbatim. */
-const dec = field<string>('a decimal number', (v) => (isDecimalString(v) ? v : undefined));
+export const dec = field<string>('a decimal number', (v) => (isDecimalString(v) ? v : undefined));
 
 /** Decimal text, or "" (Binance sends "" for some absent values, e.g. `r` of delivery symbols). */
 const decOrEmpty = field<string>('a decimal number or ""', (v) =>
@@ -64,14 +64,14 @@ const INT_TEXT = /^-?\d+$/;
  * {@link parseBinanceJson} yields for ids beyond 2^53). An unsafe number is refused: its digits
  * were already rounded by JSON.parse.
  */
-const int64 = field<string>('an int64 id (integer number below 2^53, or integer text)', (v) => {
+export const int64 = field<string>('an int64 id (integer number below 2^53, or integer text)', (v) => {
   if (typeof v === 'string') return INT_TEXT.test(v) ? v.replace(/^(-?)0+(?=\d)/, '$1') : undefined;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
   return undefined;
 });
 
 /** UTC epoch milliseconds: a non-negative safe integer. */
-const ms = field<number>('a time in epoch milliseconds', (v) =>
+export const ms = field<number>('a time in epoch milliseconds', (v) =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined,
 );
 
@@ -80,25 +80,25 @@ const count = field<number>('a non-negative integer', (v) =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined,
 );
 
-const bool = field<boolean>('a boolean', (v) => (typeof v === 'boolean' ? v : undefined));
+export const bool = field<boolean>('a boolean', (v) => (typeof v === 'boolean' ? v : undefined));
 
 /** A non-empty string (symbols, assets, client order ids). */
-const text = field<string>('a non-empty string', (v) => (typeof v === 'string' && v !== '' ? v : undefined));
+export const text = field<string>('a non-empty string', (v) => (typeof v === 'string' && v !== '' ? v : undefined));
 
 /** A string, possibly empty. */
-const anyText = field<string>('a string', (v) => (typeof v === 'string' ? v : undefined));
+export const anyText = field<string>('a string', (v) => (typeof v === 'string' ? v : undefined));
 
-function oneOf<const T extends readonly string[]>(values: T) {
+export function oneOf<const T extends readonly string[]>(values: T) {
   return field<T[number]>(`one of ${values.join(', ')}`, (v) =>
     typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T[number]) : undefined,
   );
 }
 
-function lit<const T extends string>(value: T) {
+export function lit<const T extends string>(value: T) {
   return field<T>(`"${value}"`, (v) => (v === value ? value : undefined));
 }
 
-const side = oneOf(['BUY', 'SELL'] as const);
+export const side = oneOf(['BUY', 'SELL'] as const);
 
 // ---------------------------------------------------------------------------------------------
 // Error reporting
@@ -151,7 +151,7 @@ function toValue(raw: unknown, stream: string): unknown {
   }
 }
 
-function parseWith<S extends z.ZodType>(schema: S, raw: unknown, stream: string): z.output<S> {
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown, stream: string): z.output<S> {
   const value = toValue(raw, stream);
   const r = schema.safeParse(value);
   if (!r.success) throw describeIssue(stream, value, r.error.issues[0]!);
@@ -307,7 +307,7 @@ export type BinanceListenKeyExpired = z.output<typeof BinanceListenKeyExpiredSch
 /** A combined-stream frame `{"stream": "...", "data": {...}}`. */
 const CombinedSchema = z.object({ stream: text, data: z.unknown() });
 
-function unwrap(raw: unknown, defaultStream: string): { stream: string; data: unknown } {
+export function unwrap(raw: unknown, defaultStream: string): { stream: string; data: unknown } {
   const value = toValue(raw, defaultStream);
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'stream' in value && 'data' in value) {
     const c = CombinedSchema.safeParse(value);

@@ -40,6 +40,8 @@ import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../ex
 import { VenueError, toVenueError } from './errors.ts';
 import { mapAccountUpdate, mapExternalOrderInfo, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
 import { backoffDelay, type RateLimitTracker } from './retry.ts';
+import { mapAlgoUpdate } from './algo-mapper.ts';
+import { cancelAlgoStop, lookupAlgo, openAlgoOrders, submitAlgoStop, type AlgoRestPort, type AlgoVenueContext } from './algo-venue.ts';
 
 /** The REST calls the venue makes (the `binance` USDMClient satisfies it through a thin adapter). */
 export interface UsdmRestPort {
@@ -55,7 +57,12 @@ export interface UsdmRestPort {
   getPositionsV3(): Promise<unknown>;
   /** GET /fapi/v1/userTrades. */
   getAccountTrades(params: { symbol: string; orderId?: string; fromId?: string; startTime?: number; endTime?: number; limit?: number }): Promise<unknown>;
+  /** The Algo Order API (protective stops); without it STOP_MARKET orders are refused and no algo order is listed. */
+  algo?: AlgoRestPort;
 }
+
+/** Client order ids of protective stops (executor/protective-stops.ts STOP_PREFIX): algo orders. */
+const STOP_ID_PREFIX = 'pb-stop-';
 
 /** Options of {@link BinanceVenue}. */
 export interface BinanceVenueOptions {
@@ -239,6 +246,7 @@ export class BinanceVenue implements Venue {
    */
   async submit(intent: OrderIntent): Promise<SubmitResult> {
     this.stats.submitted++;
+    if (intent.type === 'STOP_MARKET') return this.submitStop(intent);
     const t: Tracked = this.orders.get(intent.clientOrderId) ?? {
       intent,
       orderId: null,
@@ -316,6 +324,43 @@ export class BinanceVenue implements Venue {
       return this.reject(t, last);
     }
     return this.giveUp(t, last!);
+  }
+
+  /** The algo-order helper's view of this venue (./algo-venue.ts). */
+  private algo(): AlgoVenueContext {
+    const rest = this.o.rest.algo;
+    if (rest === undefined) throw new VenueError('this venue has no Algo Order API port: protective stops cannot be placed', { kind: 'business', binanceCode: -4120, httpStatus: 400, retryable: false, retryAfterMs: null, action: 'none', request: 'POST /fapi/v1/algoOrder' });
+    return {
+      rest,
+      attempts: this.attempts,
+      backoffBaseMs: this.o.backoffBaseMs ?? 250,
+      backoffMaxMs: this.o.backoffMaxMs ?? 10_000,
+      random: this.random,
+      now: () => this.o.clock.now(),
+      sleep: this.sleep,
+      throttle: (w, n) => this.throttle(w, n),
+      observe: (ve) => this.observe(ve),
+    };
+  }
+
+  /** A protective stop, through the Algo Order API (see ./algo-venue.ts). */
+  private async submitStop(intent: OrderIntent): Promise<SubmitResult> {
+    const t: Tracked = this.orders.get(intent.clientOrderId) ?? { intent, orderId: null, accepted: false, terminal: false, executed: new Decimal(0), tradeIds: new Set(), unknownSince: null, submitting: false };
+    this.orders.set(intent.clientOrderId, t);
+    let ctx: AlgoVenueContext;
+    try {
+      ctx = this.algo();
+    } catch (err) {
+      return this.reject(t, err as VenueError);
+    }
+    const r = await submitAlgoStop(ctx, intent);
+    if (r.kind === 'accepted') {
+      this.accept(t, r.algoId);
+      return { accepted: true, orderId: r.algoId };
+    }
+    if (r.kind === 'rejected') return this.reject(t, r.error);
+    this.stats.unknownOutcomes++;
+    throw r.error;
   }
 
   /** The outcome stays unknown: count it and throw (resolvePending settles it later). */
@@ -506,6 +551,7 @@ export class BinanceVenue implements Venue {
   onUserData(frame: unknown): void {
     const e = (frame as { e?: unknown } | null)?.e;
     if (e === 'ORDER_TRADE_UPDATE') this.apply(mapOrderTradeUpdate(frame), () => mapExternalOrderInfo(frame));
+    else if (e === 'ALGO_UPDATE') this.apply(mapAlgoUpdate(frame));
     else if (e === 'ACCOUNT_UPDATE') for (const p of mapAccountUpdate(frame, { feesOf: (sym) => (this.fees.get(sym) ?? new Decimal(0)).toFixed() })) this.emit(p);
   }
 
@@ -532,6 +578,13 @@ export class BinanceVenue implements Venue {
    * canceled already) is not an error: its final state arrives as an event.
    */
   async cancel(symbol: Symbol, clientOrderId: string): Promise<void> {
+    if (clientOrderId.startsWith(STOP_ID_PREFIX)) {
+      const t = this.orders.get(clientOrderId);
+      if (await cancelAlgoStop(this.algo(), clientOrderId)) {
+        this.apply([{ type: 'OrderCanceled', ts: this.o.clock.now(), clientOrderId, orderId: t?.orderId ?? '', symbol, reason: 'canceled' }]);
+      }
+      return;
+    }
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       await this.throttle(1, 0);
       try {
@@ -561,15 +614,19 @@ export class BinanceVenue implements Venue {
   /** Open orders as the exchange has them (GET /fapi/v1/openOrders). */
   async openOrders(): Promise<VenueOrder[]> {
     await this.throttle(40, 0);
-    return mapRestOpenOrders(await this.o.rest.getAllOpenOrders());
+    const regular = mapRestOpenOrders(await this.o.rest.getAllOpenOrders());
+    // Conditional orders (protective stops) are listed apart by Binance: open algo orders join them.
+    return this.o.rest.algo === undefined ? regular : [...regular, ...(await openAlgoOrders(this.algo()))];
   }
 
   /** The exchange's answer for one order: the order, or null when it does not know it (-2013). */
   async lookup(symbol: Symbol, clientOrderId: string): Promise<VenueOrder | null> {
     const q = await this.query(symbol, clientOrderId);
     if (q.kind === 'found') return q.order;
-    if (q.kind === 'absent') return null;
-    throw q.error;
+    if (q.kind !== 'absent') throw q.error;
+    // A protective stop not triggered (so no order of that client id): the algo order says.
+    if (clientOrderId.startsWith(STOP_ID_PREFIX) && this.o.rest.algo !== undefined) return lookupAlgo(this.algo(), clientOrderId);
+    return null;
   }
 
   /**

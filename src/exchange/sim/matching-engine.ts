@@ -30,6 +30,24 @@
  *   to the position (the remainder then expires). `cumulativeQuantity`/`status` are kept exact so
  *   partial fills can be added later.
  *
+ * - STOP_MARKET with `closePosition` (the protective stop, Binance's Algo Order API): kept apart
+ *   from the open orders ({@link MatchingEngine.openStops}; Binance lists algo orders apart too),
+ *   at most one per symbol and side (-4130), refused when the price is already at or beyond it
+ *   (-2021; the price: the first of the last bar seen, i.e. in replay the open of the kline the
+ *   entry filled on, the closest stand-in for the mark a few hundred ms after that fill). It is ARMED from the first minute boundary at or
+ *   after its submission (`ceil(submittedAt / 60 s) × 60 s`): replay cannot see inside the kline on
+ *   which it was placed, so the exchange simulator does not use that kline's remaining prices
+ *   either, and the two stay equal. Once armed, a SELL stop triggers when a price reaches
+ *   `≤ stopPrice` (kline: its low; mark: the mark), a BUY stop at `≥ stopPrice` (kline high).
+ *   It then fills as a MARKET close of the whole position (taker fee, `slippageBps` against the
+ *   taker, on the tick): at the first price it sees if that price is already beyond the stop (the
+ *   stop was placed beyond the market, or the price gapped past it while it was being armed),
+ *   otherwise AT THE STOP PRICE, on the assumption that the price path within and between klines
+ *   is continuous (a 1-minute kline opens within a tick or so of the previous close; a real gap
+ *   through the stop would fill worse than modelled). Nothing to close (flat, or a position on the
+ *   stop's side): it does not trigger and stays open until canceled (perpbot cancels the stop of a
+ *   flat position; replay and the simulator then agree however the cancel and the price race).
+ *
  * Not modelled: margin, leverage, liquidation, funding, exchange filters (tick/step/notional — the
  * caller may plug them in through {@link MatchingEngineConfig.validate}).
  *
@@ -92,6 +110,10 @@ export const SIM_ERROR = {
   PRICE_LE_ZERO: { code: -4001, reason: 'Price less than 0.' },
   /** -4003 QTY_LESS_THAN_ZERO: quantity ≤ 0. */
   QTY_LE_ZERO: { code: -4003, reason: 'Quantity less than or equal to zero.' },
+  /** -2021 ORDER_WOULD_IMMEDIATELY_TRIGGER: a stop already at or beyond the current price. */
+  WOULD_TRIGGER: { code: -2021, reason: 'Order would immediately trigger.' },
+  /** -4130: an open closePosition STOP/TAKE_PROFIT order in this direction already exists. */
+  STOP_EXISTS: { code: -4130, reason: 'An open stop or take profit order with GTE and closePosition in the direction is existing.' },
   /** -4116 DUPLICATED_CLIENT_ORDER_ID: another OPEN order already uses this `newClientOrderId`. */
   DUPLICATE_CLIENT_ORDER_ID: { code: -4116, reason: 'ClientOrderId is duplicated.' },
   /** -5022 GTX_ORDER_REJECT: a post-only order that would immediately take liquidity. */
@@ -181,6 +203,8 @@ export interface EngineOrder {
   quantity: DecimalString;
   /** Limit price, quote asset; `null` for MARKET. */
   price: DecimalString | null;
+  /** STOP_MARKET trigger price, quote asset; `null` for other types. */
+  stopPrice: DecimalString | null;
   reduceOnly: boolean;
   /** NEW, PARTIALLY_FILLED (open), or FILLED, CANCELED, EXPIRED (finished). */
   status: OrderStatus;
@@ -220,7 +244,8 @@ interface SimOrder {
   readonly side: Side;
   readonly type: OrderType;
   readonly tif: TimeInForce | null;
-  readonly qty: Decimal;
+  /** Ordered quantity; for a closePosition stop 0 until it triggers, then the position closed. */
+  qty: Decimal;
   readonly price: Decimal | null;
   /** `price` as plain canonical text, for the allocation-free comparison against bar prices. */
   readonly priceText: string | null;
@@ -229,6 +254,9 @@ interface SimOrder {
   executed: Decimal;
   quoteExecuted: Decimal;
   status: OrderStatus;
+  /** STOP_MARKET: trigger price, and the time from which it is armed (UTC epoch ms). */
+  readonly stop: Decimal | null;
+  readonly armedFrom: number;
   /** True once the order has seen its first price after submit (it has "arrived" and rests). */
   arrived: boolean;
   updatedAt: number;
@@ -237,8 +265,12 @@ interface SimOrder {
 interface Book {
   /** Open orders of the symbol, in submission order. */
   open: SimOrder[];
+  /** Open (untriggered) STOP_MARKET orders of the symbol, in submission order. */
+  stops: SimOrder[];
   /** Last price seen (kline close or mark), text, and its time. */
   last: string | null;
+  /** The first price of the last bar seen (kline open, or the mark): the -2021 check of stops. */
+  lastOpen: string | null;
   lastTs: number;
 }
 
@@ -281,6 +313,7 @@ export class MatchingEngine {
   private nextTradeId: bigint;
   private readonly books = new Map<Symbol, Book>();
   private readonly openById = new Map<string, SimOrder>();
+  private readonly stopById = new Map<string, SimOrder>();
   private readonly finished = new Map<string, SimOrder>();
   private readonly pos = new Map<Symbol, PosState>();
   private realizedTotal: Decimal = ZERO;
@@ -360,6 +393,7 @@ export class MatchingEngine {
       return [ev];
     }
     const orderId = (this.nextOrderId++).toString();
+    const isStop = intent.type === 'STOP_MARKET';
     const order: SimOrder = {
       intent,
       orderId,
@@ -370,7 +404,9 @@ export class MatchingEngine {
       qty: checked.qty,
       price: checked.price,
       priceText: checked.price === null ? null : str(checked.price),
-      reduceOnly: intent.reduceOnly === true,
+      reduceOnly: intent.reduceOnly === true || isStop,
+      stop: checked.stop,
+      armedFrom: Math.ceil(now / 60_000) * 60_000,
       submittedAt: now,
       executed: ZERO,
       quoteExecuted: ZERO,
@@ -378,8 +414,13 @@ export class MatchingEngine {
       arrived: false,
       updatedAt: now,
     };
-    this.book(intent.symbol).open.push(order);
-    this.openById.set(intent.clientOrderId, order);
+    if (isStop) {
+      this.book(intent.symbol).stops.push(order);
+      this.stopById.set(intent.clientOrderId, order);
+    } else {
+      this.book(intent.symbol).open.push(order);
+      this.openById.set(intent.clientOrderId, order);
+    }
     this.counters.accepted++;
     const ev: OrderAccepted = { type: 'OrderAccepted', ts: now, clientOrderId: intent.clientOrderId, orderId, symbol: intent.symbol };
     return [ev];
@@ -394,6 +435,13 @@ export class MatchingEngine {
    *   answer -2011 "Unknown order sent."): `length > 0` tells whether it existed.
    */
   cancel(symbol: Symbol, clientOrderId: string, now: number, reason = 'canceled'): readonly EngineEvent[] {
+    const stop = this.stopById.get(clientOrderId);
+    if (stop !== undefined) {
+      if (stop.symbol !== symbol) return NO_EVENTS;
+      const b = this.books.get(symbol)!;
+      b.stops = b.stops.filter((x) => x !== stop);
+      return [this.cancelOrder(stop, now, reason)];
+    }
     const o = this.openById.get(clientOrderId);
     if (o === undefined || o.symbol !== symbol) return NO_EVENTS;
     const book = this.books.get(symbol)!;
@@ -420,9 +468,30 @@ export class MatchingEngine {
     return [...this.openById.values()].map(snapshot);
   }
 
-  /** True when `clientOrderId` names an open order. */
+  /** True when `clientOrderId` names an open order (open stops included). */
   isOpen(clientOrderId: string): boolean {
-    return this.openById.has(clientOrderId);
+    return this.openById.has(clientOrderId) || this.stopById.has(clientOrderId);
+  }
+
+  /**
+   * Open (untriggered) STOP_MARKET orders, of one symbol or all, in submission order. Not part of
+   * {@link openOrders}: Binance lists algo orders apart (GET /fapi/v1/openAlgoOrders).
+   */
+  openStops(symbol?: Symbol): EngineOrder[] {
+    if (symbol !== undefined) return (this.books.get(symbol)?.stops ?? []).map(snapshot);
+    return [...this.stopById.values()].map(snapshot);
+  }
+
+  /** True when `clientOrderId` names a STOP_MARKET order, open or (still in the history) finished. */
+  isStop(clientOrderId: string): boolean {
+    if (this.stopById.has(clientOrderId)) return true;
+    return this.finished.get(clientOrderId)?.type === 'STOP_MARKET';
+  }
+
+  /** A STOP_MARKET order by client order id, open or finished (triggered, canceled, expired). */
+  getStop(clientOrderId: string): EngineOrder | undefined {
+    const o = this.stopById.get(clientOrderId) ?? this.finished.get(clientOrderId);
+    return o === undefined || o.type !== 'STOP_MARKET' ? undefined : snapshot(o);
   }
 
   /**
@@ -453,9 +522,10 @@ export class MatchingEngine {
     if (k.closeTime >= book.lastTs) {
       // A back-filled older kline (paper mode after a reconnect) must not turn the last price back.
       book.last = k.close;
+      book.lastOpen = k.open;
       book.lastTs = k.closeTime;
     }
-    if (book.open.length === 0) return NO_EVENTS;
+    if (book.open.length === 0 && book.stops.length === 0) return NO_EVENTS;
     return this.match(book, k.open, k.high, k.low, k.openTime, true);
   }
 
@@ -463,17 +533,33 @@ export class MatchingEngine {
    * Show the engine a mark price (treated as a kline whose open = high = low = `price`). Orders
    * of `symbol` submitted at or before `ts` are matched; fills are stamped `ts`.
    * Same hot path as {@link onKline}.
+   * @param stops false: STOP_MARKET orders do not see this price (the exchange simulator's mark at
+   *   a kline's open, shown the instant the previous kline closes: replay lets the orders decided
+   *   on that close go first, so the simulator shows the stops that open with its first sub-step)
    * @param price quote asset, decimal string
    * @param ts UTC epoch ms
    * @throws TypeError when `price` is not a decimal string and an order needs it
    */
-  onMarkPrice(symbol: Symbol, price: DecimalString, ts: number): readonly EngineEvent[] {
+  onMarkPrice(symbol: Symbol, price: DecimalString, ts: number, stops = true): readonly EngineEvent[] {
     let book = this.books.get(symbol);
     if (book === undefined) book = this.book(symbol);
     book.last = price;
+    book.lastOpen = price;
     book.lastTs = ts;
-    if (book.open.length === 0) return NO_EVENTS;
-    return this.match(book, price, price, price, ts, false);
+    if (book.open.length === 0 && (book.stops.length === 0 || !stops)) return NO_EVENTS;
+    return this.match(book, price, price, price, ts, false, stops);
+  }
+
+  /**
+   * Show only the armed STOP_MARKET orders of `symbol` a mark price (the exchange simulator's
+   * mark between klines when its other orders fill on klines only): stops trigger on the mark
+   * as on Binance; nothing else is matched and the last price is not changed.
+   * @param price quote asset, decimal string; @param ts UTC epoch ms
+   */
+  triggerStops(symbol: Symbol, price: DecimalString, ts: number): readonly EngineEvent[] {
+    const book = this.books.get(symbol);
+    if (book === undefined || book.stops.length === 0) return NO_EVENTS;
+    return this.matchStops(book, price, price, price, ts, false, null) ?? NO_EVENTS;
   }
 
   /** The last price seen for `symbol` (kline close or mark price) and its time (kline closeTime or mark ts). */
@@ -553,20 +639,35 @@ export class MatchingEngine {
   private book(symbol: Symbol): Book {
     let b = this.books.get(symbol);
     if (b === undefined) {
-      b = { open: [], last: null, lastTs: 0 };
+      b = { open: [], stops: [], last: null, lastOpen: null, lastTs: 0 };
       this.books.set(symbol, b);
     }
     return b;
   }
 
-  private check(intent: OrderIntent): EngineRejection | { tif: TimeInForce | null; qty: Decimal; price: Decimal | null } {
+  private check(intent: OrderIntent): EngineRejection | { tif: TimeInForce | null; qty: Decimal; price: Decimal | null; stop: Decimal | null } {
     if (this.validate !== undefined) {
       const r = this.validate(intent);
       if (r !== null) return r;
     }
     if (typeof intent.clientOrderId !== 'string' || !CLIENT_ORDER_ID_RE.test(intent.clientOrderId)) return SIM_ERROR.ILLEGAL_CHARS;
     if (intent.side !== 'BUY' && intent.side !== 'SELL') return SIM_ERROR.INVALID_SIDE;
-    if (intent.type !== 'MARKET' && intent.type !== 'LIMIT') return SIM_ERROR.INVALID_ORDER_TYPE;
+    if (intent.type !== 'MARKET' && intent.type !== 'LIMIT' && intent.type !== 'STOP_MARKET') return SIM_ERROR.INVALID_ORDER_TYPE;
+    if (intent.type === 'STOP_MARKET') {
+      // Only the protective stop: closePosition (no quantity), triggered on the price shown.
+      if (intent.closePosition !== true) return mandatoryParam('closePosition');
+      if (intent.stopPrice === undefined || !isDecimalString(intent.stopPrice)) return mandatoryParam('triggerPrice');
+      const stop = new Decimal(intent.stopPrice);
+      if (stop.lte(0)) return SIM_ERROR.PRICE_LE_ZERO;
+      if (this.stopById.has(intent.clientOrderId)) return SIM_ERROR.DUPLICATE_CLIENT_ORDER_ID;
+      for (const o of this.books.get(intent.symbol)?.stops ?? []) if (o.side === intent.side) return SIM_ERROR.STOP_EXISTS;
+      // Binance -2021 when the mark is already at or beyond the stop. The engine's stand-in for
+      // the mark at placement is the first price of the last bar it saw (replay: the open of the
+      // kline the entry filled on; the exchange simulator: the mark of that moment).
+      const ref = this.books.get(intent.symbol)?.lastOpen ?? null;
+      if (ref !== null && isDecimalString(ref) && (intent.side === 'SELL' ? new Decimal(ref).lte(stop) : new Decimal(ref).gte(stop))) return SIM_ERROR.WOULD_TRIGGER;
+      return { tif: null, qty: ZERO, price: null, stop };
+    }
     if (!isDecimalString(intent.quantity)) return mandatoryParam('quantity');
     const qty = new Decimal(intent.quantity);
     if (qty.lte(0)) return SIM_ERROR.QTY_LE_ZERO;
@@ -591,14 +692,14 @@ export class MatchingEngine {
         if (intent.side === 'BUY' ? price.gte(l) : price.lte(l)) return SIM_ERROR.GTX_REJECT;
       }
     }
-    return { tif, qty, price };
+    return { tif, qty, price, stop: null };
   }
 
   /**
    * Match the open orders of `book` against one price bar. `open/high/low` are decimal text
    * (equal for a mark price); `t` is the bar's time (kline openTime or mark ts).
    */
-  private match(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean): readonly EngineEvent[] {
+  private match(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean, stops = true): readonly EngineEvent[] {
     const list = book.open;
     const openField = isKline ? 'kline.open' : 'markPrice';
     let events: EngineEvent[] | null = null;
@@ -644,7 +745,44 @@ export class MatchingEngine {
     if (done) {
       book.open = list.filter((o) => o.status === 'NEW' || o.status === 'PARTIALLY_FILLED');
     }
+    if (stops && book.stops.length !== 0) events = this.matchStops(book, openS, highS, lowS, t, isKline, events);
     return events ?? NO_EVENTS;
+  }
+
+  /**
+   * Trigger the armed stops of `book` on one price bar (see the module doc: a SELL stop at
+   * `low ≤ stop`, a BUY stop at `high ≥ stop`; filled at the bar's open when its first price is
+   * already beyond, else at the stop price; both as a MARKET taker with slippage).
+   */
+  private matchStops(book: Book, openS: string, highS: string, lowS: string, t: number, isKline: boolean, events: EngineEvent[] | null): EngineEvent[] | null {
+    let fired = false;
+    const openField = isKline ? 'kline.open' : 'markPrice';
+    for (const o of book.stops) {
+      if (t < o.armedFrom) continue;
+      const stopS = str(o.stop!);
+      const buy = o.side === 'BUY';
+      const first = !o.arrived;
+      o.arrived = true;
+      const openBeyond = buy ? compare(openS, stopS, openField) >= 0 : compare(openS, stopS, openField) <= 0;
+      const reached = buy ? compare(highS, stopS, isKline ? 'kline.high' : openField) >= 0 : compare(lowS, stopS, isKline ? 'kline.low' : openField) <= 0;
+      if (!reached && !openBeyond) continue;
+      const q = this.pos.get(o.symbol)?.qty ?? ZERO;
+      const closable = buy ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
+      // Nothing to close (the position was closed by another order): it stays open, untriggered,
+      // until canceled (perpbot cancels a stop once its position is flat). Replay sees a whole
+      // kline at once and live sees the cancel land mid-kline: not triggering keeps them equal.
+      if (closable.isZero()) continue;
+      // Already beyond at the first price seen once armed: filled there; else crossed on a
+      // continuous path: at the stop price (the same in replay and in the exchange simulator).
+      const at = openBeyond && first ? dec(openS, openField) : o.stop!;
+      events ??= [];
+      fired = true;
+      this.stopById.delete(o.intent.clientOrderId);
+      o.qty = closable;
+      this.fill(o, this.slip(at, o.side, o.symbol), closable, false, t, events);
+    }
+    if (fired) book.stops = book.stops.filter((o) => o.status === 'NEW');
+    return events;
   }
 
 
@@ -759,6 +897,7 @@ export class MatchingEngine {
   private finish(o: SimOrder): void {
     const id = o.intent.clientOrderId;
     if (this.openById.get(id) === o) this.openById.delete(id);
+    if (this.stopById.get(id) === o) this.stopById.delete(id);
     if (this.historyLimit === 0) return;
     this.finished.delete(id);
     this.finished.set(id, o);
@@ -856,6 +995,7 @@ function snapshot(o: SimOrder): EngineOrder {
     timeInForce: o.tif,
     quantity: str(o.qty),
     price: o.price === null ? null : str(o.price),
+    stopPrice: o.stop === null ? null : str(o.stop),
     reduceOnly: o.reduceOnly,
     status: o.status,
     executedQuantity: str(o.executed),

@@ -29,6 +29,7 @@ export function simulatorState(ctx: SimContext): SimulatorState {
       .filter(([s]) => engine.positions().some((x) => x.symbol === s))
       .map(([s, e]) => ({ symbol: s, positionAmt: str(e.qty), entryPrice: str(e.entry), markPrice: e.mark, unrealizedProfit: str(e.up), realizedPnl: e.realized, fees: e.fees, leverage: ctx.lev(s) })),
     openOrders: engine.openOrders(),
+    openAlgoOrders: engine.openStops(),
     fills: [...ctx.fills],
     funding: [...ctx.fundingPayments],
     listenKeys: [...ctx.listenKeys].map(([listenKey, expiresAt]) => ({ listenKey, expiresAt })),

@@ -35,7 +35,7 @@ export function startDataClock(ctx: SimContext): DataClock {
     for (const s of symbols) {
       const k = bars.get(s)![ctx.index];
       if (k === undefined) continue;
-      ctx.handleEvents(engine.onMarkPrice(s, k.open, t), t);
+      ctx.handleEvents(engine.onMarkPrice(s, k.open, t, false), t); // stops: from the first sub-step (matching-engine.ts)
     }
     ctx.marketFrames(false, hand);
   }
@@ -89,6 +89,13 @@ export function startDataClock(ctx: SimContext): DataClock {
         for (const s of symbols) {
           const k = bars.get(s)![ctx.index];
           if (k !== undefined) ctx.handleEvents(engine.onMarkPrice(s, partialKline(k, ctx.phase, steps).close, t), t);
+        }
+      } else {
+        // Protective stops trigger on the mark price (Binance workingType MARK_PRICE) all the same.
+        const t = ctx.dataTime();
+        for (const s of symbols) {
+          const k = bars.get(s)![ctx.index];
+          if (k !== undefined) ctx.handleEvents(engine.triggerStops(s, partialKline(k, ctx.phase, steps).close, t), t);
         }
       }
       return 'step';

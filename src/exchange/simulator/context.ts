@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import type { WebSocket } from 'ws';
 import { Decimal, dec } from '../../core/decimal.ts';
-import type { DecimalString, Kline, Symbol } from '../../core/types.ts';
+import type { DecimalString, Fill, Kline, Symbol } from '../../core/types.ts';
 import { shiftKlines } from '../../market/kline-csv.ts';
 import { collectSpecs, loadSpecs } from './data-specs.ts';
 import { loadExchangeInfo, type ExchangeRules } from '../../../executor/exchange-info.ts';
@@ -189,6 +189,13 @@ export interface SimContext {
   sendMarks(which: '1s' | '3s' | 'all', isFinal?: boolean): void;
   expireKey(key: string): void;
   // installed by ./user-events.ts
+  /** Record a fill (userTrades, state) and add it to its order's quote total; returns that total. */
+  bookFill(f: Fill): Decimal;
+  /**
+   * Hooks over engine events, asked before the default handling (e.g. ./algo-orders.ts for the
+   * conditional orders): true = handled. `sendUser` adds frames to the current batch, in order.
+   */
+  eventHooks: Array<(ev: EngineEvent, eventTime: number, sendUser: (frame: unknown) => void) => boolean>;
   openNotionals(symbol: Symbol): { bids: string; asks: string };
   breakEven(qty: Decimal, entry: Decimal): Decimal;
   handleEvents(events: readonly EngineEvent[], eventTime: number): void;
@@ -366,6 +373,7 @@ export function createContext(opts: SimulatorOptions): SimContext {
       if (!bars.has(s)) throw apiError(-1121);
       return s;
     },
+    eventHooks: [] as SimContext["eventHooks"],
   } as SimContext;
   ctx.nextFunding = nextFundingTime(ctx.dataTime());
 

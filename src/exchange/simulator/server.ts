@@ -45,6 +45,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { handleAdmin, simulatorState } from './admin.ts';
 import { checkAuth, createRateLimiter } from './auth.ts';
 import { startDataClock } from './clock.ts';
+import { createAlgoOrders } from './algo-orders.ts';
 import { createContext, type Route, type RouteFamily } from './context.ts';
 import { installFaults } from './faults.ts';
 import { accountRoutes, installAccount } from './routes/account.ts';
@@ -148,7 +149,29 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   installStreams(ctx);
   installUserEvents(ctx);
   installAccount(ctx);
-  const routes = buildRoutes(ctx, [...ROUTE_FAMILIES, ...(opts.routeFamilies ?? [])]);
+  // Conditional (algo) orders: routes and user-data frames in ./algo-orders.ts; their engine
+  // events are sent within the batch that caused them (in order).
+  let algoSink: (frame: unknown) => void = (f) => ctx.sendUser(f);
+  const algo = createAlgoOrders({
+    engine: ctx.engine,
+    rules: ctx.rules,
+    symbolParam: (p) => ctx.symbolParam(p),
+    markPrice: (s) => ctx.markPrice(s),
+    dataTime: () => ctx.dataTime(),
+    dualSide: () => ctx.dualSide,
+    sendUser: (f) => algoSink(f),
+    bookFill: (f) => ctx.bookFill(f),
+    openNotionals: (s) => ctx.openNotionals(s),
+  });
+  ctx.eventHooks.push((ev, eventTime, send) => {
+    algoSink = send;
+    try {
+      return algo.onEvent(ev, eventTime);
+    } finally {
+      algoSink = (f) => ctx.sendUser(f);
+    }
+  });
+  const routes = buildRoutes(ctx, [...ROUTE_FAMILIES, () => algo.routes, ...(opts.routeFamilies ?? [])]);
   const clock = startDataClock(ctx);
   const stopKeyExpiry = startListenKeyExpiry(ctx);
   const limiter = createRateLimiter(ctx);

@@ -114,6 +114,8 @@ export interface SimulatorState {
   balance: DecimalString;
   positions: { symbol: Symbol; positionAmt: DecimalString; entryPrice: DecimalString; markPrice: DecimalString; unrealizedProfit: DecimalString; realizedPnl: DecimalString; fees: DecimalString; leverage: number }[];
   openOrders: EngineOrder[];
+  /** Open conditional (algo) orders: the protective stops (GET /fapi/v1/openAlgoOrders). */
+  openAlgoOrders: EngineOrder[];
   fills: SimFill[];
   /** Funding settled so far (at most the last 10,000), oldest first. */
   funding: FundingPayment[];

@@ -5,7 +5,7 @@
  * …/Event-Balance-and-Position-Update). Also keeps the fills list and the orderId index.
  */
 import { Decimal, ZERO, dec, str } from '../../core/decimal.ts';
-import type { Symbol } from '../../core/types.ts';
+import type { Fill, Symbol } from '../../core/types.ts';
 import type { EngineEvent, EngineOrder } from '../sim/matching-engine.ts';
 import { FILL_LIMIT, ORDER_INDEX_LIMIT, type SimContext } from './context.ts';
 import { accountUpdate, orderTradeUpdate, type AccountUpdatePosition, type OrderUpdateExec } from './wire.ts';
@@ -31,6 +31,16 @@ export function installUserEvents(ctx: SimContext): void {
     return qty.isPos() ? entry.times(ctx.takerFee.plus(1)) : entry.times(new Decimal(1).minus(ctx.takerFee));
   };
 
+  ctx.bookFill = (fill: Fill): Decimal => {
+    const f = { ...fill, time: ctx.wireTime(fill.time), dataTime: fill.time };
+    if (ctx.fills.length >= FILL_LIMIT) ctx.fills.shift();
+    ctx.fills.push(f);
+    const ex = ctx.extras.get(f.orderId) ?? { cumQuote: ZERO };
+    ex.cumQuote = ex.cumQuote.plus(dec(f.price).times(dec(f.quantity)));
+    ex.updateTime = f.time;
+    ctx.extras.set(f.orderId, ex);
+    return ex.cumQuote;
+  };
   ctx.handleEvents = (events: readonly EngineEvent[], dataEventTime: number): void => {
     const eventTime = ctx.wireTime(dataEventTime);
     const out: unknown[] = [];
@@ -42,6 +52,7 @@ export function installUserEvents(ctx: SimContext): void {
       if (ex !== undefined) ex.updateTime = t;
     };
     for (const ev of events) {
+      if (ctx.eventHooks.some((hook) => hook(ev, eventTime, sendUser))) continue;
       const ts = ctx.wireTime(ev.ts);
       switch (ev.type) {
         case 'OrderAccepted': {
@@ -58,17 +69,12 @@ export function installUserEvents(ctx: SimContext): void {
           break;
         }
         case 'OrderFilled': {
-          const f = { ...ev.fill, time: ctx.wireTime(ev.fill.time), dataTime: ev.fill.time };
-          if (ctx.fills.length >= FILL_LIMIT) ctx.fills.shift();
-          ctx.fills.push(f);
-          const ex = ctx.extras.get(f.orderId) ?? { cumQuote: ZERO };
-          ex.cumQuote = ex.cumQuote.plus(dec(f.price).times(dec(f.quantity)));
-          ex.updateTime = f.time;
-          ctx.extras.set(f.orderId, ex);
+          const f = { ...ev.fill, time: ctx.wireTime(ev.fill.time) };
+          const cumQuote = ctx.bookFill(ev.fill);
           const snap = engine.getOrder(f.clientOrderId);
           if (snap === undefined) break;
           const cum = dec(ev.cumulativeQuantity);
-          const o: EngineOrder = { ...snap, status: ev.status, executedQuantity: ev.cumulativeQuantity, averagePrice: str(ex.cumQuote.div(cum)), updatedAt: f.time };
+          const o: EngineOrder = { ...snap, status: ev.status, executedQuantity: ev.cumulativeQuantity, averagePrice: str(cumQuote.div(cum)), updatedAt: f.time };
           const exec: OrderUpdateExec = { x: 'TRADE', fill: { tradeId: f.tradeId, price: f.price, quantity: f.quantity, commission: f.commission, realizedPnl: f.realizedPnl, maker: f.maker } };
           sendUser(orderTradeUpdate(o, exec, eventTime, f.time, ctx.openNotionals(f.symbol)));
           break;

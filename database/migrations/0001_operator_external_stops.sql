@@ -12,4 +12,6 @@ CREATE TABLE `operator_commands` (
 --> statement-breakpoint
 CREATE INDEX `operator_commands_run_idx` ON `operator_commands` (`run_id`);--> statement-breakpoint
 ALTER TABLE `fills` ADD `external` integer DEFAULT false NOT NULL;--> statement-breakpoint
-ALTER TABLE `orders` ADD `external` integer DEFAULT false NOT NULL;
+ALTER TABLE `orders` ADD `stop_price` text;--> statement-breakpoint
+ALTER TABLE `orders` ADD `external` integer DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE `signals` ADD `stop_price` text;

@@ -148,7 +148,7 @@ const SQL = {
     WHERE orders.status = 'PENDING_NEW'`,
   orderExists: `SELECT 1 FROM orders WHERE run_id = ? AND client_order_id = ?`,
   insertExternalOrder: `INSERT INTO orders (${ORDER_COLUMNS}, external)
-    VALUES (@runId, @clientOrderId, @orderId, @symbol, @side, @type, @quantity, @price, NULL, @reduceOnly,
+    VALUES (@runId, @clientOrderId, @orderId, @symbol, @side, @type, @quantity, @price, NULL, NULL, @reduceOnly,
       'external', NULL, '0', 'NEW', '0', '0', NULL, NULL, NULL, NULL, @ts, @ts, 1)
     ON CONFLICT (run_id, client_order_id) DO NOTHING`,
   accepted: `UPDATE orders SET order_id = coalesce(order_id, @orderId),

@@ -48,6 +48,8 @@ export interface AlgoOrdersHost {
   markPrice(symbol: Symbol): DecimalString;
   /** The simulator's data clock, UTC epoch ms. */
   dataTime(): number;
+  /** A data-clock time as sent on the wire: never ahead of the server clock (see context.ts `wireTime`). Default: unchanged. */
+  wireTime?(dataTime: number): number;
   /** Hedge mode on (algo orders then need a position side: refused, -4061). */
   dualSide(): boolean;
   /** Send a user-data event to every live listen key. */
@@ -246,6 +248,8 @@ export function createAlgoOrders(h: AlgoOrdersHost): AlgoOrders {
     return { algoId: Number(o.orderId), clientAlgoId: o.clientOrderId, code: '200', msg: 'success' };
   }
 
+  const wire = (t: number): number => (h.wireTime ? h.wireTime(t) : t);
+
   function onEvent(ev: EngineEvent, eventTime: number): boolean {
     if (ev.type === 'PositionChanged') return false;
     const cid = ev.type === 'OrderFilled' ? ev.fill.clientOrderId : ev.clientOrderId;
@@ -260,13 +264,13 @@ export function createAlgoOrders(h: AlgoOrdersHost): AlgoOrders {
         h.sendUser(algoUpdate(o, 'CANCELED', eventTime));
         break;
       case 'OrderExpired':
-        triggeredAt.set(cid, ev.ts);
+        triggeredAt.set(cid, wire(ev.ts));
         h.sendUser(algoUpdate(o, 'EXPIRED', eventTime));
         break;
       case 'OrderFilled': {
-        const f = ev.fill;
+        const cumQuote = h.bookFill(ev.fill);
+        const f = { ...ev.fill, time: wire(ev.fill.time) };
         triggeredAt.set(cid, f.time);
-        const cumQuote = h.bookFill(f);
         const cum = dec(ev.cumulativeQuantity);
         const avg = cum.isZero() ? '0' : str(cumQuote.div(cum));
         const fresh: EngineOrder = { ...o, status: 'NEW', executedQuantity: '0', averagePrice: '0', updatedAt: f.time };

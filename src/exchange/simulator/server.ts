@@ -158,6 +158,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     symbolParam: (p) => ctx.symbolParam(p),
     markPrice: (s) => ctx.markPrice(s),
     dataTime: () => ctx.dataTime(),
+    wireTime: (t) => ctx.wireTime(t),
     dualSide: () => ctx.dualSide,
     sendUser: (f) => algoSink(f),
     bookFill: (f) => ctx.bookFill(f),

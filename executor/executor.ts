@@ -478,8 +478,9 @@ export class Executor {
       return false;
     }
     // A halt (or REDUCING) that arrived while the intent was being committed still stops it:
-    // the same trading-state check, on the state and position of now.
-    if (this.risk.state !== 'ACTIVE') {
+    // the same trading-state check, on the state and position of now (an operator's reducing
+    // close is exempt, as above).
+    if (this.risk.state !== 'ACTIVE' && !(opts.operatorClose && isReducing(intent, this.positionOf(intent.symbol)))) {
       const nowPos = this.positionOf(intent.symbol);
       const late = tradingStateCheck(intent, this.risk.view(intent, this.d.clock.now(), nowPos, this.openPositionCount(), this.projected(intent.symbol, nowPos), this.funding.get(intent.symbol)), this.d.limits);
       if (late) {

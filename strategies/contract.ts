@@ -9,6 +9,8 @@
  */
 import type { z } from 'zod';
 import type { Clock } from '../src/core/clock.ts';
+import type { Bar, BarInterval } from './bars/aggregator.ts';
+import type { TradingSession } from './bars/session.ts';
 import type {
   KlineClosed,
   MarkPriceUpdated,
@@ -47,8 +49,19 @@ export interface StrategyContext {
   /** The injected clock (replay time or wall clock), UTC epoch ms. */
   readonly clock: Clock;
   readonly log: StrategyLogger;
-  /** Publish a signal; returns the published event. */
-  emit(signal: SignalRequest): SignalEmitted;
+  /**
+   * The symbol's trading session (config `sessions.<SYMBOL>`), or undefined when it trades around
+   * the clock. Entries are allowed only inside it: see {@link StrategyContext.emit}.
+   */
+  readonly session?: TradingSession;
+  /**
+   * Publish a signal; returns the published event. The host refuses (does not publish, logs and
+   * counts, returns null) a signal targeting LONG or SHORT whose decision kline closed
+   * (`klineOpenTime` + 1 min) outside the symbol's trading session: no entries outside session
+   * hours. Exits (FLAT) always pass. Strategies should check `inSession(ctx.session, t)` (strategies/bars/session.ts) first so their own
+   * state never assumes a refused entry.
+   */
+  emit(signal: SignalRequest): SignalEmitted | null;
 }
 
 /** A running strategy instance. All hooks are synchronous and must be fast (O(1) per kline). */
@@ -57,6 +70,13 @@ export interface Strategy {
   start?(): void;
   /** Each closed kline of the instance's symbol, in time order. */
   onKline(event: KlineClosed): void;
+  /**
+   * Each closed bar of the intervals the definition asked for ({@link StrategyDefinition.intervals}),
+   * right after the `onKline` of the 1m kline that closed it; shortest interval first when several
+   * close together. Bars come from the host's one aggregator (strategies/bars/aggregator.ts), the
+   * same in replay and live; a bar with missing minutes has `complete: false`.
+   */
+  onBar?(interval: BarInterval, bar: Bar): void;
   /** Each mark price update of the instance's symbol (live and paper; may be conflated). */
   onMarkPrice?(event: MarkPriceUpdated): void;
   /** Each update of an order that came from this instance's signals (including denials). */
@@ -81,4 +101,12 @@ export interface StrategyDefinition<P = unknown> {
   readonly params: z.ZodType<P>;
   /** Create one instance for one symbol. */
   create(params: P, ctx: StrategyContext): Strategy;
+  /**
+   * The bar intervals the instance needs for these parameters (delivered to `onBar`); none when
+   * absent. Each must be one of BAR_INTERVALS ('1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '1d').
+   */
+  intervals?(params: P): readonly BarInterval[];
 }
+
+export type { Bar, BarInterval } from './bars/aggregator.ts';
+export type { TradingSession } from './bars/session.ts';

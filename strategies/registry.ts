@@ -5,6 +5,8 @@
 import { PerpbotError } from '../src/core/errors.ts';
 import type { StrategyDefinition } from './contract.ts';
 import { vwapAdx } from './vwap-adx/vwap-adx.ts';
+import { donchianBreakout } from './donchian-breakout/donchian-breakout.ts';
+import { rsiReversion } from './rsi-reversion/rsi-reversion.ts';
 
 const registry = new Map<string, StrategyDefinition<unknown>>();
 
@@ -51,3 +53,5 @@ export function strategyNames(): string[] {
 }
 
 registerStrategy(vwapAdx);
+registerStrategy(donchianBreakout);
+registerStrategy(rsiReversion);

@@ -12,6 +12,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.ts';
+import { loadStrategyModules } from '../../strategies/loader.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError, DataError, PerpbotError, errorMessage } from '../core/errors.ts';
 import type { Mode } from '../core/types.ts';
@@ -68,6 +69,7 @@ async function replayRun(
   log: Logger,
   opts: { heartbeat: boolean; onStart?: (k: Kernel) => void; funding?: string[]; outputs?: BacktestOutputs },
 ): Promise<{ report: BacktestReport; kernel: Kernel }> {
+  await loadStrategyModules(config.strategies); // users' strategy modules: STRATEGY_MODULE (exit 2) before anything is written
   const rules = loadExchangeInfo(config.exchangeInfo);
   const data = loadReplayData(config.data);
   for (const s of data.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
@@ -95,6 +97,7 @@ async function replayRun(
  * cannot be reached, the heartbeat saying degraded); the simulated venue (paper) or Binance (live).
  */
 async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live'): Promise<void> {
+  await loadStrategyModules(config.strategies);
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
   const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols) : await startLive(config, log, rules, config.symbols);

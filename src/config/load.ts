@@ -32,6 +32,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_HEARTBEAT_INTERVAL_MS: { key: 'heartbeat.intervalMs', kind: 'string' },
   PERPBOT_HEARTBEAT_STALE_AFTER_MS: { key: 'heartbeat.staleAfterMs', kind: 'string' },
   PERPBOT_STRATEGIES: { key: 'strategies', kind: 'json' },
+  PERPBOT_SESSIONS: { key: 'sessions', kind: 'json' },
   PERPBOT_SIZING_MODE: { key: 'sizing.mode', kind: 'string' },
   PERPBOT_SIZING_NOTIONAL: { key: 'sizing.notional', kind: 'string' },
   PERPBOT_SIZING_EQUITY_FRACTION: { key: 'sizing.equityFraction', kind: 'string' },

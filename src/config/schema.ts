@@ -41,7 +41,32 @@ export const strategyConfigSchema = z.strictObject({
   symbols: z.array(z.string().regex(/^[A-Z0-9]{2,30}$/, 'expected an upper-case symbol like BTCUSDT')).default([]),
   /** Strategy parameters, validated by the strategy's own schema. */
   params: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * A user's strategy module (a .ts or .js file, relative to the working directory) exporting a
+   * StrategyDefinition as `default` or `strategy`; loaded at start (strategies/loader.ts). Its
+   * definition's `name` must equal `name`.
+   */
+  module: z.string().min(1).optional(),
 });
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a UTC time "HH:MM" (00:00 … 23:59)');
+const toMinutes = (t: string) => Number(t.slice(0, 2)) * 60 + Number(t.slice(3, 5));
+
+/**
+ * One symbol's trading session (`sessions.<SYMBOL>`), hours in UTC: entries only from `open` to
+ * `close` (a close at or before the open runs past midnight) on the listed weekdays; with
+ * `alignBars` the strategy's multi-timeframe bars align to `open` instead of 00:00 UTC.
+ * Parsed into strategies/bars/session.ts `TradingSession` (minutes after midnight).
+ */
+export const sessionConfigSchema = z
+  .strictObject({
+    open: hhmm,
+    close: hhmm,
+    /** UTC weekdays a session opens on, 0 = Sunday … 6 = Saturday; default every day. */
+    days: z.array(z.number().int().min(0).max(6)).min(1).default([0, 1, 2, 3, 4, 5, 6]),
+    alignBars: bool.default(false),
+  })
+  .transform((s) => ({ openMinute: toMinutes(s.open), closeMinute: toMinutes(s.close), days: s.days, alignBars: s.alignBars }));
 
 /**
  * The whole configuration. Strict at every level: an unknown key is an error, not ignored.
@@ -83,6 +108,11 @@ export const configSchema = z.strictObject({
       staleAfterMs: positiveInt('milliseconds ≥ 1').default(30_000),
     })
     .prefault({}),
+  /**
+   * Trading sessions by symbol (UTC hours): no entries outside them (the strategy host refuses
+   * them); optionally bars aligned to the session open. Symbols not listed trade around the clock.
+   */
+  sessions: z.record(z.string().regex(/^[A-Z0-9]{2,30}$/, 'expected an upper-case symbol like BTCUSDT'), sessionConfigSchema).default({}),
   strategies: z
     .array(strategyConfigSchema)
     .min(1, 'expected at least one strategy')

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'SYMBOL_UNKNOWN'
   | 'STRATEGY_UNKNOWN'
   | 'STRATEGY_PARAMS'
+  | 'STRATEGY_MODULE'
   | 'DATABASE'
   | 'VENUE'
   | 'DOWNLOAD'

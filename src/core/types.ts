@@ -78,8 +78,8 @@ export interface MarkPriceUpdated {
 /** What a strategy wants its position in a symbol to be. */
 export type TargetPosition = 'LONG' | 'SHORT' | 'FLAT';
 
-/** Why a strategy emitted a signal. `entry` opens, the others close. */
-export type SignalReason = 'entry' | 'exit_vwap' | 'stop' | 'time_stop' | 'manual';
+/** Why a strategy emitted a signal. `entry` opens, the others close (`exit_signal`: the strategy's own exit rule, e.g. a channel or mean crossed). */
+export type SignalReason = 'entry' | 'exit_vwap' | 'stop' | 'time_stop' | 'manual' | 'exit_signal';
 
 /**
  * Event: a strategy's decision. Topic `signal.<strategyId>`.

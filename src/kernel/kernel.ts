@@ -201,7 +201,7 @@ export class Kernel {
       ...(o.startHalted ? { initialTradingState: { state: 'HALTED' as const, reason: o.startHalted } } : {}),
     });
     this.executor.start();
-    this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }));
+    this.strategies = startStrategies(this.bus, config.strategies, o.symbols, clock, log.child({ component: 'strategy' }), { sessions: config.sessions });
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
     this.bus.consume('order.update', (e) => this.trades.onOrderEvent(e), { name: 'trades' });

@@ -47,7 +47,7 @@ registerStrategy({
               refPrice: e.kline.close,
               indicators: { n },
               klineOpenTime: e.kline.openTime,
-            }),
+            })!,
           );
         }
       },

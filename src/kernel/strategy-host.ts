@@ -3,6 +3,14 @@
  * own queue and loop over `market.kline.<SYMBOL>`, `market.markPrice.<SYMBOL>`, the order
  * updates of its own orders and the position changes of its symbol. A throwing strategy is counted and logged by the bus; the others and
  * the rest of the bot go on.
+ *
+ * Multi-timeframe bars: each instance whose definition declares `intervals` gets its own
+ * {@link BarAggregator} fed from the same closed 1m klines in every mode (replay, backtest, paper,
+ * live), so bars and the signals decided on them are identical across modes. Missing minutes are
+ * logged (warn) and counted per instance ({@link StrategyInstance.stats}).
+ *
+ * Trading sessions: the host enforces them. A signal targeting LONG or SHORT whose decision kline
+ * closed outside the symbol's session is not published (logged, counted as `sessionRefusals`).
  */
 import type { Logger } from 'pino';
 import type { StrategyConfig } from '../config/schema.ts';
@@ -12,6 +20,25 @@ import type { OrderEvent, SignalEmitted, Symbol } from '../core/types.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { Strategy, StrategyContext } from '../../strategies/contract.ts';
 import { getStrategy, parseStrategyParams } from '../../strategies/registry.ts';
+import { BarAggregator } from '../../strategies/bars/aggregator.ts';
+import { barAnchorMs, inSession, type TradingSession } from '../../strategies/bars/session.ts';
+
+/** Counters of one instance. */
+export interface StrategyInstanceStats {
+  /** Entry signals refused because their kline closed outside the trading session. */
+  sessionRefusals: number;
+  /** Minutes missing between consecutive 1m klines (only counted when the instance builds bars). */
+  gapMinutes: number;
+  /** Bars delivered to `onBar`, and how many of them had missing minutes. */
+  bars: number;
+  incompleteBars: number;
+}
+
+/** Options of {@link startStrategies}. */
+export interface StrategyHostOptions {
+  /** Trading sessions by symbol (config `sessions`); symbols not listed trade around the clock. */
+  sessions?: Readonly<Record<string, TradingSession>>;
+}
 
 /** One running instance. */
 export interface StrategyInstance {
@@ -19,6 +46,9 @@ export interface StrategyInstance {
   name: string;
   symbol: Symbol;
   strategy: Strategy;
+  /** Bar intervals it receives through `onBar`. */
+  intervals: readonly string[];
+  stats: StrategyInstanceStats;
 }
 
 /** The client order id an order event concerns. */
@@ -37,10 +67,19 @@ function orderIdOf(e: OrderEvent): string {
 /**
  * Create and start every strategy instance.
  * @param symbols the symbols of the run; a strategy with an empty `symbols` list trades them all
+ * @param opts trading sessions by symbol
  * @throws PerpbotError STRATEGY_UNKNOWN / STRATEGY_PARAMS for a bad strategy config, or
- *   CONFIG_INVALID when two instances would trade the same symbol (one-way mode has one position)
+ *   CONFIG_INVALID when two instances would trade the same symbol (one-way mode has one position;
+ *   different symbols may run different strategies) or a definition asks for an unknown interval
  */
-export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbols: Symbol[], clock: Clock, log: Logger): StrategyInstance[] {
+export function startStrategies(
+  bus: EventBus,
+  configs: StrategyConfig[],
+  symbols: Symbol[],
+  clock: Clock,
+  log: Logger,
+  opts: StrategyHostOptions = {},
+): StrategyInstance[] {
   const owner = new Map<Symbol, string>();
   const prepared = configs.map((cfg) => {
     const def = getStrategy(cfg.name);
@@ -52,21 +91,43 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
       if (prev) throw new PerpbotError('CONFIG_INVALID', `strategies: ${prev} and ${cfg.id} both trade ${s}; one-way mode holds one position per symbol`);
       owner.set(s, cfg.id);
     }
-    return { cfg, def, params, syms };
+    const intervals = def.intervals?.(params) ?? [];
+    try {
+      new BarAggregator('CHECK', intervals);
+    } catch (err) {
+      throw new PerpbotError('CONFIG_INVALID', `strategies[${cfg.id}] (${def.name}): ${(err as Error).message}`);
+    }
+    return { cfg, def, params, syms, intervals };
   });
 
   const instances: StrategyInstance[] = [];
-  for (const { cfg, def, params, syms } of prepared) {
+  for (const { cfg, def, params, syms, intervals } of prepared) {
     for (const symbol of syms) {
       const topic = `signal.${cfg.id}` as const;
       let lastKline = -1;
       let seq = 0;
+      const session = opts.sessions?.[symbol];
+      const ilog = log.child({ strategy: cfg.id, symbol });
+      const stats: StrategyInstanceStats = { sessionRefusals: 0, gapMinutes: 0, bars: 0, incompleteBars: 0 };
+      const bars =
+        intervals.length > 0
+          ? new BarAggregator(symbol, intervals, barAnchorMs(session), (gap) => {
+              stats.gapMinutes += gap.minutes;
+              ilog.warn({ gap }, 'missing 1m klines: the bars around them are flagged incomplete, nothing is invented');
+            })
+          : null;
       const ctx: StrategyContext = {
         strategyId: cfg.id,
         symbol,
         clock,
-        log: log.child({ strategy: cfg.id, symbol }),
+        log: ilog,
+        ...(session ? { session } : {}),
         emit: (req) => {
+          if (req.target !== 'FLAT' && !inSession(session, req.klineOpenTime + 60_000)) {
+            stats.sessionRefusals++;
+            ilog.warn({ target: req.target, reason: req.reason, klineOpenTime: req.klineOpenTime }, 'entry outside the trading session refused');
+            return null;
+          }
           if (req.klineOpenTime !== lastKline) {
             lastKline = req.klineOpenTime;
             seq = 0;
@@ -93,7 +154,19 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
       bus.consume(
         [`market.kline.${symbol}`, `market.markPrice.${symbol}`, 'order.update', 'account.update'],
         (m) => {
-          if (m.type === 'KlineClosed') return strategy.onKline(m);
+          if (m.type === 'KlineClosed') {
+            // Aggregate first: a strategy throwing in onKline must not make the bars lose a minute.
+            const closed = bars ? bars.update(m.kline) : [];
+            strategy.onKline(m);
+            {
+              for (const bar of closed) {
+                stats.bars++;
+                if (!bar.complete) stats.incompleteBars++;
+                strategy.onBar?.(bar.interval, bar);
+              }
+            }
+            return;
+          }
           if (m.type === 'MarkPriceUpdated') return strategy.onMarkPrice?.(m);
           if (m.type === 'PositionChanged') return m.position.symbol === symbol ? strategy.onPosition?.(m) : undefined;
           const id = orderIdOf(m);
@@ -114,7 +187,7 @@ export function startStrategies(bus: EventBus, configs: StrategyConfig[], symbol
         },
         { name: `strategy:${cfg.id}:${symbol}` },
       );
-      instances.push({ strategyId: cfg.id, name: def.name, symbol, strategy });
+      instances.push({ strategyId: cfg.id, name: def.name, symbol, strategy, intervals, stats });
     }
   }
   return instances;

@@ -26,6 +26,7 @@ import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import { formatReport, type BacktestReport } from '../backtest/report.ts';
 import { checkOutputs, fundingBookFor, writeBacktestOutputs, type BacktestOutputs } from '../backtest/outputs.ts';
 import { dataCommand } from './data-commands.ts';
+import { researchCommands } from './research-commands.ts';
 import { loadExchangeInfo } from '../../executor/exchange-info.ts';
 import { openDatabase } from '../../database/client.ts';
 
@@ -286,6 +287,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   simulatorCommand(program);
   dataCommand(program, setExit, fail);
+  researchCommands(program, setExit, fail);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

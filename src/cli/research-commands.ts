@@ -1,0 +1,229 @@
+/**
+ * `perpbot optimize`, `perpbot walkforward` and `perpbot worker` (issue #11): parameter search on
+ * worker threads or BullMQ workers, walk-forward analysis. Flags are validated with zod before
+ * anything runs (exit 2 naming the flag); the work is in src/research/.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { ConfigError } from '../core/errors.ts';
+import { loadStrategyModules } from '../../strategies/loader.ts';
+import { getStrategy } from '../../strategies/registry.ts';
+import { defaultWorkers, TrialPool, type TrialRunner } from '../research/pool.ts';
+import { loadTrialContext, type TrialContextSpec } from '../research/trial.ts';
+import { METHODS, OBJECTIVES, optimize, type OptimizeOptions, type TrialRow } from '../research/optimize.ts';
+import { parseParamSpecs } from '../research/params.ts';
+import { formatOptimize, paramsText, writeOptimizeOutput } from '../research/output.ts';
+import { hashDataFiles } from '../research/data-hash.ts';
+import { parseDuration, walkForward, formatWalkForward, writeWalkForwardOutput } from '../research/walkforward.ts';
+import { renderWalkForwardHtml } from '../research/walkforward-html.ts';
+import { QueueRunner, runQueueWorker } from '../research/queue.ts';
+
+/** Flags shared by optimize and walkforward (as commander gives them). */
+interface SearchFlags {
+  config?: string;
+  data?: string[];
+  exchangeInfo?: string;
+  funding?: string[];
+  strategy?: string;
+  param?: string[];
+  objective?: string;
+  method?: string;
+  trials?: string;
+  seed?: string;
+  workers?: string;
+  queue?: string;
+  out?: string;
+}
+
+const intFlag = (flag: string, min: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, `${flag}: expected a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min, `${flag}: expected a whole number ≥ ${min}`);
+
+const searchFlags = z.object({
+  strategy: z.string({ error: '--strategy: required (e.g. vwap-adx)' }).min(1, '--strategy: required'),
+  param: z.array(z.string()).default([]),
+  objective: z.enum(OBJECTIVES, { error: `--objective: expected one of ${OBJECTIVES.join(', ')}` }).default('sharpe'),
+  method: z.enum(METHODS, { error: `--method: expected one of ${METHODS.join(', ')} (tpe is not implemented)` }).default('grid'),
+  trials: intFlag('--trials', 1).optional(),
+  seed: intFlag('--seed', 0).default(1),
+  workers: intFlag('--workers', 1).optional(),
+  queue: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, '--queue: expected a Redis URL, redis://host:6379')
+    .optional(),
+  out: z
+    .string()
+    .refine((p) => ['.csv', '.json'].includes(extname(p).toLowerCase()), '--out: expected a file ending in .csv or .json')
+    .optional(),
+});
+
+/**
+ * Parse flags with a zod schema.
+ * @throws ConfigError listing each bad flag (exit 2)
+ */
+export function parseFlags<S extends z.ZodType>(schema: S, flags: unknown): z.infer<S> {
+  const r = schema.safeParse(flags);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
+  return r.data;
+}
+
+/** @throws ConfigError when `file`'s folder does not exist (flag named) */
+export function checkOutFile(flag: string, file: string | undefined): void {
+  if (file === undefined) return;
+  const dir = dirname(resolve(file));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError([`${flag} ${file}: folder ${dir} does not exist`]);
+}
+
+/** Progress on stderr: trials done, best so far, time left (wall clock: stderr only, never in outputs). */
+export function progressReporter(label: string, objective: string): (done: number, total: number, best: TrialRow | null) => void {
+  const t0 = Date.now();
+  let last = 0;
+  const tty = process.stderr.isTTY === true;
+  return (done, total, best) => {
+    const now = Date.now();
+    if (done < total && now - last < (tty ? 200 : 2000)) return;
+    last = now;
+    const left = done > 0 ? ((now - t0) / done) * (total - done) : 0;
+    const line = `${label}: ${done}/${total} trials, best ${objective} ${best?.objective?.toFixed(4) ?? '-'}${best ? ` (${paramsText(best.params)})` : ''}, ~${Math.ceil(left / 1000)}s left`;
+    process.stderr.write(tty ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : `${line}\n`);
+  };
+}
+
+interface Prepared {
+  config: Config;
+  ctxSpec: TrialContextSpec;
+  opts: Omit<OptimizeOptions, 'window' | 'onTrial'>;
+  data: ReturnType<typeof hashDataFiles>;
+  flags: z.infer<typeof searchFlags>;
+}
+
+/** Validate everything (config, strategy, params, data, funding) before any trial runs. */
+async function prepare(raw: SearchFlags): Promise<Prepared> {
+  const flags = parseFlags(searchFlags, raw);
+  const config = loadConfig({ file: raw.config, overrides: { data: raw.data, exchangeInfo: raw.exchangeInfo, 'log.file': 'false' } });
+  await loadStrategyModules(config.strategies);
+  const def = getStrategy(flags.strategy);
+  const dims = parseParamSpecs(flags.param);
+  checkOutFile('--out', flags.out);
+  const ctxSpec: TrialContextSpec = { config, funding: raw.funding ?? [] };
+  loadTrialContext(ctxSpec); // bad data / funding / symbol: exit 2 here, before threads start
+  const baseParams = config.strategies.find((s) => s.name === flags.strategy)?.params ?? {};
+  return {
+    config,
+    ctxSpec,
+    flags,
+    data: hashDataFiles(config.data),
+    opts: { strategy: def, baseParams, dims, objective: flags.objective, method: flags.method, trials: flags.trials, seed: flags.seed },
+  };
+}
+
+async function runnerFor(p: Prepared): Promise<TrialRunner> {
+  if (p.flags.queue) return QueueRunner.connect(p.flags.queue, p.ctxSpec, p.data.hash);
+  return new TrialPool(p.flags.workers ?? defaultWorkers(), p.ctxSpec);
+}
+
+const searchOptions = (cmd: Command) =>
+  cmd
+    .option('--config <file>', 'JSON config file (sizing, risk, sim; see README)')
+    .option('--data <spec...>', 'kline CSV files: PATH or SYMBOL=PATH')
+    .option('--exchange-info <file>', 'recorded exchangeInfo JSON')
+    .option('--funding <spec...>', 'funding-rate CSV files; "none" = no funding')
+    .option('--strategy <name>', 'strategy to tune, e.g. vwap-adx')
+    .option('--param <spec...>', 'NAME=FROM:TO:STEP or NAME=A,B,C (repeat per parameter)')
+    .option('--objective <name>', `what to maximise: ${OBJECTIVES.join('|')}`, 'sharpe')
+    .option('--method <m>', `search: ${METHODS.join('|')}`, 'grid')
+    .option('--trials <n>', 'random: number of points (default 50)')
+    .option('--seed <n>', 'random: seed (same seed, same result)', '1')
+    .option('--workers <n>', 'worker threads (default: every core)')
+    .option('--queue <url>', 'put trials on BullMQ at this Redis URL (run `perpbot worker --queue URL` elsewhere)');
+
+/** Register optimize, walkforward and worker on the program. */
+export function researchCommands(program: Command, setExit: (code: number) => void, fail: (err: unknown) => number): void {
+  searchOptions(program.command('optimize').description('search strategy parameters: a backtest per point, in parallel; ranked table, overfitting guards'))
+    .option('--out <file>', 'write every trial: .csv or .json')
+    .action(async (raw: SearchFlags) => {
+      try {
+        const p = await prepare(raw);
+        const runner = await runnerFor(p);
+        try {
+          const result = await optimize(runner, { ...p.opts, onTrial: progressReporter('optimize', p.flags.objective) });
+          if (p.flags.out) writeOptimizeOutput(p.flags.out, result, p.data);
+          process.stdout.write(`${formatOptimize(result)}\n`);
+        } finally {
+          await runner.close();
+        }
+        setExit(0);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+
+  searchOptions(program.command('walkforward').description('optimise on each in-sample window, trade the best parameters on the next window unseen; stitched out-of-sample equity'))
+    .option('--train <dur>', 'in-sample window length, e.g. 30d, 72h')
+    .option('--test <dur>', 'out-of-sample window length, e.g. 7d')
+    .option('--step <dur>', 'distance between windows (default: --test)')
+    .option('--anchored', 'in-sample windows all start at the start of the data')
+    .option('--warmup <dur>', 'data replayed before each window with trading off, for indicators', '1d')
+    .option('--out <file>', 'write the windows and the stitched equity: .json or .csv')
+    .option('--report <file>', 'write a self-contained HTML report')
+    .action(async (raw: SearchFlags & { train?: string; test?: string; step?: string; anchored?: boolean; warmup?: string; report?: string }) => {
+      try {
+        const p = await prepare(raw);
+        const train = parseDuration('--train', raw.train);
+        const test = parseDuration('--test', raw.test);
+        const step = raw.step === undefined ? test : parseDuration('--step', raw.step);
+        const warmup = parseDuration('--warmup', raw.warmup ?? '1d', true);
+        checkOutFile('--report', raw.report);
+        const runner = await runnerFor(p);
+        try {
+          const wf = await walkForward(runner, loadTrialContext(p.ctxSpec).data, { ...p.opts, train, test, step, anchored: raw.anchored === true, warmup, startingEquity: Number(p.config.sim.startingBalance), onTrial: progressReporter('walkforward', p.flags.objective) });
+          if (p.flags.out) writeWalkForwardOutput(p.flags.out, wf, p.data);
+          if (raw.report) (await import('node:fs')).writeFileSync(raw.report, renderWalkForwardHtml(wf, p.data));
+          process.stdout.write(`${formatWalkForward(wf)}\n`);
+        } finally {
+          await runner.close();
+        }
+        setExit(0);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+
+  program
+    .command('worker')
+    .description('run trials from a BullMQ queue (perpbot optimize/walkforward --queue URL); needs the same data files')
+    .requiredOption('--queue <url>', 'Redis URL, redis://host:6379')
+    .option('--config <file>', 'JSON config file')
+    .option('--data <spec...>', 'kline CSV files: PATH or SYMBOL=PATH (same bytes as the submitter\'s)')
+    .option('--exchange-info <file>', 'recorded exchangeInfo JSON')
+    .option('--funding <spec...>', 'funding-rate CSV files; "none" = no funding')
+    .option('--concurrency <n>', 'trials at once (worker threads)', '1')
+    .option('--lock-duration <ms>', 'BullMQ job lock, ms: a dead worker\'s trial is retried after about this long', '30000')
+    .action(async (raw: { queue: string; config?: string; data?: string[]; exchangeInfo?: string; funding?: string[]; concurrency: string; lockDuration: string }) => {
+      try {
+        const f = parseFlags(
+          z.object({
+            queue: z.string().regex(/^rediss?:\/\/[^\s]+$/, '--queue: expected a Redis URL, redis://host:6379'),
+            concurrency: intFlag('--concurrency', 1),
+            lockDuration: intFlag('--lock-duration', 1000),
+          }),
+          raw,
+        );
+        const config = loadConfig({ file: raw.config, overrides: { data: raw.data, exchangeInfo: raw.exchangeInfo, 'log.file': 'false' } });
+        await loadStrategyModules(config.strategies);
+        const ctxSpec: TrialContextSpec = { config, funding: raw.funding ?? [] };
+        loadTrialContext(ctxSpec);
+        await runQueueWorker({ url: f.queue, ctxSpec, dataHash: hashDataFiles(config.data).hash, concurrency: f.concurrency, lockDuration: f.lockDuration, log: (l) => process.stderr.write(`${l}\n`) });
+        setExit(0);
+      } catch (err) {
+        setExit(fail(err));
+      }
+    });
+}

@@ -189,6 +189,7 @@ export async function walkForward(runner: TrialRunner, data: ReplayData, o: Walk
   let running = start;
   const equity: Array<{ t: number; equity: number }> = [{ t: windows[0]?.oosFrom ?? from, equity: start }];
   for (const w of windows) {
+    if ((equity.at(-1) as { t: number }).t < w.oosFrom) equity.push({ t: w.oosFrom, equity: running });
     for (const p of w.curve) equity.push({ t: p.t, equity: running * (p.equity / start) });
     running *= 1 + (w.oosMetrics?.totalReturn ?? 0);
     if (w.curve.length === 0 || (w.curve.at(-1) as { t: number }).t < w.oosTo) equity.push({ t: w.oosTo, equity: running });
@@ -246,10 +247,10 @@ const fx = (x: number | null | undefined, d = 3) => (x === null || x === undefin
 export function formatWalkForward(r: WalkForwardResult): string {
   const out: string[] = [];
   out.push(`walkforward ${r.strategy}: ${r.windows.length} windows, train ${r.train / DAY}d, test ${r.test / DAY}d, step ${r.step / DAY}d${r.anchored ? ', anchored' : ''}, warm-up ${r.warmup / DAY}d; ${r.method} search on ${r.objective}, ${r.totalTrials} trials`);
-  out.push(`  #  ${'OOS window (UTC)'.padEnd(33)} ${'IS ' + r.objective} ${'OOS ' + r.objective}  IS ret/yr  OOS ret/yr    WFE  OOS ret  trips  params`);
+  out.push(`  #  ${'OOS window (UTC)'.padEnd(35)} ${'IS ' + r.objective} ${'OOS ' + r.objective}  IS ret/yr  OOS ret/yr    WFE  OOS ret  trips  params`);
   for (const w of r.windows) {
     out.push(
-      `  ${String(w.index).padEnd(2)} ${`${iso(w.oosFrom)} → ${iso(w.oosTo).slice(11)}`.padEnd(33)} ${fx(w.isObjective).padStart(3 + r.objective.length)} ${fx(w.oosObjective).padStart(4 + r.objective.length)} ${pct(w.isAnnualised).padStart(10)} ${pct(w.oosAnnualised).padStart(11)} ${fx(w.wfe, 2).padStart(6)} ${pct(w.oosMetrics?.totalReturn).padStart(8)} ${String(w.oosMetrics?.roundTrips ?? '-').padStart(6)}  ${w.params ? paramsText(w.params) : 'none'}`,
+      `  ${String(w.index).padEnd(2)} ${`${iso(w.oosFrom)} → ${iso(w.oosTo)}`.padEnd(35)} ${fx(w.isObjective).padStart(3 + r.objective.length)} ${fx(w.oosObjective).padStart(4 + r.objective.length)} ${pct(w.isAnnualised).padStart(10)} ${pct(w.oosAnnualised).padStart(11)} ${fx(w.wfe, 2).padStart(6)} ${pct(w.oosMetrics?.totalReturn).padStart(8)} ${String(w.oosMetrics?.roundTrips ?? '-').padStart(6)}  ${w.params ? paramsText(w.params) : 'none'}`,
     );
   }
   out.push(`  stitched OOS: return ${pct(r.oosReturn)} (${pct(r.oosAnnualised)}/yr linear), ending equity ${(r.startingEquity * (1 + r.oosReturn)).toFixed(2)} from ${r.startingEquity.toFixed(2)}`);

@@ -13,7 +13,8 @@
  * - The trial runs on a worker thread, so the worker's event loop stays free to renew the lock.
  */
 import { createHash } from 'node:crypto';
-import { Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { TrialPool, type TrialRunner } from './pool.ts';
@@ -34,7 +35,7 @@ export interface TrialJob {
  * Connection options from a `redis://[user:pass@]host:port[/db]` URL.
  * @throws ConfigError naming `--queue` for a URL that is not redis:// or rediss://
  */
-export function connectionFrom(url: string): ConnectionOptions {
+export function connectionFrom(url: string): RedisOptions {
   let u: URL;
   try {
     u = new URL(url);
@@ -55,6 +56,15 @@ export function connectionFrom(url: string): ConnectionOptions {
 }
 
 /**
+ * A new ioredis client for `url` (BullMQ 6 takes a client instance in an ES module program; the
+ * caller closes it with `quit()` after the BullMQ objects using it).
+ * @throws ConfigError for a bad URL
+ */
+export function redisClient(url: string): Redis {
+  return new Redis(connectionFrom(url));
+}
+
+/**
  * The hash a job is checked against: the kline files' hash (data-hash.ts) combined with the
  * funding rates loaded from this machine's files.
  */
@@ -72,6 +82,7 @@ export class QueueRunner implements TrialRunner {
     private readonly events: QueueEvents,
     private readonly config: Config,
     private readonly dataHash: string,
+    private readonly clients: Redis[],
   ) {}
 
   /**
@@ -79,11 +90,17 @@ export class QueueRunner implements TrialRunner {
    * @throws ConfigError for a bad URL; Error when Redis cannot be reached
    */
   static async connect(url: string, ctxSpec: TrialContextSpec, filesHash: string): Promise<QueueRunner> {
-    const connection = connectionFrom(url);
-    const queue = new Queue(QUEUE_NAME, { connection });
-    const events = new QueueEvents(QUEUE_NAME, { connection });
-    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-    return new QueueRunner(queue, events, ctxSpec.config, jobDataHash(ctxSpec, filesHash));
+    const clients = [redisClient(url), redisClient(url)];
+    const queue = new Queue(QUEUE_NAME, { connection: clients[0] as Redis });
+    const events = new QueueEvents(QUEUE_NAME, { connection: clients[1] as Redis });
+    try {
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    } catch (err) {
+      await Promise.allSettled([events.close(), queue.close()]);
+      for (const c of clients) c.disconnect();
+      throw err;
+    }
+    return new QueueRunner(queue, events, ctxSpec.config, jobDataHash(ctxSpec, filesHash), clients);
   }
 
   /** Add the trial as a job and wait for it. @throws Error with the job's failure after its attempts */
@@ -100,6 +117,7 @@ export class QueueRunner implements TrialRunner {
   async close(): Promise<void> {
     await this.events.close();
     await this.queue.close();
+    await Promise.allSettled(this.clients.map((c) => c.quit()));
   }
 }
 
@@ -125,6 +143,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<void> {
   let refused: string | null = null;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => (stop = r));
+  const client = redisClient(o.url);
   const worker = new Worker<TrialJob, TrialOutcome>(
     QUEUE_NAME,
     async (job) => {
@@ -134,17 +153,22 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<void> {
         setImmediate(stop);
         throw new Error(refused);
       }
+      o.log(`perpbot worker: trial job ${job.id} started (attempt ${job.attemptsStarted}, stalled ${job.stalledCounter})`);
       return pool.run({ ...job.data.spec, config: job.data.config });
     },
     {
-      connection: connectionFrom(o.url),
+      connection: client,
       concurrency: o.concurrency,
       lockDuration: o.lockDuration,
       stalledInterval: Math.max(500, Math.floor(o.lockDuration / 2)),
       maxStalledCount: 3,
     },
   );
-  worker.on('error', (err) => o.log(`perpbot worker: ${err.message}`));
+  let lastError = '';
+  worker.on('error', (err) => {
+    if (err.message !== lastError) o.log(`perpbot worker: ${err.message}`); // once per distinct error, not per retry
+    lastError = err.message;
+  });
   await worker.waitUntilReady();
   o.log(`perpbot worker: pid ${process.pid} ready on ${QUEUE_NAME}, data ${hash.slice(0, 16)}…, concurrency ${o.concurrency}`);
   const onSignal = () => stop();
@@ -157,6 +181,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     await worker.close();
     await pool.close();
+    await client.quit().catch(() => undefined);
   }
   if (refused) throw new ConfigError([refused]);
 }

@@ -17,7 +17,7 @@ import { loadTrialContext, type TrialContextSpec } from '../research/trial.ts';
 import { METHODS, OBJECTIVES, optimize, type OptimizeOptions, type TrialRow } from '../research/optimize.ts';
 import { parseParamSpecs } from '../research/params.ts';
 import { formatOptimize, paramsText, writeOptimizeOutput } from '../research/output.ts';
-import { hashDataFiles } from '../research/data-hash.ts';
+import { hashDataFiles, setupHash } from '../research/data-hash.ts';
 import { parseDuration, walkForward, formatWalkForward, writeWalkForwardOutput } from '../research/walkforward.ts';
 import { renderWalkForwardHtml } from '../research/walkforward-html.ts';
 import { QueueRunner, runQueueWorker } from '../research/queue.ts';
@@ -100,7 +100,7 @@ interface Prepared {
   config: Config;
   ctxSpec: TrialContextSpec;
   opts: Omit<OptimizeOptions, 'window' | 'onTrial'>;
-  data: ReturnType<typeof hashDataFiles>;
+  data: ReturnType<typeof hashDataFiles> & { setup: string };
   flags: z.infer<typeof searchFlags>;
 }
 
@@ -119,7 +119,7 @@ async function prepare(raw: SearchFlags): Promise<Prepared> {
     config,
     ctxSpec,
     flags,
-    data: hashDataFiles(config.data),
+    data: { ...hashDataFiles(config.data), setup: setupHash(config, raw.funding ?? []) },
     opts: { strategy: def, baseParams, dims, objective: flags.objective, method: flags.method, trials: flags.trials, seed: flags.seed },
   };
 }

@@ -27,3 +27,17 @@ export function hashDataFiles(specs: readonly string[]): { files: DataFileHash[]
   const hash = createHash('sha256').update(files.map((f) => `${f.symbol}:${f.sha256}`).join('\n')).digest('hex');
   return { files, hash };
 }
+
+/**
+ * SHA-256 of what besides the data and the parameters decides a trial's result: the simulated
+ * venue (`sim`: fees, slippage, balance), `sizing`, `risk`, `sessions`, the strategy's base params
+ * from the config, and the `--funding` specs. Two output files with the same data and setup hash
+ * compare like for like.
+ */
+export function setupHash(config: { sim: unknown; sizing: unknown; risk: unknown; sessions: unknown; strategies: unknown }, funding: readonly string[]): string {
+  const canonical = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(canonical) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical({ sim: config.sim, sizing: config.sizing, risk: config.risk, sessions: config.sessions, strategies: config.strategies, funding })))
+    .digest('hex');
+}

@@ -1,7 +1,7 @@
 /**
  * What `perpbot optimize` prints and writes: the ranked table with the overfitting guards, and
  * every trial as CSV or JSON (`--out FILE`, by extension). Rows carry the strategy, objective,
- * method, seed and data hash, so files from different runs can be compared; no wall time, so the
+ * method, seed, data hash and setup hash (fees, slippage, sizing, risk, sessions, funding), so files from different runs can be compared; no wall time, so the
  * same seed gives a byte-identical file.
  */
 import { writeFileSync } from 'node:fs';
@@ -20,9 +20,9 @@ function csvCell(v: unknown): string {
 }
 
 /** The result as CSV: one row per trial, in trial order (full float precision). */
-export function optimizeCsv(r: OptimizeResult, data: { hash: string }): string {
+export function optimizeCsv(r: OptimizeResult, data: { hash: string; setup?: string | undefined }): string {
   const names = r.dims.map((d) => d.name);
-  const head = ['trial', 'source', 'rank', 'valid', 'error', ...names.map((n) => `param.${n}`), 'objective', ...METRIC_COLUMNS, 'days', 'strategy', 'objective_name', 'method', 'seed', 'window_from', 'window_to', 'data_sha256'];
+  const head = ['trial', 'source', 'rank', 'valid', 'error', ...names.map((n) => `param.${n}`), 'objective', ...METRIC_COLUMNS, 'days', 'strategy', 'objective_name', 'method', 'seed', 'window_from', 'window_to', 'data_sha256', 'setup_sha256'];
   const rankOf = new Map(r.ranked.map((row, i) => [row.trial, i + 1]));
   const lines = [head.join(',')];
   for (const t of r.trials) {
@@ -45,6 +45,7 @@ export function optimizeCsv(r: OptimizeResult, data: { hash: string }): string {
         r.window ? new Date(r.window.from).toISOString() : '',
         r.window ? new Date(r.window.to).toISOString() : '',
         data.hash,
+        data.setup ?? '',
       ]
         .map(csvCell)
         .join(','),
@@ -54,7 +55,7 @@ export function optimizeCsv(r: OptimizeResult, data: { hash: string }): string {
 }
 
 /** The result as one JSON document (trials in trial order, daily returns included). */
-export function optimizeJson(r: OptimizeResult, data: { hash: string; files: DataFileHash[] }): string {
+export function optimizeJson(r: OptimizeResult, data: { hash: string; files: DataFileHash[]; setup?: string | undefined }): string {
   return `${JSON.stringify({ ...r, ranked: r.ranked.map((t) => t.trial), best: r.best?.trial ?? null, data }, null, 2)}\n`;
 }
 
@@ -62,7 +63,7 @@ export function optimizeJson(r: OptimizeResult, data: { hash: string; files: Dat
  * Write `--out FILE`: `.csv` or `.json`.
  * @throws Error when the extension is neither (checked before the run by the CLI)
  */
-export function writeOptimizeOutput(file: string, r: OptimizeResult, data: { hash: string; files: DataFileHash[] }): void {
+export function writeOptimizeOutput(file: string, r: OptimizeResult, data: { hash: string; files: DataFileHash[]; setup?: string | undefined }): void {
   const ext = extname(file).toLowerCase();
   writeFileSync(file, ext === '.json' ? optimizeJson(r, data) : optimizeCsv(r, data));
 }
@@ -96,7 +97,7 @@ export function formatOptimize(r: OptimizeResult, limit = 10): string {
   );
   const nb = r.neighbourhood;
   out.push(
-    `  neighbourhood of the best: ${nb.verdict}${nb.drop === null ? '' : ` (neighbours fall ${(nb.drop * 100).toFixed(0)}% of the way from the best to the median trial)`}: ${nb.neighbours.map((n) => `${paramsText(Object.fromEntries(Object.entries(n.params).filter(([k, v]) => r.best?.params[k] !== v)))} → ${num(n.objective)}`).join(', ') || 'none'}`,
+    `  neighbourhood of the best: ${nb.verdict}${nb.drop === null ? '' : ` (neighbours fall ${(nb.drop * 100).toFixed(0)}% of the way from the best to the median trial)`}: ${nb.neighbours.map((n) => `${paramsText(Object.fromEntries(Object.entries(n.params).filter(([k, v]) => r.best?.params[k] !== v)))} → ${n.objective === null ? 'n/a' : num(n.objective)}`).join(', ') || 'none'}`,
   );
   return out.join('\n');
 }

@@ -262,15 +262,15 @@ export function formatWalkForward(r: WalkForwardResult): string {
 }
 
 /** Write `--out`: JSON (everything) or CSV (one row per window). */
-export function writeWalkForwardOutput(file: string, r: WalkForwardResult, data: { hash: string; files: DataFileHash[] }): void {
+export function writeWalkForwardOutput(file: string, r: WalkForwardResult, data: { hash: string; files: DataFileHash[]; setup?: string | undefined }): void {
   if (extname(file).toLowerCase() === '.json') {
     writeFileSync(file, `${JSON.stringify({ ...r, data }, null, 2)}\n`);
     return;
   }
   const names = r.stability.map((s) => s.name);
-  const head = ['window', 'is_from', 'is_to', 'oos_from', 'oos_to', ...names.map((n) => `param.${n}`), 'is_objective', 'oos_objective', 'is_return', 'oos_return', 'is_annualised', 'oos_annualised', 'wfe', 'oos_round_trips', 'is_trials', 'strategy', 'objective_name', 'method', 'seed', 'data_sha256'];
+  const head = ['window', 'is_from', 'is_to', 'oos_from', 'oos_to', ...names.map((n) => `param.${n}`), 'is_objective', 'oos_objective', 'is_return', 'oos_return', 'is_annualised', 'oos_annualised', 'wfe', 'oos_round_trips', 'is_trials', 'strategy', 'objective_name', 'method', 'seed', 'data_sha256', 'setup_sha256'];
   const rows = r.windows.map((w) =>
-    [w.index, iso(w.isFrom), iso(w.isTo), iso(w.oosFrom), iso(w.oosTo), ...names.map((n) => w.params?.[n] ?? ''), w.isObjective ?? '', w.oosObjective ?? '', w.isMetrics?.totalReturn ?? '', w.oosMetrics?.totalReturn ?? '', w.isAnnualised ?? '', w.oosAnnualised ?? '', w.wfe ?? '', w.oosMetrics?.roundTrips ?? '', w.isTrials, r.strategy, r.objective, r.method, r.seed, data.hash].join(','),
+    [w.index, iso(w.isFrom), iso(w.isTo), iso(w.oosFrom), iso(w.oosTo), ...names.map((n) => w.params?.[n] ?? ''), w.isObjective ?? '', w.oosObjective ?? '', w.isMetrics?.totalReturn ?? '', w.oosMetrics?.totalReturn ?? '', w.isAnnualised ?? '', w.oosAnnualised ?? '', w.wfe ?? '', w.oosMetrics?.roundTrips ?? '', w.isTrials, r.strategy, r.objective, r.method, r.seed, data.hash, data.setup ?? ''].join(','),
   );
   writeFileSync(file, `${[head.join(','), ...rows].join('\n')}\n`);
 }

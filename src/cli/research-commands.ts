@@ -3,7 +3,7 @@
  * worker threads or BullMQ workers, walk-forward analysis. Flags are validated with zod before
  * anything runs (exit 2 naming the flag); the work is in src/research/.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -185,7 +185,7 @@ export function researchCommands(program: Command, setExit: (code: number) => vo
         try {
           const wf = await walkForward(runner, loadTrialContext(p.ctxSpec).data, { ...p.opts, train, test, step, anchored: raw.anchored === true, warmup, startingEquity: Number(p.config.sim.startingBalance), onTrial: progressReporter('walkforward', p.flags.objective) });
           if (p.flags.out) writeWalkForwardOutput(p.flags.out, wf, p.data);
-          if (raw.report) (await import('node:fs')).writeFileSync(raw.report, renderWalkForwardHtml(wf, p.data));
+          if (raw.report) writeFileSync(raw.report, renderWalkForwardHtml(wf, p.data));
           process.stdout.write(`${formatWalkForward(wf)}\n`);
         } finally {
           await runner.close();

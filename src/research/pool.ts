@@ -99,6 +99,7 @@ export class TrialPool implements TrialRunner {
     }
   }
 
+  /** Terminate every thread (a trial still running is abandoned). */
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }

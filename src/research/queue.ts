@@ -114,6 +114,7 @@ export class QueueRunner implements TrialRunner {
     return (await job.waitUntilFinished(this.events)) as TrialOutcome;
   }
 
+  /** Close the queue, its event stream and their Redis connections (jobs already added stay queued). */
   async close(): Promise<void> {
     await this.events.close();
     await this.queue.close();

@@ -10,6 +10,10 @@
  * Each pipeline case runs twice: with every candle written to candles_1m (the default
  * configuration) and with `recordCandles` off (signals, orders, fills, positions still written).
  *
+ * 3. Latency of the live bot against the simulator (bench/latency.ts).
+ * 4. Optimisation throughput: trials/min of `perpbot optimize` on 1 and 2 worker threads
+ *    (bench/optimize.ts).
+ *
  * Options: `--candles N` (default 1,000,000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -140,3 +144,6 @@ for (const record of [true, false]) {
 
 // 3. Latency of the live bot against the simulator: kline close → order request (bench/latency.ts).
 await import('./latency.ts');
+
+// 4. Optimisation throughput: trials per minute on 1 and 2 worker threads (bench/optimize.ts).
+await import('./optimize.ts');

@@ -67,7 +67,12 @@ export function barMinutesFor(count: number, maxBars: number): number {
 }
 
 let chartLib: string | null = null;
-function lightweightCharts(): string {
+/**
+ * The text of lightweight-charts' standalone build (read once from node_modules), for inlining in
+ * a self-contained page (also used by the walk-forward report).
+ * @throws Error when the package is not installed
+ */
+export function lightweightCharts(): string {
   if (chartLib === null) {
     // The package's exports map hides dist/ from require.resolve: look along node's search paths.
     const file = join('lightweight-charts', 'dist', 'lightweight-charts.standalone.production.js');
@@ -79,8 +84,8 @@ function lightweightCharts(): string {
   return chartLib;
 }
 
-/** JSON safe to embed inside a <script> element. */
-function embed(x: unknown): string {
+/** JSON safe to embed inside a <script> element (no `</script>` break-out). */
+export function embed(x: unknown): string {
   return JSON.stringify(x).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 

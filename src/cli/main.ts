@@ -29,6 +29,7 @@ import { checkListenAddress } from '../../dashboard/auth.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import type { BacktestOutputs } from '../backtest/outputs.ts';
 import { dataCommand } from './data-commands.ts';
+import { researchCommands } from './research-commands.ts';
 
 // The config schema (zod), the logger (pino), the kernel, the Binance connector, SQLite and the
 // simulator are imported by the commands that use them (`await import(…)`), so `perpbot status`
@@ -371,6 +372,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   simulatorCommand(program);
   dataCommand(program, setExit, fail);
   registerOperatorCommands(program, setExit);
+  researchCommands(program, setExit, fail);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

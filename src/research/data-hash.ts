@@ -1,0 +1,43 @@
+/**
+ * Fingerprints of the data a search runs on: SHA-256 of each kline file's bytes, and one hash over
+ * them (symbol and hash of each file, in order). A remote worker compares its own files' hash with
+ * the job's and refuses a job whose data differ (queue.ts).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseKlineSpec } from '../market/kline-csv.ts';
+
+/** One data file: symbol, file name (not the path: machines differ), SHA-256 hex of its bytes. */
+export interface DataFileHash {
+  symbol: string;
+  file: string;
+  sha256: string;
+}
+
+/**
+ * Hash every `--data` spec's file.
+ * @throws DataError for a bad spec; Error (ENOENT) for a missing file
+ */
+export function hashDataFiles(specs: readonly string[]): { files: DataFileHash[]; hash: string } {
+  const files = specs.map((spec) => {
+    const { symbol, path } = parseKlineSpec(spec);
+    return { symbol, file: basename(path), sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+  });
+  const hash = createHash('sha256').update(files.map((f) => `${f.symbol}:${f.sha256}`).join('\n')).digest('hex');
+  return { files, hash };
+}
+
+/**
+ * SHA-256 of what besides the data and the parameters decides a trial's result: the simulated
+ * venue (`sim`: fees, slippage, balance), `sizing`, `risk`, `sessions`, the strategy's base params
+ * from the config, and the `--funding` specs. Two output files with the same data and setup hash
+ * compare like for like.
+ */
+export function setupHash(config: { sim: unknown; sizing: unknown; risk: unknown; sessions: unknown; strategies: unknown }, funding: readonly string[]): string {
+  const canonical = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(canonical) : x && typeof x === 'object' ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical({ sim: config.sim, sizing: config.sizing, risk: config.risk, sessions: config.sessions, strategies: config.strategies, funding })))
+    .digest('hex');
+}

@@ -137,6 +137,20 @@ function gauges(kernel: Kernel, backend: ApiBackend, registry: InstanceType<type
   fromCounters('perpbot_stream_malformed_frames_total', 'Malformed market frames skipped', 'marketMalformedFrames');
   fromCounters('perpbot_venue_retries_total', 'Order request retries (live)', 'venueRetries');
   fromCounters('perpbot_venue_unknown_outcomes_total', 'Orders whose outcome was unknown after sending (live)', 'venueUnknownOutcomes');
+  new Counter({
+    name: 'perpbot_rest_rate_limited_total',
+    help: 'Binance REST answers 429 (request rate limit) and 418 (IP ban), any call (live)',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = snap().counters;
+      for (const [status, key] of [['429', 'rest429'], ['418', 'rest418']] as const) {
+        const v = c[key];
+        this.inc({ status }, typeof v === 'number' ? v : 0);
+      }
+    },
+  });
   g('perpbot_rest_weight_used', 'Binance REST request weight used in the current minute (live)', [], (m) => {
     const v = snap().counters.rateLimitWeight1m;
     if (typeof v === 'number') m.set(v);

@@ -18,7 +18,6 @@
  * - no cookies, no CORS headers (browsers refuse cross-origin reads), `Cache-Control: no-store`,
  *   a strict Content-Security-Policy on the page, `Referrer-Policy: no-referrer`.
  */
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -29,8 +28,10 @@ import { TokenGuard } from './auth.ts';
 import type { ApiBackend } from './backend.ts';
 import { createMetrics, type BotMetrics } from './metrics.ts';
 import { registerRoutes, type RouteStats } from './routes.ts';
+import { projectPath } from '../src/core/paths.ts';
 
-const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+// From the project root, so that the sources and the compiled bundle (dist/) serve the same files.
+const PUBLIC_DIR = projectPath('dashboard', 'public');
 const CHARTS_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('lightweight-charts/package.json')), 'dist');
 
 /** Options of {@link startApiServer}. */

@@ -10,7 +10,8 @@
 // better-sqlite3 and pino's worker-thread transports load from there as they do from source.
 //
 // Layout: dist/perpbot.js (the CLI), dist/writer-worker.js (the database writer thread, found by
-// database/writer-thread.ts beside the bundle), dist/chunk-*.js (shared code, loaded on demand).
+// database/writer-thread.ts beside the bundle), dist/trial-thread.js (an optimiser trial thread,
+// found by src/research/pool.ts the same way), dist/chunk-*.js (shared code, loaded on demand).
 // Paths to project files (database/migrations, data/, status/, logs/) are found from the
 // nearest package.json above the running file (src/core/paths.ts), so they are the same from
 // the sources and from dist/.
@@ -30,7 +31,7 @@ export async function buildDist(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
   await build({
   absWorkingDir: root,
-  entryPoints: { perpbot: 'src/cli/main.ts', 'writer-worker': 'database/writer-worker.ts' },
+  entryPoints: { perpbot: 'src/cli/main.ts', 'writer-worker': 'database/writer-worker.ts', 'trial-thread': 'src/research/trial-thread.ts' },
   outdir,
   bundle: true,
   splitting: true,

@@ -276,7 +276,7 @@ describe('live mode: protective stops survive a SIGKILL (the real CLI in a child
     note("b4.child.kill('SIGTERM');");
     b4.child.kill('SIGTERM');
     await b4.exited;
-  }, 420_000);
+  }, 900_000);
 
   afterAll(async () => {
     for (const c of teardown.reverse()) await c();

@@ -119,7 +119,7 @@ describe('operating a running paper bot from another terminal', () => {
       // Naming conventions: counters end in _total; no metric carries an unbounded label.
       for (const f of families.filter((x) => x.name.startsWith('perpbot_'))) {
         if (f.type === 'COUNTER') expect(f.name).toMatch(/_total$/);
-        for (const m of f.metrics) for (const k of Object.keys(m.labels ?? {})) expect(['symbol', 'strategy', 'target', 'outcome', 'reason', 'state', 'source', 'subscriber', 'le']).toContain(k);
+        for (const m of f.metrics) for (const k of Object.keys(m.labels ?? {})) expect(['symbol', 'strategy', 'target', 'outcome', 'reason', 'state', 'source', 'subscriber', 'status', 'le']).toContain(k);
       }
     } finally {
       db.close();

@@ -76,7 +76,15 @@ function onRateLimited(ve: VenueError, log: Logger, limits: RateLimitTracker, ha
 /** The REST gate's counters for the heartbeat. */
 function gateCounters(gate: RestGate): Record<string, number> {
   const banned = gate.limits.bannedUntil();
-  return { restCalls: gate.stats.calls, restRateLimited: gate.stats.limited, restBlockedMs: gate.limits.blockedMs(), ipBannedUntil: banned ?? 0 };
+  return {
+    restCalls: gate.stats.calls,
+    restRateLimited: gate.stats.limited,
+    restBlockedMs: gate.limits.blockedMs(),
+    ipBannedUntil: banned ?? 0,
+    // every REST caller's 429/418 answers (the gate's and the venue's)
+    rest429: gate.limits.answered.rateLimited429,
+    rest418: gate.limits.answered.banned418,
+  };
 }
 
 /**
@@ -346,7 +354,13 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   let kernel: Kernel | null = null;
   const halt = (reason: string) => kernel?.publish('order.request', { type: 'SetTradingState', ts: clock.now(), state: 'HALTED', reason });
   const stopping = new AbortController();
-  const gate = new RestGate(rest, limits, { signal: stopping.signal, onLimited: (ve) => onRateLimited(ve, log, limits, halt) });
+  const gate = new RestGate(rest, limits, {
+    signal: stopping.signal,
+    onLimited: (ve) => {
+      onRateLimited(ve, log, limits, halt);
+      kernel?.alerts.raise(ve.kind === 'ip_ban' ? 'ipBanned' : 'rateLimited', { retryAfterSeconds: ve.retryAfterMs === null ? null : Math.ceil(ve.retryAfterMs / 1000), message: ve.message });
+    },
+  });
   const syncClock = async () => {
     const off = await measureClockOffset(() => gate.call(1, () => serverTime(rest)), () => Date.now(), { samples: 3 });
     clock.offsetMs = off.offsetMs;

@@ -47,11 +47,11 @@ describe('optimize (worker threads, bundled BTCUSDT+ETHUSDT data)', () => {
     expect(two.trials[3]?.valid).toBe(false);
   }, 180_000);
 
-  it('the default point (bandK=2 stopK=3) equals `perpbot backtest --funding none` (README: 27 round trips, net −11.495582955)', () => {
+  it('the default point (bandK=2 stopK=3) equals `perpbot backtest --funding none` (27 round trips, net −32.95824265 with the exchange stops on)', () => {
     const t = two.trials[1];
     expect(t?.valid).toBe(true);
     expect(t?.metrics?.roundTrips).toBe(27);
-    expect(t?.metrics?.net).toBeCloseTo(-11.495582955, 9);
+    expect(t?.metrics?.net).toBeCloseTo(-32.95824265, 9);
     expect(t?.objective).toBe(t?.metrics?.net);
     // a different point trades differently
     expect(two.trials[0]?.metrics?.roundTrips).not.toBe(27);

@@ -7,6 +7,12 @@ import { Worker } from 'node:worker_threads';
 import { PerpbotError } from '../core/errors.ts';
 import type { TrialContextSpec, TrialOutcome, TrialSpec } from './trial.ts';
 
+/**
+ * The trial thread's entry: from the sources, `trial-thread.mjs` (it registers tsx in the new
+ * thread); from the compiled bundle (scripts/build.mjs), `dist/trial-thread.js` beside it.
+ */
+const TRIAL_THREAD_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./trial-thread.mjs', import.meta.url) : new URL('./trial-thread.js', import.meta.url);
+
 /** Runs trials; {@link TrialPool} locally, the BullMQ runner (queue.ts) across machines. */
 export interface TrialRunner {
   /** Run one trial. @throws Error with the trial's failure message */
@@ -44,7 +50,7 @@ export class TrialPool implements TrialRunner {
   constructor(n: number, ctx: TrialContextSpec) {
     this.parallelism = n;
     for (let i = 0; i < n; i++) {
-      const worker = new Worker(new URL('./trial-thread.mjs', import.meta.url), { workerData: ctx });
+      const worker = new Worker(TRIAL_THREAD_ENTRY, { workerData: ctx });
       const slot: Slot = { worker, busy: false, ready: Promise.resolve() };
       slot.ready = new Promise<void>((resolve, reject) => {
         worker.once('error', reject);

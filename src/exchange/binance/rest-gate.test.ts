@@ -51,6 +51,8 @@ describe('RestGate', () => {
     expect(t.limits.blockedMs()).toBe(5_000);
     expect(t.limits.bannedUntil()).toBeNull();
     expect(gate.stats).toEqual({ calls: 3, limited: 2 });
+    // counted on the shared tracker, for the heartbeat (rest429/rest418) and perpbot_rest_rate_limited_total
+    expect(t.limits.answered).toEqual({ rateLimited429: 1, banned418: 1 });
   });
 
   it('a stopped gate sends nothing', async () => {

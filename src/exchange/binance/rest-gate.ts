@@ -122,6 +122,7 @@ export class RestGate {
       const ve = toVenueError(err);
       if (ve.kind === 'rate_limit' || ve.kind === 'ip_ban') {
         this.stats.limited++;
+        this.limits.noteLimited(ve.kind === 'ip_ban');
         // No Retry-After: wait out the rest of the minute window (Binance counts per minute).
         this.limits.block(ve.retryAfterMs ?? 60_000, ve.kind === 'ip_ban');
         this.o.onLimited?.(ve);

@@ -156,6 +156,8 @@ export class RateLimitTracker {
   private readonly orders1m: Counter;
   private blockedUntilMs = 0;
   private bannedUntilMs = 0;
+  /** Answers 429 (request rate limit) and 418 (IP ban) seen on any REST call since start. */
+  readonly answered = { rateLimited429: 0, banned418: 0 };
 
   /**
    * @param clock time source, UTC epoch ms (exchange time)
@@ -261,6 +263,16 @@ export class RateLimitTracker {
     const until = this.clock.now() + retryAfterMs;
     this.blockedUntilMs = Math.max(this.blockedUntilMs, until);
     if (ban) this.bannedUntilMs = Math.max(this.bannedUntilMs, until);
+  }
+
+  /**
+   * Count a 429 or 418 answer (the venue and the REST gate call this for every one they get), for
+   * the heartbeat and /metrics.
+   * @param ban true for a 418
+   */
+  noteLimited(ban: boolean): void {
+    if (ban) this.answered.banned418++;
+    else this.answered.rateLimited429++;
   }
 
   /** How long every REST call must still wait for a 429/418 block, ms (0: none). */

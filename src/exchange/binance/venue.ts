@@ -209,7 +209,10 @@ export class BinanceVenue implements Venue {
       this.blockedUntil = Math.max(this.blockedUntil, this.o.clock.now() + ve.retryAfterMs);
       this.o.limits?.block(ve.retryAfterMs, ve.kind === 'ip_ban'); // shared with every other REST caller
     }
-    if (ve.kind === 'rate_limit' || ve.kind === 'ip_ban') this.o.onLimit?.(ve.kind, ve.retryAfterMs, ve.message);
+    if (ve.kind === 'rate_limit' || ve.kind === 'ip_ban') {
+      this.o.limits?.noteLimited(ve.kind === 'ip_ban');
+      this.o.onLimit?.(ve.kind, ve.retryAfterMs, ve.message);
+    }
     if (ve.kind === 'ip_ban' || ve.kind === 'auth') this.o.onHalt?.(`${ve.kind === 'ip_ban' ? 'IP banned by Binance (418)' : 'authentication refused'}: ${ve.message}`);
     return ve;
   }

@@ -92,7 +92,7 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
       return ((await api(bot, '/api/positions')).positions as unknown[]).length === 0;
     });
     await page.locator('#positions tbody', { hasText: 'no open positions' }).waitFor({ timeout: 10_000 });
-    const orders = (await api(bot, '/api/orders?limit=5')).items as Array<{ clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string }>;
+    const orders = (await api(bot, '/api/orders?limit=50')).items as Array<{ clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string }>;
     const flat = orders.find((o) => o.clientOrderId.startsWith('pb-flat-'));
     expect(flat).toMatchObject({ reduceOnly: true, status: 'FILLED', strategyId: 'operator' });
 

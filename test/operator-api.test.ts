@@ -97,17 +97,22 @@ describe('operating a running paper bot from another terminal', () => {
       let families: Array<{ name: string; type: string; metrics: Array<{ value: string; labels?: Record<string, string> }> }> = [];
       const sum = (name: string, filter: (l: Record<string, string>) => boolean = () => true) =>
         (families.find((f) => f.name === name)?.metrics ?? []).filter((m) => filter(m.labels ?? {})).reduce((a, m) => a + Number(m.value), 0);
+      // Metrics and database side by side; a timeout names what differed.
+      let pairs: Record<string, [number, number]> = {};
       await until('metrics equal to the database', async () => {
         const res = await fetch(`${bot.url}/metrics`, { headers: { Authorization: `Bearer ${bot.token()}` } });
         const text = await res.text();
         seen.push(text);
         families = parsePrometheusTextFormat(text) as typeof families;
-        return (
-          sum('perpbot_fills_total') === count('SELECT count(*) n FROM fills') &&
-          sum('perpbot_signals_total') === count('SELECT count(*) n FROM signals') &&
-          sum('perpbot_orders_total', (l) => l.outcome === 'denied') === count("SELECT count(*) n FROM orders WHERE status = 'DENIED'") &&
-          sum('perpbot_orders_total', (l) => l.outcome === 'submitted') === count("SELECT count(*) n FROM orders WHERE status <> 'DENIED'")
-        );
+        pairs = {
+          fills: [sum('perpbot_fills_total'), count('SELECT count(*) n FROM fills')],
+          signals: [sum('perpbot_signals_total'), count('SELECT count(*) n FROM signals')],
+          denied: [sum('perpbot_orders_total', (l) => l.outcome === 'denied'), count("SELECT count(*) n FROM orders WHERE status = 'DENIED'")],
+          submitted: [sum('perpbot_orders_total', (l) => l.outcome === 'submitted'), count("SELECT count(*) n FROM orders WHERE status <> 'DENIED'")],
+        };
+        return Object.values(pairs).every(([m, d]) => m === d);
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}: [metric, database] ${JSON.stringify(pairs)}`);
       });
       expect(sum('perpbot_fills_total')).toBeGreaterThan(0);
       expect(sum('perpbot_klines_received_total', (l) => l.symbol === 'BTCUSDT')).toBeGreaterThan(100);

@@ -24,7 +24,8 @@ import { scrub } from '../logging/scrub.ts';
 import type { LoggerHandle } from '../logging/logger.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { BacktestReport } from '../backtest/report.ts';
-import { flattenThroughBot, registerOperatorCommands, serveBot, serveFinishedRun } from './operator-commands.ts';
+import { flattenThroughBot, prepareBotApi, registerOperatorCommands, serveFinishedRun } from './operator-commands.ts';
+import type { ApiServer } from '../../dashboard/server.ts';
 import { checkListenAddress } from '../../dashboard/auth.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import type { BacktestOutputs } from '../backtest/outputs.ts';
@@ -135,15 +136,23 @@ async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live')
   await loadStrategyModules(config.strategies);
   const rules = loadExchangeInfo(config.exchangeInfo);
   for (const s of config.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
-  if (config.api.enabled) checkListenAddress(config.api.host); // before anything starts
-  const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols) : await startLive(config, log, rules, config.symbols);
+  // The API is prepared before anything starts (a bad address or token stops here), and starts
+  // with the kernel, before its first event: the metrics count from the start, and an operator
+  // can halt the bot while it is still starting up.
+  const serve = await prepareBotApi(config, log);
+  let starting = null as Promise<ApiServer> | null; // set by beforeRun
+  const beforeRun = (k: Kernel) => {
+    if (serve) starting = serve(k);
+    starting?.catch(() => undefined); // awaited below; not unhandled meanwhile
+  };
+  const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols, { beforeRun }) : await startLive(config, log, rules, config.symbols, process.env, { beforeRun });
   const off = withSignals(() => {
     log.warn('signal received: stopping');
     void bot.stop();
   });
-  let api: Awaited<ReturnType<typeof serveBot>> = null;
+  let api = null as ApiServer | null;
   try {
-    api = await serveBot(bot.kernel, config, log);
+    api = await starting;
     await bot.done;
   } catch (err) {
     await bot.stop();

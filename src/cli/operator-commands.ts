@@ -33,18 +33,31 @@ async function loadConfig(sources: ConfigSources): Promise<Config> {
 }
 
 /**
- * Start the API and dashboard for a running bot (paper, live) when `api.enabled`.
- * @returns the server, or null when disabled
- * @throws ConfigError for a non-loopback host without PERPBOT_API_TOKEN or a bad token; Error when the port is taken
+ * Prepare the API and dashboard of a running bot (paper, live) when `api.enabled`: check the
+ * listen address, resolve the token and load the server, before the bot starts.
+ * @returns a function that starts the server for the bot's kernel: call it before the kernel
+ *   runs (it subscribes to the bus synchronously, so the metrics count every event from the
+ *   start; listening completes asynchronously); null when the API is disabled
+ * @throws ConfigError for a non-loopback host without PERPBOT_API_TOKEN or a bad token
  */
-export async function serveBot(kernel: Kernel, config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<ApiServer | null> {
+export async function prepareBotApi(config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<((kernel: Kernel) => Promise<ApiServer>) | null> {
   if (!config.api.enabled) return null;
   checkListenAddress(config.api.host, env);
   const t = resolveApiToken(config.api.tokenFile, env);
   if (t.source === 'env') log.info('api token: from PERPBOT_API_TOKEN');
   else log.info({ tokenFile: t.file }, t.source === 'generated' ? 'api token generated into its file (mode 0600)' : 'api token read from its file');
   const [{ ApiBackend }, { startApiServer }] = await Promise.all([import('../../dashboard/backend.ts'), import('../../dashboard/server.ts')]);
-  return startApiServer({ backend: ApiBackend.forKernel(kernel, config), host: config.api.host, port: config.api.port, token: t.token, log: log.child({ component: 'api' }), metricsPort: config.metrics.port });
+  return (kernel) => startApiServer({ backend: ApiBackend.forKernel(kernel, config), host: config.api.host, port: config.api.port, token: t.token, log: log.child({ component: 'api' }), metricsPort: config.metrics.port });
+}
+
+/**
+ * Start the API and dashboard for a running bot (paper, live) when `api.enabled`.
+ * @returns the server, or null when disabled
+ * @throws ConfigError for a non-loopback host without PERPBOT_API_TOKEN or a bad token; Error when the port is taken
+ */
+export async function serveBot(kernel: Kernel, config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<ApiServer | null> {
+  const serve = await prepareBotApi(config, log, env);
+  return serve ? serve(kernel) : null;
 }
 
 /**

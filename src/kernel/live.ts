@@ -44,8 +44,13 @@ export { marketCounters, marketSource, warmupStart, type MarketTimings } from '.
 
 const MINUTE = 60_000;
 
-/** Timings tests compress (all optional; defaults from the config). */
+/** Timings tests compress (all optional; defaults from the config), and a start hook. */
 export interface LiveTimings extends MarketTimings {
+  /**
+   * Called with the kernel before it runs (before the first market message is published), for
+   * whatever must see every bus event from the start: the API's metrics and event stream.
+   */
+  beforeRun?: (kernel: Kernel) => void;
   /** Back-off of the user-data websocket's reconnects, ms (default 500 → `live.reconnectMaxMs`). */
   userReconnect?: { baseMs: number; maxMs: number };
   /** Interval of the order-status poller (unknown outcomes; every open order while the user stream is down), ms. Default 5000. */
@@ -204,6 +209,7 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
     stopping.signal,
   );
 
+  timings.beforeRun?.(kernel);
   const done = kernel.run().then(() => undefined);
   return {
     kernel,
@@ -629,6 +635,7 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
   }, config.live.exchangeInfoRefreshMinutes * MINUTE);
   refresh.unref();
 
+  timings.beforeRun?.(k);
   const done = k.run().then(() => undefined);
   return {
     kernel: k,

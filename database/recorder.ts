@@ -3,10 +3,10 @@
  * one queue, so rows are written in the order events happened. Writes are buffered by the
  * sink and committed in one transaction per batch, on a timer, and at stop.
  *
- * Order intents are also written ahead by the executor's journal (committed on the writer thread
- * before the order is sent: `ThreadedRecordWriter.writeIntent`, which runs
- * {@link RecordWriter.writeIntentNow} there); the `OrderSubmitted` event arriving here later is
- * then a no-op insert (idempotent on the client order id). Events marked `external` (orders
+ * Live order intents are also written ahead, before the order is sent, to the intent journal
+ * (./intent-journal.ts), which is replayed into the database at the next start; the order row
+ * itself is inserted here from `OrderSubmitted` (idempotent on the client order id, so a row
+ * written ahead by {@link RecordWriter.writeIntentNow} — `perpbot flatten` — stays as it is). Events marked `external` (orders
  * perpbot did not place) are recorded with `external` set (see RecordWriter.orderEvent).
  */
 import type { Consumer, EventBus } from '../src/bus/bus.ts';

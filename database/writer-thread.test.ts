@@ -57,26 +57,6 @@ const intent: OrderIntent = {
 };
 
 describe('ThreadedRecordWriter', () => {
-  it('writeIntent (asynchronous write-ahead): committed when it resolves, false for an intent written before, rejects DATABASE on a bad intent', async () => {
-    const file = join(dir, 'async.sqlite');
-    openDatabase(file).close();
-    const w = ThreadedRecordWriter.start(file, 'run-a');
-    w.startRun({ id: 'run-a', mode: 'live', startedAt: 1, configJson: '{}' });
-    const p = w.writeIntent(intent);
-    expect(p).toBeInstanceOf(Promise); // returns at once; the worker answers with a message
-    expect(await p).toBe(true);
-    // committed before the promise resolved: another connection sees it now
-    const reader = new Database(file, { readonly: true });
-    expect(reader.prepare('select status, quantity from orders where client_order_id = ?').get('pb-test-1')).toEqual({ status: 'PENDING_NEW', quantity: '0.009' });
-    expect(await w.writeIntent(intent)).toBe(false);
-    await expect(w.writeIntent({ ...intent, clientOrderId: 'pb-test-bad', quantity: 'NaN' })).rejects.toSatisfy((e: unknown) => e instanceof PerpbotError && e.code === 'DATABASE' && /quantity/.test(e.message));
-    // several at once, each answered (one message per intent)
-    const many = await Promise.all([2, 3, 4].map((i) => w.writeIntent({ ...intent, clientOrderId: `pb-test-${i}` })));
-    expect(many).toEqual([true, true, true]);
-    reader.close();
-    await w.close();
-  });
-
   it('writes candles across many small batches exactly as given, and write-ahead is committed on return', async () => {
     const file = join(dir, 'a.sqlite');
     openDatabase(file).close();

@@ -13,8 +13,7 @@
  * {@link ThreadedRecordWriter.writeIntentNow} — wait (Atomics.wait) until the worker has
  * committed them; their errors come back as `PerpbotError('DATABASE')`. They block the bot's
  * thread, so the bot uses them only at start and in one-shot CLI commands. The trading path
- * uses {@link ThreadedRecordWriter.writeIntent}: the same commit, answered by a message, so the
- * order waits for its own intent to be on disk and nothing else waits.
+ * writes ahead to the intent journal instead (./intent-journal.ts: one write(2), no thread hop).
  */
 import { Worker } from 'node:worker_threads';
 import { PerpbotError } from '../src/core/errors.ts';
@@ -48,14 +47,12 @@ export type ToWorker =
   | { type: 'batch'; seq: number; bytes: ArrayBuffer; length: number; nums: ArrayBuffer; count: number; ops: WriterOp[] }
   | { type: 'sync'; op: 'startRun'; run: RunStart; resume: boolean }
   | { type: 'sync'; op: 'intent'; intent: OrderIntent }
-  | { type: 'intent'; id: number; intent: OrderIntent }
   | { type: 'close' };
 
 /** Messages from the worker. */
 export type FromWorker =
   | { type: 'done'; seq: number }
   | { type: 'error'; message: string }
-  | { type: 'intent'; id: number; result: number; message: string }
   | { type: 'closed'; stats: WriterStats };
 
 /** Layout of the shared reply block of synchronous calls (Int32 slots, then message bytes). */
@@ -93,9 +90,6 @@ export class ThreadedRecordWriter {
   private readonly sync: Int32Array;
   private readonly syncBytes: Uint8Array;
   private closing: Promise<WriterStats> | null = null;
-  /** Asynchronous write-ahead intents posted and not yet answered, by request id. */
-  private readonly intents = new Map<number, { resolve: (inserted: boolean) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
-  private intentSeq = 0;
   private backlogWaiters: Array<{ limit: number; resolve: () => void }> = [];
   private errors = 0;
   private readonly batchRows: number;
@@ -120,16 +114,8 @@ export class ThreadedRecordWriter {
       if (m.type === 'done') {
         this.doneSeq = m.seq;
         // Keep the process alive while the worker has records to commit, not longer.
-        if (this.backlog === 0 && this.intents.size === 0 && this.closing === null) this.worker.unref();
+        if (this.backlog === 0 && this.closing === null) this.worker.unref();
         this.wakeBacklog();
-      } else if (m.type === 'intent') {
-        const waiter = this.intents.get(m.id);
-        if (waiter === undefined) return; // answered after its timeout: already refused
-        this.intents.delete(m.id);
-        clearTimeout(waiter.timer);
-        if (this.backlog === 0 && this.intents.size === 0 && this.closing === null) this.worker.unref();
-        if (m.result === SYNC_RESULT.FAILED) waiter.reject(new PerpbotError('DATABASE', m.message, false, { file: this.file }));
-        else waiter.resolve(m.result === SYNC_RESULT.INSERTED);
       } else if (m.type === 'error') {
         this.errors++;
         this.onError(m.message);
@@ -218,27 +204,6 @@ export class ThreadedRecordWriter {
    */
   writeIntentNow(intent: OrderIntent): boolean {
     return this.call({ type: 'sync', op: 'intent', intent }) === SYNC_RESULT.INSERTED;
-  }
-
-  /**
-   * Write-ahead without blocking the bot's thread: posts the intent to the writer thread (ahead
-   * of the records still buffered here) and resolves once the worker has committed the order row
-   * (PENDING_NEW). Only the caller waits; the event loop runs meanwhile.
-   * @returns a promise of true when inserted now, false when the client order id was already there
-   * @throws (rejects) PerpbotError DATABASE when the write failed or the worker did not answer
-   *   within `syncTimeoutMs` (the order must not be sent)
-   */
-  writeIntent(intent: OrderIntent): Promise<boolean> {
-    const id = ++this.intentSeq;
-    return new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.intents.delete(id);
-        reject(new PerpbotError('DATABASE', `database writer thread did not confirm the write-ahead of ${intent.clientOrderId} within ${this.syncTimeoutMs} ms`, true, { file: this.file }));
-      }, this.syncTimeoutMs);
-      this.intents.set(id, { resolve, reject, timer });
-      this.worker.ref();
-      this.worker.postMessage({ type: 'intent', id, intent } satisfies ToWorker);
-    });
   }
 
   /** Append an ASCII string and a separator to the byte buffer (symbols and decimals are ASCII). */

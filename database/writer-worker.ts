@@ -97,15 +97,6 @@ port.on('message', (m: ToWorker) => {
     port.close();
     return;
   }
-  if (m.type === 'intent') {
-    if (!writer) return post({ type: 'intent', id: m.id, result: SYNC_RESULT.FAILED, message: openError ?? `${file}: not open` });
-    try {
-      const inserted = writer.writeIntentNow(m.intent);
-      return post({ type: 'intent', id: m.id, result: inserted ? SYNC_RESULT.INSERTED : SYNC_RESULT.EXISTED, message: '' });
-    } catch (err) {
-      return post({ type: 'intent', id: m.id, result: SYNC_RESULT.FAILED, message: errorMessage(err) });
-    }
-  }
   if (m.type === 'sync') {
     if (!writer) return answer(SYNC_RESULT.FAILED, openError ?? `${file}: not open`);
     try {

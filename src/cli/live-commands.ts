@@ -25,6 +25,7 @@ import { isPerpbotClientOrderId } from '../../executor/client-order-id.ts';
 import { perpbotSymbols } from '../../database/queries.ts';
 import { openDatabase, type Db } from '../../database/client.ts';
 import { RecordWriter } from '../../database/writer.ts';
+import { replayIntentJournal } from '../../database/intent-journal.ts';
 
 /** Refuse to act while the bot of this account runs: two writers of one account would race. */
 function refuseIfBotAlive(config: Config, runId: string): void {
@@ -75,6 +76,7 @@ async function connect(config: Config, log: Logger, env: Record<string, string |
     recvWindowMs: config.binance.recvWindowMs,
   });
   const db = openDatabase(config.db);
+  replayIntentJournal(config.db, db, log); // intents a crashed bot journaled and did not record
   return { venue, db, runId, clock };
 }
 

@@ -216,6 +216,12 @@ export const configSchema = z.strictObject({
       warmupMinutes: nonNegInt('minutes ≥ 0').default(60),
       /** Start trading even when reconciliation with the exchange failed (not recommended). */
       forceWithoutReconcile: bool.default(false),
+      /**
+       * fdatasync the intent journal after each order intent, so that it survives a power loss
+       * too (a process crash never loses it). Costs one disk flush per order; off by default, as
+       * reconciliation adopts from the exchange any perpbot order the database lacks.
+       */
+      fsyncIntents: bool.default(false),
     })
     .prefault({}),
   api: z

@@ -37,6 +37,7 @@ import type { RiskLimits } from '../../executor/risk.ts';
 import type { Venue, VenueEvent } from '../../executor/venue.ts';
 import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
 import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
+import { IntentJournal, replayIntentJournal } from '../../database/intent-journal.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
 import { startDailySummary } from '../jobs/daily-summary.ts';
@@ -117,6 +118,8 @@ export class Kernel {
   readonly startedAt = Date.now();
   readonly db: Db;
   readonly writer: ThreadedRecordWriter;
+  /** The write-ahead journal of order intents (live only: a remote venue); null otherwise. */
+  readonly intents: IntentJournal | null = null;
   readonly executor: Executor;
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
@@ -172,6 +175,12 @@ export class Kernel {
     // This connection creates/migrates the file and serves health checks; every write goes
     // through the writer thread's connection (one writer: no lock contention).
     this.db = openDatabase(config.db);
+    // A remote venue's orders are written ahead to the intent journal; what an earlier process
+    // journaled and did not record yet goes into the database first, before anything reads it.
+    if (!sim) {
+      replayIntentJournal(config.db, this.db, log);
+      this.intents = IntentJournal.open(config.db, { runId: this.runId, db: this.db, fsync: config.live.fsyncIntents });
+    }
     this.writer = ThreadedRecordWriter.start(config.db, this.runId, {
       onError: (message) => {
         // What is not recorded cannot be recovered: stop trading until an operator looks.
@@ -207,10 +216,10 @@ export class Kernel {
       limits: riskLimitsFrom(config),
       // Write-ahead exists to recover orders a remote exchange may hold after a crash. The
       // simulated venue lives in this process and dies with it, so its intents are recorded by
-      // the recorder from OrderSubmitted, like every other event; a remote venue gets the
-      // committed-before-sent path: the order waits for its own commit on the writer thread
-      // (asynchronously: the bot's thread never blocks on it).
-      journal: { recordIntent: sim ? () => true : (intent) => this.writer.writeIntent(intent) },
+      // the recorder from OrderSubmitted, like every other event; a remote venue's intent is
+      // appended to the intent journal (one write(2), durable against a process crash) before
+      // the order leaves, and recorded by the recorder from OrderSubmitted (database/intent-journal.ts).
+      journal: { recordIntent: this.intents ? (intent) => this.intents!.append(intent) : () => true },
       log: log.child({ component: 'executor' }),
       startingEquity: o.startingEquity ?? config.sim.startingBalance,
       limitOrderTtlMs: config.live.limitOrderTtlMs,
@@ -238,6 +247,7 @@ export class Kernel {
       this.ticker = setInterval(() => {
         this.executor.tick();
         this.checkIncidents();
+        this.intents?.maintain(log);
       }, 1_000);
       this.ticker.unref();
       this.alerts.startSweeping();
@@ -512,6 +522,7 @@ export class Kernel {
       this.recorder.stop();
       this.writer.endRun(this.runId, { endedAt: Date.now(), status, summaryJson: summary ? JSON.stringify(summary) : null });
       await this.writer.close();
+      this.intents?.close();
       // Replay and backtest: only an abnormal end is worth a message; paper and live: every stop.
       if (status !== 'completed' || this.ticker) this.alerts.raise('botStopped', { mode: this.o.mode, runId: this.runId, status });
       this.alerts.stop();

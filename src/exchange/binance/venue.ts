@@ -200,6 +200,20 @@ export class BinanceVenue implements Venue {
   }
 
   /**
+   * {@link throttle} without a microtask hop when nothing blocks and the budget allows: the
+   * budget is reserved and null returned, so the caller sends in the same turn (the order path:
+   * no other handler runs between the decision and the request). Otherwise the promise to await.
+   */
+  private throttleNow(weight: number, orders: number): Promise<void> | null {
+    const l = this.o.limits;
+    if (Math.max(this.blockedUntil - this.o.clock.now(), l?.blockedMs() ?? 0) > 0) return this.throttle(weight, orders);
+    if (!l) return null;
+    if (l.waitMs(weight, orders) > 0) return this.throttle(weight, orders);
+    l.reserve(weight, orders);
+    return null;
+  }
+
+  /**
    * Learn from a failed REST call: a 429/418 Retry-After blocks every call until it has passed
    * (hammering on through a 429 earns a 418 ban); a 418 or an auth failure halts trading.
    * Source: Binance USDⓈ-M "General Info" (LIMITS: 429, 418 and Retry-After).
@@ -276,7 +290,8 @@ export class BinanceVenue implements Venue {
         this.stats.retries++;
         await this.sleep(Math.max(backoffDelay(attempt - 1, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), last?.retryAfterMs ?? 0));
       }
-      await this.throttle(1, 1);
+      const waiting = this.throttleNow(1, 1);
+      if (waiting) await waiting;
       const sentAt = this.o.clock.now();
       try {
         const o = mapRestOrder(await this.o.rest.submitNewOrder(this.params(intent)));

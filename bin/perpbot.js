@@ -9,7 +9,17 @@ import module from 'node:module';
 module.enableCompileCache?.();
 
 const dist = new URL('../dist/perpbot.js', import.meta.url);
-if (process.env.PERPBOT_FROM_SOURCE !== '1' && existsSync(dist)) {
+const fromDist = process.env.PERPBOT_FROM_SOURCE !== '1' && existsSync(dist);
+// `perpbot status` (polled by monitors and the Docker HEALTHCHECK) runs without loading the CLI
+// when its arguments are only its own; anything else (--help…) goes to the CLI below.
+let code = null;
+if (fromDist && process.argv[2] === 'status') {
+  const { fastStatus } = await import(new URL('../dist/status.js', import.meta.url).href);
+  code = fastStatus(process.argv.slice(3));
+}
+if (code !== null) {
+  process.exitCode = code;
+} else if (fromDist) {
   await import(dist.href);
 } else {
   const { register } = await import('tsx/esm/api');

@@ -9,7 +9,8 @@
 // that do not need them. Packages stay in node_modules (`packages: 'external'`): native
 // better-sqlite3 and pino's worker-thread transports load from there as they do from source.
 //
-// Layout: dist/perpbot.js (the CLI), dist/writer-worker.js (the database writer thread, found by
+// Layout: dist/perpbot.js (the CLI), dist/status.js (`perpbot status` without the CLI, run by
+// bin/perpbot.js), dist/writer-worker.js (the database writer thread, found by
 // database/writer-thread.ts beside the bundle), dist/trial-thread.js (an optimiser trial thread,
 // found by src/research/pool.ts the same way), dist/chunk-*.js (shared code, loaded on demand).
 // Paths to project files (database/migrations, data/, status/, logs/) are found from the
@@ -31,7 +32,7 @@ export async function buildDist(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
   await build({
   absWorkingDir: root,
-  entryPoints: { perpbot: 'src/cli/main.ts', 'writer-worker': 'database/writer-worker.ts', 'trial-thread': 'src/research/trial-thread.ts' },
+  entryPoints: { perpbot: 'src/cli/main.ts', status: 'src/cli/status-main.ts', 'writer-worker': 'database/writer-worker.ts', 'trial-thread': 'src/research/trial-thread.ts' },
   outdir,
   bundle: true,
   splitting: true,

@@ -15,11 +15,9 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import type { ConfigSources } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { heartbeatSettings } from '../config/heartbeat-settings.ts';
 import { ConfigError, DataError, PerpbotError, errorMessage } from '../core/errors.ts';
 import type { Mode } from '../core/types.ts';
 import { projectPath } from '../core/paths.ts';
-import { readHeartbeatFile } from '../health/heartbeat.ts';
 import { scrub } from '../logging/scrub.ts';
 import type { LoggerHandle } from '../logging/logger.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -30,6 +28,8 @@ import { checkListenAddress } from '../../dashboard/auth.ts';
 import { simulatorCommand } from '../exchange/simulator/cli.ts';
 import type { BacktestOutputs } from '../backtest/outputs.ts';
 import { dataCommand } from './data-commands.ts';
+import { runStatus, type StatusFlags } from './status-command.ts';
+export { statusWord } from './status-command.ts';
 import { researchCommands } from './research-commands.ts';
 
 // The config schema (zod), the logger (pino), the kernel, the Binance connector, SQLite and the
@@ -186,15 +186,6 @@ async function withLogger<T>(config: Config, console: 'stdout' | 'stderr' | 'non
 }
 
 /**
- * The word `perpbot status` starts with: the heartbeat's own status when the bot ended
- * (`STOPPED`, `STOPPING`), else `STALE` when the heartbeat is older than allowed, else its status.
- */
-export function statusWord(status: string, stale: boolean): string {
-  if (status === 'stopped' || status === 'stopping') return status.toUpperCase();
-  return stale ? 'STALE' : status.toUpperCase();
-}
-
-/**
  * A backtest never writes into the bot's database: without a database of its own (`--db`,
  * `PERPBOT_DB` or the config file's `db`), each backtest gets a new file
  * `database/backtests/backtest-<UTC yyyymmddThhmmss>-<6 hex>.sqlite`, kept for inspection and
@@ -288,42 +279,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--config <file>', 'JSON config file')
     .option('--file <file>', 'heartbeat file (default status/heartbeat.json)')
     .option('--json', 'print the heartbeat JSON')
-    .action((flags: { config?: string; file?: string; json?: boolean }) => {
-      // Reads only heartbeat.file and heartbeat.staleAfterMs (no full config load: fast start).
-      let file = flags.file;
-      let staleAfter = 30_000;
-      try {
-        const settings = heartbeatSettings({ file: flags.config });
-        file ??= settings.file;
-        staleAfter = settings.staleAfterMs;
-      } catch (err) {
-        setExit(fail(err));
-        return;
-      }
-      try {
-        const hb = readHeartbeatFile(file);
-        const age = Date.now() - hb.timeMs;
-        const stale = age > staleAfter;
-        if (flags.json) process.stdout.write(`${JSON.stringify(hb, null, 2)}\n`);
-        else {
-          const src = Object.entries(hb.sources)
-            .map(([s, h]) => `${s} ${h.state}${h.ageMs !== null ? ` (${Math.round(h.ageMs / 1000)}s)` : ''}`)
-            .join(', ');
-          process.stdout.write(
-            `${statusWord(hb.status, stale)}: heartbeat ${Math.round(age / 1000)}s old, pid ${hb.pid}, mode ${hb.mode}, run ${hb.runId}\n` +
-              (hb.statusReason ? `  reason: ${hb.statusReason}\n` : '') +
-              `  risk ${hb.risk.state}${hb.risk.reason ? ` (${hb.risk.reason})` : ''}; positions ${JSON.stringify(hb.positions)}; open orders ${hb.openOrders.length}\n` +
-              `  sources: ${src || 'none'}; database ${hb.database.ok ? 'ok' : hb.database.detail}\n` +
-              (hb.lastError ? `  last error: ${hb.lastError.message}\n` : ''),
-          );
-        }
-        if (stale || hb.status === 'stopped' || hb.status === 'stopping') setExit(2);
-        else if (hb.status !== 'ok') setExit(1);
-        else setExit(0);
-      } catch (err) {
-        process.stderr.write(`perpbot status: ${errorMessage(err)}\n`);
-        setExit(3);
-      }
+    .action((flags: StatusFlags) => {
+      setExit(runStatus(flags));
     });
 
   program

@@ -95,7 +95,9 @@ export class ThreadedRecordWriter {
   private readonly batchRows: number;
   private readonly batchOps: number;
   private readonly syncTimeoutMs: number;
-  private readonly onError: (message: string) => void;
+  private onError: ((message: string) => void) | null;
+  /** Errors reported before a handler was set (handed to it when it is). */
+  private earlyErrors: string[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -106,7 +108,7 @@ export class ThreadedRecordWriter {
     this.batchRows = opts.batchRows ?? 4096;
     this.batchOps = opts.batchOps ?? 512;
     this.syncTimeoutMs = opts.syncTimeoutMs ?? 10_000;
-    this.onError = opts.onError ?? (() => {});
+    this.onError = opts.onError ?? null;
     this.nums = new Float64Array(this.batchRows * 3);
     this.sync = new Int32Array(shared, 0, 4);
     this.syncBytes = new Uint8Array(shared, SYNC.BYTES_OFFSET);
@@ -118,12 +120,12 @@ export class ThreadedRecordWriter {
         this.wakeBacklog();
       } else if (m.type === 'error') {
         this.errors++;
-        this.onError(m.message);
+        this.report(m.message);
       }
     });
     worker.on('error', (err) => {
       this.errors++;
-      this.onError(`database writer thread: ${err.message}`);
+      this.report(`database writer thread: ${err.message}`);
     });
     worker.unref();
   }
@@ -136,6 +138,22 @@ export class ThreadedRecordWriter {
     const shared = new SharedArrayBuffer(SYNC.SIZE);
     const worker = new Worker(WORKER_ENTRY, { workerData: { file, runId, shared } });
     return new ThreadedRecordWriter(worker, shared, file, opts);
+  }
+
+  /**
+   * Set where failed writes are reported (replaces `onError`); errors reported before are
+   * handed to it at once.
+   */
+  setErrorHandler(onError: (message: string) => void): void {
+    this.onError = onError;
+    const early = this.earlyErrors;
+    this.earlyErrors = [];
+    for (const m of early) onError(m);
+  }
+
+  private report(message: string): void {
+    if (this.onError) this.onError(message);
+    else if (this.earlyErrors.length < 100) this.earlyErrors.push(message);
   }
 
   /** Failed writes the worker reported. */

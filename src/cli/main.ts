@@ -9,7 +9,7 @@
  * Exit codes of run/backtest/db: 0 done, 1 runtime failure, 2 bad configuration or input data
  * (the message names the key, file, line or field). Nothing is written before input is validated.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -95,7 +95,7 @@ async function replayRun(
   log: Logger,
   opts: { heartbeat: boolean; onStart?: (k: Kernel) => void; funding?: string[]; outputs?: BacktestOutputs },
 ): Promise<{ report: BacktestReport; kernel: Kernel }> {
-  const [{ loadExchangeInfo }, { loadReplayData }, { Kernel }] = await Promise.all([
+  const [{ loadExchangeInfo }, { loadReplayData }, { Kernel, newRunId, openStorage }] = await Promise.all([
     import('../../executor/exchange-info.ts'),
     import('../market/replay-source.ts'),
     import('../kernel/kernel.ts'),
@@ -104,11 +104,25 @@ async function replayRun(
   const { loadStrategyModules } = await import('../../strategies/loader.ts');
   await loadStrategyModules(config.strategies); // users' strategy modules: STRATEGY_MODULE (exit 2) before anything is written
   const rules = loadExchangeInfo(config.exchangeInfo);
-  const data = loadReplayData(config.data);
-  for (const s of data.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
-  const funding = fundingBookFor(data.symbols, opts.funding ?? []);
   if (opts.outputs) checkOutputs(opts.outputs);
-  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat, ...(funding ? { funding } : {}) }, data);
+  // The database's writer thread starts now and boots (its module, SQLite, the file) while this
+  // thread reads the data; a data error then stops it again with nothing written.
+  const runId = newRunId('replay', Date.now());
+  const created = !existsSync(config.db);
+  const storage = openStorage(config.db, runId);
+  let data: ReturnType<typeof loadReplayData>;
+  let funding: ReturnType<typeof fundingBookFor>;
+  try {
+    data = loadReplayData(config.data);
+    for (const s of data.symbols) rules.get(s); // SYMBOL_UNKNOWN before anything is written
+    funding = fundingBookFor(data.symbols, opts.funding ?? []);
+  } catch (err) {
+    await storage.writer.close().catch(() => undefined);
+    storage.db.close();
+    if (created) for (const f of [config.db, `${config.db}-wal`, `${config.db}-shm`]) rmSync(f, { force: true }); // bad input leaves no file behind
+    throw err;
+  }
+  const kernel = Kernel.forReplay({ config, mode: 'replay', rules, symbols: data.symbols, log, heartbeat: opts.heartbeat, runId, storage, ...(funding ? { funding } : {}) }, data);
   opts.onStart?.(kernel);
   let report: BacktestReport | undefined;
   try {

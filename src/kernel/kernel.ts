@@ -106,6 +106,29 @@ export interface KernelOptions {
   startHalted?: string;
   /** Replay only: funding rates to charge/credit at each funding time (see backtest/funding.ts); none = no funding. */
   funding?: FundingBook;
+  /**
+   * The database, opened earlier by {@link openStorage} (with `runId`), so that the writer
+   * thread's start-up overlaps the caller's own work (replay: loading the data). Default: opened
+   * here.
+   */
+  storage?: Storage;
+}
+
+/** The database connection of the bot's thread and the writer thread of one run. */
+export interface Storage {
+  db: Db;
+  writer: ThreadedRecordWriter;
+}
+
+/**
+ * Open the database (creating and migrating it on this thread first) and start the writer thread
+ * for `runId`, without waiting for the thread: pass the result as `KernelOptions.storage` with the
+ * same `runId`.
+ * @throws PerpbotError DATABASE when the file cannot be opened or migrated
+ */
+export function openStorage(dbFile: string, runId: string): Storage {
+  const db = openDatabase(dbFile);
+  return { db, writer: ThreadedRecordWriter.start(dbFile, runId) };
 }
 
 /**
@@ -174,20 +197,19 @@ export class Kernel {
     });
     // This connection creates/migrates the file and serves health checks; every write goes
     // through the writer thread's connection (one writer: no lock contention).
-    this.db = openDatabase(config.db);
+    this.db = o.storage?.db ?? openDatabase(config.db);
     // A remote venue's orders are written ahead to the intent journal; what an earlier process
     // journaled and did not record yet goes into the database first, before anything reads it.
     if (!sim) {
       replayIntentJournal(config.db, this.db, log);
       this.intents = IntentJournal.open(config.db, { runId: this.runId, db: this.db, fsync: config.live.fsyncIntents });
     }
-    this.writer = ThreadedRecordWriter.start(config.db, this.runId, {
-      onError: (message) => {
-        // What is not recorded cannot be recovered: stop trading until an operator looks.
-        this.noteError(message);
-        this.alerts.raise('databaseWrite', { message });
-        void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
-      },
+    this.writer = o.storage?.writer ?? ThreadedRecordWriter.start(config.db, this.runId);
+    this.writer.setErrorHandler((message) => {
+      // What is not recorded cannot be recovered: stop trading until an operator looks.
+      this.noteError(message);
+      this.alerts.raise('databaseWrite', { message });
+      void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
     });
     this.writer.startRun({ id: this.runId, mode: o.mode, startedAt: this.startedAt, configJson: JSON.stringify(redactConfig(config)) }, { resume: o.resumeRun === true });
     this.recorder = startRecorder(this.bus, this.writer, {

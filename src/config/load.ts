@@ -64,6 +64,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_LIVE_ORDER_ATTEMPTS: { key: 'live.orderAttempts', kind: 'string' },
   PERPBOT_LIVE_EXCHANGE_INFO_REFRESH_MINUTES: { key: 'live.exchangeInfoRefreshMinutes', kind: 'string' },
   PERPBOT_LIVE_FORCE_WITHOUT_RECONCILE: { key: 'live.forceWithoutReconcile', kind: 'string' },
+  PERPBOT_LIVE_FSYNC_INTENTS: { key: 'live.fsyncIntents', kind: 'string' },
   PERPBOT_LIVE_WARMUP_MINUTES: { key: 'live.warmupMinutes', kind: 'string' },
   SLACK_BOT_TOKEN: { key: 'alerts.slackToken', kind: 'string', secret: true },
   SLACK_CHANNEL: { key: 'alerts.slackChannel', kind: 'string' },

@@ -184,6 +184,18 @@ describe('BinanceMarketSource (real binance WebsocketClient, local server)', () 
     expect(t.source.health().BTCUSDT!.errors).toBe(1);
   });
 
+  it('counts an update of the forming kline (x false) as a message and maps it no further', async () => {
+    const t = await setup();
+    const partial = klineEvent('BTCUSDT', BTC[0]!, false);
+    partial.k.c = 'abc'; // would be malformed if it were mapped
+    t.server.send('btcusdt@kline_1m', partial);
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true));
+    await until(() => t.klines.length === 1);
+    expect(t.source.stats.frames).toBe(2);
+    expect(t.source.stats.malformed).toBe(0);
+    expect(t.source.health().BTCUSDT!.messages).toBe(2);
+  });
+
   it('replaces a silent connection and back-fills what it missed', async () => {
     const t = await setup({ silenceMs: 300, fetched: BTC.slice(1, 10).map((r) => asKline('BTCUSDT', r)) });
     t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true));

@@ -337,10 +337,9 @@ export class BinanceMarketSource implements MarketDataSource {
 
   private onFrame(message: unknown): void {
     this.stats.frames++;
-    // The library adds its own fields to every frame object; the mapper sees Binance's only.
-    const { wsKey: _k, isWSAPIResponse: _w, ...data } = (message ?? {}) as Record<string, unknown>;
-    const e = (data as { e?: unknown } | null)?.e;
-    const symbol = (data as { s?: unknown } | null)?.s;
+    const frame = (message ?? {}) as { e?: unknown; s?: unknown; k?: { x?: unknown } };
+    const e = frame.e;
+    const symbol = frame.s;
     const h = typeof symbol === 'string' ? this.state[symbol] : undefined;
     const wall = Date.now();
     if (h) {
@@ -351,6 +350,11 @@ export class BinanceMarketSource implements MarketDataSource {
       if (shard) shard.silentReplacements = 0;
     }
     if (typeof symbol === 'string' && (e === 'kline' || e === 'markPriceUpdate')) this.lastFrameAt.set(`${symbol}:${e}`, wall);
+    // Only closed klines are used: an update of the forming kline (x false; Binance sends one
+    // every 250 ms per symbol, 4 of every 5 market frames) is counted above and mapped no further.
+    if (e === 'kline' && frame.k?.x === false) return;
+    // The library adds its own fields to every frame object; the mapper sees Binance's only.
+    const { wsKey: _k, isWSAPIResponse: _w, ...data } = frame as Record<string, unknown>;
     try {
       if (e === 'kline') {
         const k = this.o.mapKline(data);

@@ -176,6 +176,29 @@ describe('Alerts: external activity', () => {
   });
 });
 
+describe('Alerts: protective stops', () => {
+  it('a refused stop raises positionUnprotected (critical) for its symbol; a stop accepted later, or the position going flat, resolves it', async () => {
+    const { alerts, texts } = setup();
+    const bus = new EventBus();
+    alerts.watch(bus, '0', { isProtectiveStop: (id) => id.startsWith('pb-stop-') });
+    const S = 'BTCUSDT' as Symbol;
+    const E = 'ETHUSDT' as Symbol;
+    bus.publish('order.update', { type: 'OrderRejected', ts: 1, clientOrderId: 'pb-entry', symbol: S, code: -2019, reason: 'Margin is insufficient.' }); // not a stop
+    bus.publish('order.update', { type: 'OrderRejected', ts: 2, clientOrderId: 'pb-stop-a', symbol: S, code: -2021, reason: 'Order would immediately trigger.' });
+    bus.publish('order.update', { type: 'OrderRejected', ts: 3, clientOrderId: 'pb-stop-b', symbol: E, code: -2021, reason: 'Order would immediately trigger.' });
+    bus.publish('order.update', { type: 'OrderAccepted', ts: 4, clientOrderId: 'pb-stop-a1', orderId: '9', symbol: S });
+    bus.publish('account.update', { type: 'PositionChanged', ts: 5, position: { symbol: E, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: 5 } as never });
+    await bus.drain();
+    const sent = await texts();
+    expect(sent).toHaveLength(4);
+    expect(sent[0]).toMatch(/^\[critical\] perpbot live r1: BTCUSDT: position without a protective stop on the exchange \(stop pb-stop-a refused \(-2021\): Order would immediately trigger\.\)/);
+    expect(sent[1]).toMatch(/^\[critical\] perpbot live r1: ETHUSDT: position without a protective stop/);
+    expect(sent[2]).toMatch(/^\[resolved\] perpbot live r1: resolved: a protective stop is in place: BTCUSDT/);
+    expect(sent[3]).toMatch(/^\[resolved\] perpbot live r1: resolved: the position is flat: ETHUSDT/);
+    bus.close();
+  });
+});
+
 /** One sample per catalogue entry (the type makes a new entry without a sample a compile error). */
 const SAMPLES: { [N in AlertName]: { details: AlertDetails[N]; severity: string; text: RegExp; resolveKey?: string } } = {
   tradingState: { details: { state: 'HALTED', previous: 'ACTIVE', reason: 'IP banned by Binance (418)' }, severity: 'critical', text: /trading ACTIVE → HALTED: IP banned/, resolveKey: 'HALTED' },
@@ -186,6 +209,7 @@ const SAMPLES: { [N in AlertName]: { details: AlertDetails[N]; severity: string;
   ipBanned: { details: { retryAfterSeconds: null, message: 'banned' }, severity: 'critical', text: /Binance banned this IP \(418\); trading HALTED/, resolveKey: 'ip' },
   databaseWrite: { details: { message: 'SQLITE_IOERR' }, severity: 'critical', text: /database write failed .*SQLITE_IOERR/, resolveKey: 'write' },
   largeLoss: { details: { symbol: 'ETHUSDT', clientOrderId: 'pb-9', netPnl: '-350.5', limit: '-200' }, severity: 'warning', text: /large loss on ETHUSDT: -350\.5 USDT/ },
+  positionUnprotected: { details: { symbol: 'ETHUSDT', why: 'stop pb-stop-x refused (-2021)' }, severity: 'critical', text: /ETHUSDT: position without a protective stop on the exchange \(stop pb-stop-x refused \(-2021\)\)/, resolveKey: 'ETHUSDT' },
   externalOrder: { details: { clientOrderId: 'manual-1', symbol: 'BTCUSDT', what: 'BUY MARKET 0.01' }, severity: 'warning', text: /external order manual-1 on BTCUSDT \(not placed by perpbot\): BUY MARKET 0\.01/ },
   operatorCommand: { details: { command: 'halt', by: 'api', detail: 'maintenance' }, severity: 'info', text: /operator command halt by api: maintenance/ },
   botStarted: { details: { mode: 'live', runId: 'live-a', version: '0.1.0' }, severity: 'info', text: /started \(live, run live-a, perpbot 0\.1\.0\)/ },

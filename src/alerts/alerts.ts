@@ -168,7 +168,7 @@ export class Alerts {
    * logged, not sent) and losing fills (`order.update`) past `largeLoss` USDT raise `largeLoss`.
    * @param largeLoss USDT as a decimal string; "0" = off
    */
-  watch(bus: EventBus, largeLoss = '0'): void {
+  watch(bus: EventBus, largeLoss = '0', opts: { isProtectiveStop?: (clientOrderId: string) => boolean } = {}): void {
     const limit = new Decimal(largeLoss);
     bus.consume(
       'risk.state',
@@ -204,6 +204,24 @@ export class Alerts {
       },
       { name: 'alerts-external' },
     );
+    // Protective stops (paper, live): a refused stop leaves its position unprotected until a stop
+    // is accepted for the symbol or the position is flat.
+    const isStop = opts.isProtectiveStop;
+    if (isStop) {
+      bus.consume(
+        ['order.update', 'account.update'],
+        (e) => {
+          if (e.type === 'OrderRejected' && isStop(e.clientOrderId)) {
+            this.raise('positionUnprotected', { symbol: e.symbol, why: `stop ${e.clientOrderId} refused${e.code !== null ? ` (${e.code})` : ''}: ${e.reason}` });
+          } else if (e.type === 'OrderAccepted' && isStop(e.clientOrderId)) {
+            this.resolve('positionUnprotected', e.symbol, 'resolved: a protective stop is in place');
+          } else if (e.type === 'PositionChanged' && new Decimal(e.position.quantity).isZero()) {
+            this.resolve('positionUnprotected', e.position.symbol, 'resolved: the position is flat');
+          }
+        },
+        { name: 'alerts-stops' },
+      );
+    }
     if (limit.lte(0)) return;
     bus.consume(
       'order.update',

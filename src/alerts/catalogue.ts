@@ -48,6 +48,11 @@ export interface AlertDetails {
   /** One fill lost at least `alerts.largeLoss` USDT, net of its fee. */
   largeLoss: { symbol: string; clientOrderId: string; netPnl: string; limit: string };
   /** An order on the account that perpbot did not place (its client order id is not perpbot's), once per order. */
+  /**
+   * A held position has no protective stop on the exchange: its stop was refused (e.g. -2021,
+   * the mark already past it), or none is known for it at start.
+   */
+  positionUnprotected: { symbol: string; why: string };
   externalOrder: { clientOrderId: string; symbol: string; what: string };
   /** An operator command was carried out (the HTTP API and the CLI call this). */
   operatorCommand: { command: string; by: string; detail?: string };
@@ -122,6 +127,13 @@ export const CATALOGUE: { [N in AlertName]: AlertSpec<AlertDetails[N]> } = {
     cooldownMs: 0,
     text: (d) => `large loss on ${d.symbol}: ${d.netPnl} USDT net of fee (order ${d.clientOrderId}; alert at ${d.limit})`,
     resolvable: false,
+  },
+  positionUnprotected: {
+    severity: 'critical',
+    key: (d) => d.symbol,
+    cooldownMs: 30 * MINUTE,
+    text: (d) => `${d.symbol}: position without a protective stop on the exchange (${d.why}); the strategy's own exit still applies at the next closed kline — check the account`,
+    resolvable: true,
   },
   externalOrder: {
     severity: 'warning',

@@ -31,6 +31,7 @@ import type { FundingBook } from '../backtest/funding.ts';
 import { TradeLedger } from '../backtest/trades.ts';
 import { startStrategies, type StrategyInstance } from './strategy-host.ts';
 import { Executor } from '../../executor/executor.ts';
+import { isStopId } from '../../executor/protective-stops.ts';
 import type { ExchangeRules } from '../../executor/exchange-info.ts';
 import { validateOrder } from '../../executor/filters.ts';
 import type { RiskLimits } from '../../executor/risk.ts';
@@ -256,7 +257,7 @@ export class Kernel {
     this.perf = new PerformanceTracker(Number(o.startingEquity ?? config.sim.startingBalance));
     this.bus.consume('risk.state', () => this.heartbeat?.write(), { name: 'heartbeat' });
     this.bus.consume('order.update', (e) => this.trades.onOrderEvent(e), { name: 'trades' });
-    this.alerts.watch(this.bus, config.alerts.largeLoss);
+    this.alerts.watch(this.bus, config.alerts.largeLoss, drainEachStep ? {} : { isProtectiveStop: isStopId });
 
     this.heartbeat = o.heartbeat
       ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>

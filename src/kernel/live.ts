@@ -568,7 +568,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
         if (e.type === 'PositionChanged') void k.publish('account.update', e);
         else void k.publish('order.update', e);
       }
-      if (k.executor.stops) reconcileStops(k.executor.stops, k.db, k.runId, state, log);
+      if (k.executor.stops) {
+        const plan = reconcileStops(k.executor.stops, k.db, k.runId, state, log);
+        for (const symbol of plan.unprotected) k.alerts.raise('positionUnprotected', { symbol, why: 'found at start with no stop level known for it (not opened by perpbot?)' });
+      }
       const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
       step('reconciliationMs');

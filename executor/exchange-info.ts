@@ -326,51 +326,83 @@ function parseSymbol(raw: unknown, index: number, source: string): SymbolRules {
  */
 export function parseExchangeInfo(json: unknown, source: string): ExchangeRules {
   const doc = parseAt(documentSchema, json, [], source);
-  const bySymbol = new Map<Symbol, SymbolRules>();
-  const broken = new Map<Symbol, PerpbotError>();
-  const problems: PerpbotError[] = [];
-  doc.symbols.forEach((raw, i) => {
+  // Each symbol's entry is parsed when it is first asked for: the document lists ~350 symbols
+  // and a bot trades a few, so start-up does not pay for the rest (~60 ms). `symbols()` and
+  // `problems()` parse the whole document once; a name listed twice is judged that way too.
+  const entries = new Map<Symbol, { raw: unknown; index: number }>();
+  const listedTwice = new Set<Symbol>();
+  doc.symbols.forEach((raw, index) => {
     const name = isObj(raw) && typeof raw.symbol === 'string' ? raw.symbol : null;
+    if (name === null) return;
+    if (entries.has(name)) listedTwice.add(name);
+    else entries.set(name, { raw, index });
+  });
+  const parsed = new Map<Symbol, SymbolRules | PerpbotError>();
+  const one = (symbol: Symbol): SymbolRules | PerpbotError | undefined => {
+    if (listedTwice.has(symbol)) return whole().bySymbol.get(symbol) ?? whole().broken.get(symbol);
+    const known = parsed.get(symbol);
+    if (known !== undefined) return known;
+    const e = entries.get(symbol);
+    if (e === undefined) return undefined;
+    let r: SymbolRules | PerpbotError;
     try {
-      const rules = parseSymbol(raw, i, source);
-      if (bySymbol.has(rules.symbol) || broken.has(rules.symbol)) {
-        throw invalid(source, ['symbols', i, 'symbol'], `duplicate symbol ${rules.symbol}`);
-      }
-      bySymbol.set(rules.symbol, rules);
+      r = parseSymbol(e.raw, e.index, source);
     } catch (err) {
       if (!(err instanceof PerpbotError)) throw err;
-      problems.push(err);
-      if (name !== null) {
-        bySymbol.delete(name);
-        if (!broken.has(name)) broken.set(name, err);
-      }
+      r = err;
     }
-  });
-  const order = [...bySymbol.keys()];
+    parsed.set(symbol, r);
+    return r;
+  };
+  let all: { bySymbol: Map<Symbol, SymbolRules>; broken: Map<Symbol, PerpbotError>; problems: PerpbotError[] } | null = null;
+  const whole = () => {
+    if (all !== null) return all;
+    const bySymbol = new Map<Symbol, SymbolRules>();
+    const broken = new Map<Symbol, PerpbotError>();
+    const problems: PerpbotError[] = [];
+    doc.symbols.forEach((raw, i) => {
+      const name = isObj(raw) && typeof raw.symbol === 'string' ? raw.symbol : null;
+      try {
+        const rules = parseSymbol(raw, i, source);
+        if (bySymbol.has(rules.symbol) || broken.has(rules.symbol)) {
+          throw invalid(source, ['symbols', i, 'symbol'], `duplicate symbol ${rules.symbol}`);
+        }
+        bySymbol.set(rules.symbol, rules);
+      } catch (err) {
+        if (!(err instanceof PerpbotError)) throw err;
+        problems.push(err);
+        if (name !== null) {
+          bySymbol.delete(name);
+          if (!broken.has(name)) broken.set(name, err);
+        }
+      }
+    });
+    return (all = { bySymbol, broken, problems });
+  };
   const serverTime = doc.serverTime;
   return Object.freeze({
     serverTime,
     source,
     get(symbol: Symbol): SymbolRules {
-      const r = bySymbol.get(symbol);
+      const r = one(symbol);
       if (r === undefined) {
-        const bad = broken.get(symbol);
-        if (bad) throw bad;
         throw new PerpbotError('SYMBOL_UNKNOWN', `symbol ${symbol} is not in exchange info ${source}`, false, {
           symbol,
           source,
         });
       }
+      if (r instanceof PerpbotError) throw r;
       return r;
     },
     has(symbol: Symbol): boolean {
-      return bySymbol.has(symbol);
+      const r = one(symbol);
+      return r !== undefined && !(r instanceof PerpbotError);
     },
     symbols(): Symbol[] {
-      return order.filter((sym) => bySymbol.has(sym));
+      return [...whole().bySymbol.keys()];
     },
     problems(): readonly PerpbotError[] {
-      return problems;
+      return whole().problems;
     },
   });
 }

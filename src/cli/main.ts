@@ -249,9 +249,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
           kernel?.requestStop();
         });
         try {
-          const { report } = await replayRun(config, log, { heartbeat: true, onStart: (k) => (kernel = k) });
+          const { report, kernel: k } = await replayRun(config, log, { heartbeat: true, onStart: (x) => (kernel = x) });
           const { formatReport } = await import('../backtest/report.ts');
-          process.stdout.write(`${formatReport(report)}\n`);
+          const first = k.firstKlineAt === null ? '' : `  first kline processed ${Math.round(k.firstKlineAt)} ms after the process started; report ready at ${Math.round(performance.now())} ms\n`;
+          process.stdout.write(`${formatReport(report)}\n${first}`);
         } finally {
           off();
         }

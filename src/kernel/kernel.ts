@@ -147,6 +147,11 @@ export class Kernel {
   readonly executor: Executor;
   readonly strategies: StrategyInstance[];
   readonly perf: PerformanceTracker;
+  /**
+   * When the first kline entered the pipeline, ms since the process started
+   * (`performance.now()`); null before. Start-up cost as a user feels it (`perpbot run` prints it).
+   */
+  firstKlineAt: number | null = null;
   /** Round trips built from the fills (for the report, `--trades`, the HTML report). */
   readonly trades = new TradeLedger();
   /** Per symbol: the first kline's open and the last kline's close seen (buy-and-hold benchmark). */
@@ -395,6 +400,7 @@ export class Kernel {
    */
   private readonly feed: MarketFeed = {
     klines: async (group: readonly Kline[]): Promise<void> => {
+      this.firstKlineAt ??= performance.now();
       const bus = this.bus;
       const sim = this.sim;
       if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);

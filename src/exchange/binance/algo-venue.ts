@@ -42,8 +42,8 @@ export interface AlgoVenueContext {
   random: () => number;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
-  /** Wait for the rate limits (request weight, order count). */
-  throttle: (weight: number, orders: number) => Promise<void>;
+  /** Take from the rate-limit budget (request weight, order count): null when reserved at once, else a promise of the wait. */
+  throttle: (weight: number, orders: number) => Promise<void> | null;
   /** Learn from a failure (Retry-After, halts); returns it. */
   observe: (ve: VenueError) => VenueError;
 }

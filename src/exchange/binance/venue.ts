@@ -189,7 +189,22 @@ export class BinanceVenue implements Venue {
     }
   }
 
-  private async throttle(weight: number, orders: number): Promise<void> {
+  /**
+   * Take `weight` and `orders` from the rate-limit budget. Nothing blocking and budget left (the
+   * usual case): reserved at once and null returned, so the caller sends in the same turn (the
+   * order path: no other handler runs between the decision and the request). Otherwise a promise
+   * that resolves once any 429/418 block has passed and the budget allows, with the budget reserved.
+   */
+  private throttle(weight: number, orders: number): Promise<void> | null {
+    const l = this.o.limits;
+    if (Math.max(this.blockedUntil - this.o.clock.now(), l?.blockedMs() ?? 0) > 0 || (l !== undefined && l.waitMs(weight, orders) > 0)) {
+      return this.waitForBudget(weight, orders);
+    }
+    l?.reserve(weight, orders);
+    return null;
+  }
+
+  private async waitForBudget(weight: number, orders: number): Promise<void> {
     const blocked = Math.max(this.blockedUntil - this.o.clock.now(), this.o.limits?.blockedMs() ?? 0);
     if (blocked > 0) await this.sleep(blocked);
     const l = this.o.limits;
@@ -197,20 +212,6 @@ export class BinanceVenue implements Venue {
     const wait = l.waitMs(weight, orders);
     if (wait > 0) await this.sleep(wait);
     l.reserve(weight, orders);
-  }
-
-  /**
-   * {@link throttle} without a microtask hop when nothing blocks and the budget allows: the
-   * budget is reserved and null returned, so the caller sends in the same turn (the order path:
-   * no other handler runs between the decision and the request). Otherwise the promise to await.
-   */
-  private throttleNow(weight: number, orders: number): Promise<void> | null {
-    const l = this.o.limits;
-    if (Math.max(this.blockedUntil - this.o.clock.now(), l?.blockedMs() ?? 0) > 0) return this.throttle(weight, orders);
-    if (!l) return null;
-    if (l.waitMs(weight, orders) > 0) return this.throttle(weight, orders);
-    l.reserve(weight, orders);
-    return null;
   }
 
   /**
@@ -290,7 +291,7 @@ export class BinanceVenue implements Venue {
         this.stats.retries++;
         await this.sleep(Math.max(backoffDelay(attempt - 1, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random), last?.retryAfterMs ?? 0));
       }
-      const waiting = this.throttleNow(1, 1);
+      const waiting = this.throttle(1, 1);
       if (waiting) await waiting;
       const sentAt = this.o.clock.now();
       try {

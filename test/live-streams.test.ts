@@ -10,7 +10,7 @@
  * - Many symbols are sharded over several connections.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -40,17 +40,6 @@ afterEach(async () => {
   for (const c of cleanup.reverse()) await c();
   cleanup = [];
 });
-
-/** A free TCP port on 127.0.0.1 (nothing listens on it afterwards). */
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A pino logger at debug level that keeps every line (parsed). */
 function capturingLogger() {

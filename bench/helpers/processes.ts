@@ -7,12 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { projectPath } from '../../src/core/paths.ts';
 import type { SimulatorState } from '../../src/exchange/simulator/types.ts';
+import { freePort } from '../../test/helpers/free-port.ts';
 
 const BIN = projectPath('bin/perpbot.js');
 const TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux
@@ -84,18 +84,6 @@ export function stopChild(c: ChildProcess): Promise<void> {
     c.once('exit', () => resolve());
     c.kill('SIGTERM');
     setTimeout(() => c.kill('SIGKILL'), 15_000).unref();
-  });
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; another process may take it after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
   });
 }
 

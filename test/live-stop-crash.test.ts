@@ -251,7 +251,7 @@ describe('live mode: protective stops survive a SIGKILL (the real CLI in a child
 
     // ---- 3. restart: a new stop for the held position
     const b3 = await startBot();
-    await until('a stop placed again at start-up', () => algos().length === 1, 20_000);
+    await until('a stop placed again at start-up', () => algos().length === 1, 60_000); // a whole live start-up under the full suite's load
     note('stop3 = algos()[0]!.clientOrde');
     stop3 = algos()[0]!.clientOrderId;
     stop3Level = algos()[0]!.stopPrice!;

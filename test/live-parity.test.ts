@@ -170,7 +170,9 @@ async function startBoth(dir: string, fillOnSubSteps: boolean, cleanup: Array<()
     return c.streams.includes('btcusdt@kline_1m') && c.user >= 1;
   });
   // the warm-up back-fill delivered the history, up to the last closed kline
-  await until('history back-filled', () => bot.kernel.source.health().BTCUSDT!.lastEventTime === sim.dataTime() - 1);
+  // (up to 30 s: a REST kline counts as closed 2 s after its close, so a start just after a
+  // close waits for the next back-fill pass; under the full suite's load that took over 10 s once)
+  await until('history back-filled', () => bot.kernel.source.health().BTCUSDT!.lastEventTime === sim.dataTime() - 1, 30_000);
   return { sim, bot, config, stop };
 }
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PerpbotError } from '../src/core/errors.ts';
-import { checkDatabase, MIGRATIONS_FOLDER, openDatabase, type Db } from './client.ts';
+import { checkDatabase, DEFAULT_CACHE_KIB, MIGRATIONS_FOLDER, openDatabase, type Db } from './client.ts';
 
 let dir: string;
 const open: Db[] = [];
@@ -45,7 +45,14 @@ describe('openDatabase', () => {
     expect(db.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
     expect(db.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(db.sqlite.pragma('cache_size', { simple: true })).toBe(-DEFAULT_CACHE_KIB); // not better-sqlite3's 16 MiB
     expect(fs.existsSync(`${file}-wal`)).toBe(true);
+  });
+
+  it('sizes the page cache from cacheKiB and refuses a size below 100 KiB naming the option', () => {
+    const db = track(openDatabase(path.join(dir, 'c.db'), { cacheKiB: 8000 }));
+    expect(db.sqlite.pragma('cache_size', { simple: true })).toBe(-8000);
+    expect(() => openDatabase(path.join(dir, 'd.db'), { cacheKiB: 10 })).toThrow(/cacheKiB: got 10/);
   });
 
   it('is idempotent on an existing file: migrations are not applied twice and data stays', () => {

@@ -14,7 +14,8 @@
  * 4. Optimisation throughput: trials/min of `perpbot optimize` on 1 and 2 worker threads
  *    (bench/optimize.ts).
  *
- * Options: `--candles N` (default 1,000,000).
+ * Options: `--candles N` (default 1,000,000); `--only bus|pipeline|latency|optimize` runs one
+ * part (e.g. under `node --cpu-prof`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ import { loadExchangeInfo } from '../executor/exchange-info.ts';
 
 const args = process.argv.slice(2);
 const target = Number(args[args.indexOf('--candles') + 1] ?? NaN) || 1_000_000;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const runs = (part: string) => only === undefined || only === part;
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -134,16 +137,18 @@ const eth = { symbol: 'ETHUSDT', path: projectPath('data/klines/ETHUSDT-1m-2025-
 console.log(`perpbot bench — node ${process.version}, ${new Date().toISOString()}`);
 // Exchange info loading is not timed; the replay clock starts when the first kline is published.
 void loadExchangeInfo;
-await benchBus();
-const one = repeat([btc], target);
-const two = repeat([btc, eth], target);
-for (const record of [true, false]) {
-  await benchPipeline('1 symbol (BTCUSDT)', one, record);
-  await benchPipeline('2 symbols (BTCUSDT+ETHUSDT)', two, record);
+if (runs('bus')) await benchBus();
+if (runs('pipeline')) {
+  const one = repeat([btc], target);
+  const two = repeat([btc, eth], target);
+  for (const record of [true, false]) {
+    await benchPipeline('1 symbol (BTCUSDT)', one, record);
+    await benchPipeline('2 symbols (BTCUSDT+ETHUSDT)', two, record);
+  }
 }
 
 // 3. Latency of the live bot against the simulator: kline close → order request (bench/latency.ts).
-await import('./latency.ts');
+if (runs('latency')) await import('./latency.ts');
 
 // 4. Optimisation throughput: trials per minute on 1 and 2 worker threads (bench/optimize.ts).
-await import('./optimize.ts');
+if (runs('optimize')) await import('./optimize.ts');

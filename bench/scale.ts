@@ -3,17 +3,22 @@
  *
  * For each N (default 10, 50, 150, 300 symbols) it starts the simulator and the bot as separate
  * processes (`perpbot simulator`, `perpbot run --mode live`), the bot pointed at the simulator
- * on 127.0.0.1, and prints:
+ * on 127.0.0.1, at Binance's stream rates: 240 sub-steps per kline (a kline update every 250 ms
+ * per symbol, as `@kline_1m`), a mark price every second (`@markPrice@1s`). Then a stress case
+ * at the largest N: the data clock ×60, so every symbol closes a kline every second (4 sub-steps
+ * per kline, still one update per 250 ms). For each case it prints:
  * - start → ACTIVE: from spawning the bot to its heartbeat saying trading ACTIVE, s (includes
  *   node and tsx loading the sources), and from the bot's first log line to its ACTIVE line;
- * - the bot's CPU (% of one core) and RSS over a window after ACTIVE, and the simulator's CPU;
+ * - the bot's CPU (% of one core) over a window after ACTIVE, its RSS at the window's start and
+ *   end, and the simulator's CPU;
  * - klines recorded (rows of candles_1m with open time in the window) vs klines the simulator
  *   closed in the window (× N), and the REST 429/418 answers the bot counted.
  *
  * The simulator gets one kline file per symbol: the bundled BTCUSDT file, cut to its first 2,000
  * rows, under each symbol name (symbols taken from data/exchange-info, TRADING perpetuals, 323 in the bundled file).
  *
- * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window after ACTIVE).
+ * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window after ACTIVE),
+ * `--steps-per-kline 240`, `--no-stress`.
  * Linux only (reads /proc for CPU and RSS).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,12 +30,15 @@ const args = process.argv.slice(2);
 const opt = (name: string, def: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
 const Ns = opt('--n', '10,50,150,300').split(',').map(Number);
 const windowMs = Number(opt('--window-s', '65')) * 1000;
+const stepsPerKline = Number(opt('--steps-per-kline', '240'));
+const stress = !args.includes('--no-stress');
 
-async function runOnce(n: number, dir: string, csv: string): Promise<Record<string, string | number>> {
+/** One case: N symbols, the simulator at `speed` × real time with `steps` sub-steps per kline. */
+async function runOnce(n: number, dir: string, csv: string, speed: number, steps: number): Promise<Record<string, string | number>> {
   const symbols = symbolsFromExchangeInfo(n);
-  const sim = await startSimulatorCli({ symbols, csv, history: 500 });
+  const sim = await startSimulatorCli({ symbols, csv, history: 500, speed, stepsPerKline: steps });
   const t0 = Date.now();
-  const bot = await startBotCli({ sim, symbols, runDir: join(dir, `n${n}`) });
+  const bot = await startBotCli({ sim, symbols, runDir: join(dir, `n${n}-x${speed}`) });
   try {
     await waitActive(bot, 600_000);
     const activeS = (Date.now() - t0) / 1000;
@@ -45,6 +53,7 @@ async function runOnce(n: number, dir: string, csv: string): Promise<Record<stri
     }
     const botCpu0 = cpuSeconds(bot.child.pid!);
     const simCpu0 = cpuSeconds(sim.child.pid!);
+    const rss0 = rssMb(bot.child.pid!);
     const w0 = Date.now();
     const state0 = await sim.state();
     await sleep(windowMs);
@@ -62,11 +71,11 @@ async function runOnce(n: number, dir: string, csv: string): Promise<Record<stri
     const c = bot.heartbeat()?.counters ?? {};
     const limited = Number(c.restRateLimited ?? 0);
     return {
-      N: n,
+      N: speed === 1 ? n : `${n} stress ×${speed}`,
       'spawn→ACTIVE s': activeS.toFixed(1),
       'log→ACTIVE s': fromLogS.toFixed(1),
       'bot CPU %': botCpu.toFixed(0),
-      'bot RSS MB': rss.toFixed(0),
+      'bot RSS MB start→end': `${rss0.toFixed(0)}→${rss.toFixed(0)}`,
       'sim CPU %': simCpu.toFixed(0),
       'klines recorded/closed': `${rows}/${closedPerSymbol * n}`,
       'connections': Number(c.marketConnections ?? 0),
@@ -82,8 +91,11 @@ const dir = mkdtempSync(join(tmpdir(), 'perpbot-scale-'));
 try {
   const csv = writeKlineCsv(join(dir, 'klines.csv'), 2_000);
   const rows: Array<Record<string, string | number>> = [];
-  for (const n of Ns) {
-    const r = await runOnce(n, dir, csv);
+  const cases = Ns.map((n) => ({ n, speed: 1, steps: stepsPerKline }));
+  // Stress: a kline per second per symbol (×60), its updates still every 250 ms (4 per kline).
+  if (stress) cases.push({ n: Math.max(...Ns), speed: 60, steps: 4 });
+  for (const c of cases) {
+    const r = await runOnce(c.n, dir, csv, c.speed, c.steps);
     console.log(JSON.stringify(r));
     rows.push(r);
   }

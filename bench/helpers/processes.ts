@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { projectPath } from '../../src/core/paths.ts';
@@ -114,7 +114,8 @@ export interface SimulatorCli {
 }
 
 /**
- * Start `perpbot simulator --port 0` replaying `csv` under every symbol name (`--data S=csv`).
+ * Start `perpbot simulator --port 0` replaying `csv` under every symbol name (a `--symbols-file`
+ * written beside `csv`).
  * @param o.history klines already closed at start; o.speed data clock × real time (default 1);
  *   o.paused start with the data clock stopped (POST /admin/resume starts it); o.stepsPerKline
  *   websocket updates per kline (default the simulator's, 12)
@@ -122,7 +123,10 @@ export interface SimulatorCli {
  */
 export async function startSimulatorCli(o: { symbols: string[]; csv: string; history: number; speed?: number; paused?: boolean; stepsPerKline?: number }): Promise<SimulatorCli> {
   const args = ['simulator', '--port', '0', '--history', String(o.history), ...(o.speed ? ['--speed', String(o.speed)] : []), ...(o.paused ? ['--paused'] : []), ...(o.stepsPerKline ? ['--steps-per-kline', String(o.stepsPerKline)] : [])];
-  const { child, out } = perpbot([...args, ...o.symbols.flatMap((s) => ['--data', `${s}=${o.csv}`])]);
+  // Every symbol replays the same file: one --symbols-file (the simulator holds the file once).
+  const symbolsFile = join(dirname(o.csv), `symbols-${o.symbols.length}.txt`);
+  writeFileSync(symbolsFile, o.symbols.map((s) => `${s}=${basename(o.csv)}`).join('\n') + '\n');
+  const { child, out } = perpbot([...args, '--symbols-file', symbolsFile]);
   const url = await waitFor('the simulator', () => /(http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1] ?? (child.exitCode !== null && `exited: ${out()}`), 120_000);
   if (url.startsWith('exited')) throw new Error(`the simulator ${url}`);
   return {

@@ -18,6 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import { PerpbotError } from '../src/core/errors.ts';
 import type { Kline, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
+import type { RecordSink } from './recorder.ts';
 import type { RunEnd, RunStart, WriterStats } from './writer.ts';
 
 /**
@@ -75,10 +76,37 @@ export interface ThreadedWriterOptions {
 }
 
 /**
+ * What a run (the kernel) writes through: the writer thread ({@link ThreadedRecordWriter}), or
+ * the writer on the caller's thread (`InlineRecordWriter`, ./inline-writer.ts). Record methods
+ * buffer and never throw for a failed write: failures are counted ({@link errorCount}) and
+ * reported to the error handler.
+ */
+export interface RunWriter extends RecordSink {
+  /** The database file written. */
+  readonly file: string;
+  /** Failed writes so far. */
+  readonly errorCount: number;
+  /** Batches handed over and not yet committed. */
+  readonly backlog: number;
+  /** Resolves when at most `limit` batches are waiting. */
+  waitForBacklog(limit: number): Promise<void>;
+  /** Set where failed writes are reported (errors reported before are handed to it at once). */
+  setErrorHandler(onError: (message: string) => void): void;
+  /** Insert or resume the `runs` row, committed on return. @throws PerpbotError DATABASE */
+  startRun(run: RunStart, opts?: { resume?: boolean }): void;
+  /** End the run, after every record given before. */
+  endRun(id: string, end: RunEnd): void;
+  /** Write-ahead, committed on return. @returns true when inserted @throws PerpbotError DATABASE */
+  writeIntentNow(intent: OrderIntent): boolean;
+  /** Commit everything and release the connection. @returns the writer's counters */
+  close(): Promise<WriterStats>;
+}
+
+/**
  * The bot-side half of the writer thread. Same record methods as {@link RecordWriter}.
  * Create with {@link ThreadedRecordWriter.start}; {@link ThreadedRecordWriter.close} at the end.
  */
-export class ThreadedRecordWriter {
+export class ThreadedRecordWriter implements RunWriter {
   /** Text fields of the queued candles as ASCII bytes, FIELD/ROW separated. */
   private bytes = new Uint8Array(1 << 19);
   private pos = 0;

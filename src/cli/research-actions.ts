@@ -128,6 +128,16 @@ async function runnerFor(p: Prepared): Promise<TrialRunner> {
   return new TrialPool(p.flags.workers ?? defaultWorkers(), p.ctxSpec);
 }
 
+/**
+ * A search with failed trials is not the search asked for (its ranking leaves them out): say so
+ * on stderr and set exit code 1, after the outputs are written (nothing is lost).
+ */
+function failedTrials(command: string, failed: number): void {
+  if (failed === 0) return;
+  process.stderr.write(`perpbot ${command}: ${failed} trial(s) failed to run (their error is in --out's error column); the ranking leaves them out, run again\n`);
+  process.exitCode = 1;
+}
+
 /** Run `perpbot optimize` with the parsed flags (see {@link researchCommands}). @throws ConfigError (exit 2) for bad flags, PerpbotError for bad data */
 export async function optimizeAction(raw: SearchFlags): Promise<void> {
     const p = await prepare(raw);
@@ -136,6 +146,7 @@ export async function optimizeAction(raw: SearchFlags): Promise<void> {
       const result = await optimize(runner, { ...p.opts, onTrial: progressReporter('optimize', p.flags.objective) });
       if (p.flags.out) writeOptimizeOutput(p.flags.out, result, p.data);
       process.stdout.write(`${formatOptimize(result)}\n`);
+      failedTrials('optimize', result.counts.failed);
     } finally {
       await runner.close();
     }
@@ -155,6 +166,7 @@ export async function walkforwardAction(raw: SearchFlags & { train?: string; tes
       if (p.flags.out) writeWalkForwardOutput(p.flags.out, wf, p.data);
       if (raw.report) writeFileSync(raw.report, renderWalkForwardHtml(wf, p.data));
       process.stdout.write(`${formatWalkForward(wf)}\n`);
+      failedTrials('walkforward', wf.windows.reduce((n, w) => n + w.isFailed, 0));
     } finally {
       await runner.close();
     }

@@ -37,7 +37,7 @@ import { validateOrder } from '../../executor/filters.ts';
 import type { RiskLimits } from '../../executor/risk.ts';
 import type { Venue, VenueEvent } from '../../executor/venue.ts';
 import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
-import { ThreadedRecordWriter } from '../../database/writer-thread.ts';
+import { ThreadedRecordWriter, type RunWriter } from '../../database/writer-thread.ts';
 import { IntentJournal, replayIntentJournal } from '../../database/intent-journal.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
 import type { ScheduledTask } from 'node-cron';
@@ -115,10 +115,13 @@ export interface KernelOptions {
   storage?: Storage;
 }
 
-/** The database connection of the bot's thread and the writer thread of one run. */
+/**
+ * The database connection of the bot's thread and the writer of one run: the writer thread
+ * ({@link openStorage}), or an `InlineRecordWriter` on the same connection (optimiser trials).
+ */
 export interface Storage {
   db: Db;
-  writer: ThreadedRecordWriter;
+  writer: RunWriter;
 }
 
 /**
@@ -141,7 +144,7 @@ export class Kernel {
   readonly runId: string;
   readonly startedAt = Date.now();
   readonly db: Db;
-  readonly writer: ThreadedRecordWriter;
+  readonly writer: RunWriter;
   /** The write-ahead journal of order intents (live only: a remote venue); null otherwise. */
   readonly intents: IntentJournal | null = null;
   readonly executor: Executor;

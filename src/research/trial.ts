@@ -10,6 +10,9 @@
  */
 import type { Config } from '../config/schema.ts';
 import type { Kline, KlineClosed, Symbol } from '../core/types.ts';
+import { randomUUID } from 'node:crypto';
+import { openDatabase } from '../../database/client.ts';
+import { InlineRecordWriter } from '../../database/inline-writer.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { silentLogger } from '../logging/logger.ts';
 import { loadReplayData, type ReplayData } from '../market/replay-source.ts';
@@ -121,8 +124,13 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
   const data = w ? sliceData(ctx.data, w.warmupFrom, w.to) : ctx.data;
   const funding = ctx.funding ? new FundingBook(ctx.funding.rates, ctx.funding.sources) : null;
   const halted = w !== undefined && w.warmupFrom < w.from;
+  // One in-memory database per trial, written on this thread: a writer thread per trial would
+  // cost a thread start for a few hundred rows (and once timed out under load, failing the trial).
+  const db = openDatabase(':memory:');
+  const runId = randomUUID();
+  const storage = { db, writer: new InlineRecordWriter(db, runId) };
   const kernel = Kernel.forReplay(
-    { config, mode: 'replay', rules: ctx.rules, symbols: data.symbols, log: silentLogger(), heartbeat: false, ...(funding ? { funding } : {}), ...(halted ? { startHalted: 'warm-up' } : {}) },
+    { config, mode: 'replay', rules: ctx.rules, symbols: data.symbols, log: silentLogger(), heartbeat: false, runId, storage, ...(funding ? { funding } : {}), ...(halted ? { startHalted: 'warm-up' } : {}) },
     data,
   );
   if (halted) {

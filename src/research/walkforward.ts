@@ -66,6 +66,8 @@ export interface WalkForwardWindow {
   oosMetrics: TrialMetrics | null;
   /** IS trials run (valid + invalid). */
   isTrials: number;
+  /** IS trials whose run failed (left out of the choice; the CLI exits 1). */
+  isFailed: number;
   /** Linear annualised returns and their ratio (null when IS ≤ 0). */
   isAnnualised: number | null;
   oosAnnualised: number | null;
@@ -175,6 +177,7 @@ export async function walkForward(runner: TrialRunner, data: ReplayData, o: Walk
         oosObjective,
         oosMetrics: om,
         isTrials: is.counts.trials,
+        isFailed: is.counts.failed,
         isAnnualised: isA,
         oosAnnualised: oosA,
         wfe: isA !== null && oosA !== null && isA > 0 ? oosA / isA : null,

@@ -2,7 +2,7 @@
  * Optimisation throughput (`npm run bench`, or `node bin/run-ts.js bench/optimize.ts`): trials
  * per minute of `perpbot optimize` on the bundled BTCUSDT+ETHUSDT klines (≈ 33,000 candles a
  * trial, funding on), with 1 and with 2 worker threads. Each thread first loads the data and runs
- * one warm-up trial (not timed); then the same 16 grid points are timed. Printed, never asserted.
+ * one warm-up trial (not timed); then the same 48 grid points are timed. Printed, never asserted.
  */
 import { loadConfig } from '../src/config/load.ts';
 import { getStrategy } from '../strategies/registry.ts';
@@ -11,7 +11,7 @@ import { optimize } from '../src/research/optimize.ts';
 import { parseParamSpecs } from '../src/research/params.ts';
 
 const config = loadConfig({ env: {}, dotenvFile: null, overrides: { 'log.file': 'false' } });
-const dims = parseParamSpecs(['bandK=1.5,2,2.5,3', 'adxMax=15,20,25,30', 'stopK=3.5']);
+const dims = parseParamSpecs(['bandK=1.5:2.75:0.25', 'adxMax=15,20,25,30', 'stopK=3.5,4']);
 
 async function trialsPerMinute(workers: number): Promise<{ rate: number; trials: number; ms: number }> {
   const pool = new TrialPool(workers, { config, funding: [] });

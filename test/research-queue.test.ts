@@ -4,6 +4,7 @@
  * SIGKILLed while it runs a trial. Its job's lock expires, BullMQ's stalled check gives the job to
  * the other worker, and the output file equals the local (worker-thread) run's byte for byte.
  * A worker whose data files differ refuses the job with an error naming the hash and exits 2.
+ * `walkforward --queue` equals the local walk-forward too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -62,9 +63,12 @@ describe('optimize --queue (BullMQ) with a worker killed mid-trial', () => {
     const a = start(['worker', '--queue', url, '--funding', 'none', '--lock-duration', '2000']);
     const b = start(['worker', '--queue', url, '--funding', 'none', '--lock-duration', '2000']);
     await until(() => a.out.stderr.includes('ready on') && b.out.stderr.includes('ready on'), 60_000, 'both workers ready');
+    // Kill A the moment it says it started a trial (a trial takes ~0.1–0.5 s: a poll could miss it).
+    a.child.stderr?.on('data', () => {
+      if (a.out.stderr.includes('started') && a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    });
     const q = start([...search, '--queue', url, '--out', join(dir, 'queue.csv')]);
     await until(() => a.out.stderr.includes('started'), 60_000, 'worker A to start a trial');
-    a.child.kill('SIGKILL');
     expect(await a.exited).toBe(null); // killed by the signal
     expect(await q.exited, q.out.stderr).toBe(0);
     // The trial A was running stalled and was run again by B.
@@ -74,6 +78,22 @@ describe('optimize --queue (BullMQ) with a worker killed mid-trial', () => {
     b.child.kill('SIGTERM');
     expect(await b.exited).toBe(0);
   }, 400_000);
+
+  it('walkforward --queue equals the local walk-forward (CSV and printed table)', async () => {
+    const wf = ['walkforward', '--strategy', 'vwap-adx', '--param', 'bandK=2,2.5', '--param', 'adxMax=20,25', '--train', '3d', '--test', '2d', '--objective', 'net', '--funding', 'none'];
+    const local = start([...wf, '--workers', '2', '--out', join(dir, 'wf-local.csv')]);
+    expect(await local.exited, local.out.stderr).toBe(0);
+    const w = start(['worker', '--queue', url, '--funding', 'none', '--concurrency', '2']);
+    await until(() => w.out.stderr.includes('ready on'), 60_000, 'the worker');
+    const q = start([...wf, '--queue', url, '--out', join(dir, 'wf-queue.csv')]);
+    expect(await q.exited, q.out.stderr).toBe(0);
+    expect(w.out.stderr).toMatch(/trial job \S+ started/);
+    expect(readFileSync(join(dir, 'wf-queue.csv'), 'utf8')).toBe(readFileSync(join(dir, 'wf-local.csv'), 'utf8'));
+    expect(q.out.stdout).toBe(local.out.stdout);
+    expect(q.out.stdout).toMatch(/walkforward vwap-adx: \d+ windows/);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  }, 300_000);
 
   it('a worker whose data differ refuses the job, names the hashes and exits 2; a good worker then runs it', async () => {
     const bad = start(['worker', '--queue', url, '--funding', 'none', '--data', projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv')]);

@@ -17,7 +17,7 @@ import type { ConfigSources } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError, DataError, PerpbotError, errorMessage } from '../core/errors.ts';
 import type { Mode } from '../core/types.ts';
-import { projectPath } from '../core/paths.ts';
+import { perpbotVersion, projectPath } from '../core/paths.ts';
 import { scrub } from '../logging/scrub.ts';
 import type { LoggerHandle } from '../logging/logger.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -43,10 +43,8 @@ async function loadConfig(sources: ConfigSources): Promise<Config> {
   return load(sources);
 }
 
-/** The version in package.json. */
-export function perpbotVersion(): string {
-  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
-}
+/** The version in package.json (see core/paths.ts). */
+export { perpbotVersion };
 
 /** A refused operator command (e.g. `flatten` without `--yes`): exit code 2, not a config error. */
 export class RefusedError extends Error {}

@@ -3,7 +3,7 @@
  * project folder whatever the working directory; paths a user gives are taken as given
  * (relative ones from the working directory).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -28,4 +28,9 @@ export const PROJECT_ROOT = join(findProjectRoot(dirname(fileURLToPath(import.me
 /** An absolute path inside the project folder. */
 export function projectPath(...parts: string[]): string {
   return join(PROJECT_ROOT, ...parts);
+}
+
+/** perpbot's version, from the project's package.json. @throws Error when it cannot be read */
+export function perpbotVersion(): string {
+  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
 }

@@ -1,11 +1,13 @@
 /**
  * What `perpbot optimize` prints and writes: the ranked table with the overfitting guards, and
  * every trial as CSV or JSON (`--out FILE`, by extension). Rows carry the strategy, objective,
- * method, seed, data hash and setup hash (fees, slippage, sizing, risk, sessions, funding), so files from different runs can be compared; no wall time, so the
- * same seed gives a byte-identical file.
+ * method, seed, data hash, setup hash (fees, slippage, sizing, risk, sessions, funding, exchange
+ * filters, code version) and perpbot version, so files from different runs can be compared; no
+ * wall time, so the same seed gives a byte-identical file.
  */
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { perpbotVersion } from '../core/paths.ts';
 import type { OptimizeResult, TrialRow } from './optimize.ts';
 import type { DataFileHash } from './data-hash.ts';
 
@@ -22,8 +24,9 @@ function csvCell(v: unknown): string {
 /** The result as CSV: one row per trial, in trial order (full float precision). */
 export function optimizeCsv(r: OptimizeResult, data: { hash: string; setup?: string | undefined }): string {
   const names = r.dims.map((d) => d.name);
-  const head = ['trial', 'source', 'rank', 'valid', 'error', ...names.map((n) => `param.${n}`), 'objective', ...METRIC_COLUMNS, 'days', 'strategy', 'objective_name', 'method', 'seed', 'window_from', 'window_to', 'data_sha256', 'setup_sha256'];
+  const head = ['trial', 'source', 'rank', 'valid', 'error', ...names.map((n) => `param.${n}`), 'objective', ...METRIC_COLUMNS, 'days', 'strategy', 'objective_name', 'method', 'seed', 'window_from', 'window_to', 'data_sha256', 'setup_sha256', 'perpbot_version'];
   const rankOf = new Map(r.ranked.map((row, i) => [row.trial, i + 1]));
+  const version = perpbotVersion();
   const lines = [head.join(',')];
   for (const t of r.trials) {
     const m = t.metrics;
@@ -46,6 +49,7 @@ export function optimizeCsv(r: OptimizeResult, data: { hash: string; setup?: str
         r.window ? new Date(r.window.to).toISOString() : '',
         data.hash,
         data.setup ?? '',
+        version,
       ]
         .map(csvCell)
         .join(','),
@@ -56,7 +60,7 @@ export function optimizeCsv(r: OptimizeResult, data: { hash: string; setup?: str
 
 /** The result as one JSON document (trials in trial order, daily returns included). */
 export function optimizeJson(r: OptimizeResult, data: { hash: string; files: DataFileHash[]; setup?: string | undefined }): string {
-  return `${JSON.stringify({ ...r, ranked: r.ranked.map((t) => t.trial), best: r.best?.trial ?? null, data }, null, 2)}\n`;
+  return `${JSON.stringify({ ...r, ranked: r.ranked.map((t) => t.trial), best: r.best?.trial ?? null, data, perpbotVersion: perpbotVersion() }, null, 2)}\n`;
 }
 
 /**
@@ -99,5 +103,10 @@ export function formatOptimize(r: OptimizeResult, limit = 10): string {
   out.push(
     `  neighbourhood of the best: ${nb.verdict}${nb.drop === null ? '' : ` (neighbours fall ${(nb.drop * 100).toFixed(0)}% of the way from the best to the median trial)`}: ${nb.neighbours.map((n) => `${paramsText(Object.fromEntries(Object.entries(n.params).filter(([k, v]) => r.best?.params[k] !== v)))} → ${n.objective === null ? 'n/a' : num(n.objective)}`).join(', ') || 'none'}`,
   );
+  // A random search samples the lattice: a neighbour run for the check may beat its best.
+  const top = r.ranked[0];
+  if (top && r.best && top.trial !== r.best.trial && top.source !== 'search') {
+    out.push(`  note: neighbour trial #${top.trial} (${paramsText(top.params)}) beats the search's best #${r.best.trial}: the search did not reach the top of this area; sample more (--trials) or search a grid around it`);
+  }
   return out.join('\n');
 }

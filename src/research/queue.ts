@@ -17,6 +17,8 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
+import { perpbotVersion } from '../core/paths.ts';
+import { fileSha256 } from './data-hash.ts';
 import { TrialPool, type TrialRunner } from './pool.ts';
 import { loadTrialContext, type TrialContextSpec, type TrialOutcome, type TrialSpec } from './trial.ts';
 
@@ -66,12 +68,14 @@ export function redisClient(url: string): Redis {
 
 /**
  * The hash a job is checked against: the kline files' hash (data-hash.ts) combined with the
- * funding rates loaded from this machine's files.
+ * funding rates loaded from this machine's files, its exchange-info file (the filters every order
+ * is rounded to) and its perpbot version (the code), so a worker whose files or code differ
+ * refuses the job instead of returning a different result.
  */
 export function jobDataHash(ctxSpec: TrialContextSpec, filesHash: string): string {
   const ctx = loadTrialContext(ctxSpec);
   const funding = ctx.funding ? JSON.stringify([...ctx.funding.rates.entries()]) : 'none';
-  return createHash('sha256').update(`${filesHash}\n${funding}`).digest('hex');
+  return createHash('sha256').update(`${filesHash}\n${funding}\n${fileSha256(ctxSpec.config.exchangeInfo)}\n${perpbotVersion()}`).digest('hex');
 }
 
 /** Submits trials to BullMQ and waits for their results. */
@@ -93,6 +97,9 @@ export class QueueRunner implements TrialRunner {
     const clients = [redisClient(url), redisClient(url)];
     const queue = new Queue(QUEUE_NAME, { connection: clients[0] as Redis });
     const events = new QueueEvents(QUEUE_NAME, { connection: clients[1] as Redis });
+    // Every trial in flight waits on these events (job.waitUntilFinished adds listeners): a
+    // sweep keeps hundreds in flight, which is not a leak.
+    events.setMaxListeners(0);
     try {
       await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     } catch (err) {

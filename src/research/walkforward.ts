@@ -16,9 +16,10 @@
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
+import { perpbotVersion } from '../core/paths.ts';
 import type { ReplayData } from '../market/replay-source.ts';
 import { optimize, type OptimizeOptions, type TrialRow } from './optimize.ts';
-import type { ParamSet, ParamValue } from './params.ts';
+import { gridSize, type ParamSet, type ParamValue } from './params.ts';
 import type { TrialRunner } from './pool.ts';
 import type { TrialMetrics } from './trial.ts';
 import { paramsText } from './output.ts';
@@ -135,7 +136,11 @@ export async function walkForward(runner: TrialRunner, data: ReplayData, o: Walk
   const from = Math.min(...data.streams.map((s) => s[0]?.openTime ?? Infinity));
   const to = Math.max(...data.streams.map((s) => (s[s.length - 1]?.openTime ?? -Infinity) + 60_000));
   const plan = planWindows(from, to, o);
-  const progress = new Map<number, { done: number; total: number; best: TrialRow | null }>();
+  // Each window's expected trials (its search + the out-of-sample run), so the total and the time
+  // left are right before every window has started.
+  const size = gridSize(o.dims);
+  const perWindow = (o.method === 'grid' ? size : Math.min(o.trials ?? 50, size)) + 1;
+  const progress = new Map<number, { done: number; total: number; best: TrialRow | null }>(plan.map((w) => [w.index, { done: 0, total: perWindow, best: null }]));
   const report = () => {
     let done = 0;
     let total = 0;
@@ -153,7 +158,7 @@ export async function walkForward(runner: TrialRunner, data: ReplayData, o: Walk
         neighbourhood: false,
         window: { warmupFrom: Math.max(from, w.isFrom - o.warmup), from: w.isFrom, to: w.isTo },
         onTrial: (done, total, best) => {
-          progress.set(w.index, { done, total: total + 1, best });
+          progress.set(w.index, { done, total: Math.max(total + 1, perWindow), best });
           report();
         },
       });
@@ -267,13 +272,14 @@ export function formatWalkForward(r: WalkForwardResult): string {
 /** Write `--out`: JSON (everything) or CSV (one row per window). */
 export function writeWalkForwardOutput(file: string, r: WalkForwardResult, data: { hash: string; files: DataFileHash[]; setup?: string | undefined }): void {
   if (extname(file).toLowerCase() === '.json') {
-    writeFileSync(file, `${JSON.stringify({ ...r, data }, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ ...r, data, perpbotVersion: perpbotVersion() }, null, 2)}\n`);
     return;
   }
   const names = r.stability.map((s) => s.name);
-  const head = ['window', 'is_from', 'is_to', 'oos_from', 'oos_to', ...names.map((n) => `param.${n}`), 'is_objective', 'oos_objective', 'is_return', 'oos_return', 'is_annualised', 'oos_annualised', 'wfe', 'oos_round_trips', 'is_trials', 'strategy', 'objective_name', 'method', 'seed', 'data_sha256', 'setup_sha256'];
+  const version = perpbotVersion();
+  const head = ['window', 'is_from', 'is_to', 'oos_from', 'oos_to', ...names.map((n) => `param.${n}`), 'is_objective', 'oos_objective', 'is_return', 'oos_return', 'is_annualised', 'oos_annualised', 'wfe', 'oos_round_trips', 'is_trials', 'strategy', 'objective_name', 'method', 'seed', 'data_sha256', 'setup_sha256', 'perpbot_version'];
   const rows = r.windows.map((w) =>
-    [w.index, iso(w.isFrom), iso(w.isTo), iso(w.oosFrom), iso(w.oosTo), ...names.map((n) => w.params?.[n] ?? ''), w.isObjective ?? '', w.oosObjective ?? '', w.isMetrics?.totalReturn ?? '', w.oosMetrics?.totalReturn ?? '', w.isAnnualised ?? '', w.oosAnnualised ?? '', w.wfe ?? '', w.oosMetrics?.roundTrips ?? '', w.isTrials, r.strategy, r.objective, r.method, r.seed, data.hash, data.setup ?? ''].join(','),
+    [w.index, iso(w.isFrom), iso(w.isTo), iso(w.oosFrom), iso(w.oosTo), ...names.map((n) => w.params?.[n] ?? ''), w.isObjective ?? '', w.oosObjective ?? '', w.isMetrics?.totalReturn ?? '', w.oosMetrics?.totalReturn ?? '', w.isAnnualised ?? '', w.oosAnnualised ?? '', w.wfe ?? '', w.oosMetrics?.roundTrips ?? '', w.isTrials, r.strategy, r.objective, r.method, r.seed, data.hash, data.setup ?? '', version].join(','),
   );
   writeFileSync(file, `${[head.join(','), ...rows].join('\n')}\n`);
 }

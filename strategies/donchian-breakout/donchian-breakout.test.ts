@@ -77,10 +77,27 @@ describe('donchian-breakout on real BTCUSDT/ETHUSDT 1m klines (15m bars, 20/10, 
     expect(Math.abs(entry!.indicators.atr! - atr[i]!) / atr[i]!).toBeLessThan(1e-9);
     expect(entry!.indicators.stop).toBeCloseTo(107792.1 + 2 * atr[i]!, 6);
     expect(entry!.indicators.stop).toBeCloseTo(107930.33, 2);
+    // …stated as the position's exchange-side stop (the executor keeps a STOP_MARKET there).
+    expect(entry!.stopPrice).toBe(String(entry!.indicators.stop));
     // The stop: the first 1m close at or above 107930.33 after the entry is 10:30's 108087.1.
     const after = btc.filter((k) => k.openTime > T('2025-07-06T09:59:00Z') && k.openTime < T('2025-07-06T10:30:00Z'));
     expect(after.every((k) => +k.close < 107930.33)).toBe(true);
     expect(stop).toMatchObject({ target: 'FLAT', reason: 'stop', refPrice: '108087.1', klineOpenTime: T('2025-07-06T10:30:00Z') });
+    expect(stop!.stopPrice).toBeUndefined();
+  });
+
+  it('every entry states its ATR stop as stopPrice, on the losing side of the entry; exits state none', () => {
+    const { signals } = drive(donchianBreakout, {}, btc);
+    expect(signals.length).toBeGreaterThan(20);
+    for (const s of signals) {
+      if (s.reason !== 'entry') {
+        expect(s.stopPrice).toBeUndefined();
+        continue;
+      }
+      expect(s.stopPrice).toBe(String(s.indicators.stop));
+      if (s.target === 'LONG') expect(Number(s.stopPrice)).toBeLessThan(Number(s.refPrice));
+      else expect(Number(s.stopPrice)).toBeGreaterThan(Number(s.refPrice));
+    }
   });
 
   it('hand-checked: 12:30 bar closes above the 20-bar high 108087.2 → LONG at 108120.7', () => {

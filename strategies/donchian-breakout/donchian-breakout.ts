@@ -13,9 +13,10 @@
  * - Exit (`exit_signal`) when a bar closes below the lowest low of the previous `exitPeriod`
  *   bars (long) or above their highest high (short).
  * - Stop (`stop`): fixed at entry, entry close ∓ `stopAtr`·ATR(`atrPeriod`) of the entry bar; checked
- *   on every closed 1m kline, so it acts within a minute rather than at the next bar. The stop
- *   price is kept in the strategy and recorded in the signal's indicators (`stop`); this branch's
- *   SignalEmitted has no exchange-side stop field.
+ *   on every closed 1m kline, so it acts within a minute rather than at the next bar. The entry
+ *   signal also states it as `stopPrice`, so the executor keeps a STOP_MARKET there on the
+ *   exchange (`risk.exchangeStop`): the position stays protected if the bot is down. Recorded in
+ *   the signal's indicators (`stop`) too.
  *
  * Indicators: strategies/indicators Donchian and Atr (trading-signals, equal to TA-Lib MAX/MIN/ATR).
  */
@@ -24,6 +25,7 @@ import type { KlineClosed, OrderEvent, PositionChanged, TargetPosition } from '.
 import type { Bar, BarInterval, Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
 import { inSession } from '../bars/session.ts';
 import { HeldPosition } from '../common/held-position.ts';
+import { stopPriceText } from '../common/stop-price.ts';
 import { Atr, Donchian, type Bands } from '../indicators/index.ts';
 
 /** Parameters of donchian-breakout, with their defaults (Turtle System 1 on 15m bars). */
@@ -115,12 +117,13 @@ export class DonchianBreakoutStrategy implements Strategy {
     }
     if (!inSession(this.ctx.session, at + 60_000)) return;
     const stop = wantLong ? close - this.p.stopAtr * atr : close + this.p.stopAtr * atr;
-    if (this.emit(wantLong ? 'LONG' : 'SHORT', 'entry', bar.close, at, { ...ind, stop })) this.stopPx = stop;
+    if (this.emit(wantLong ? 'LONG' : 'SHORT', 'entry', bar.close, at, { ...ind, stop }, stopPriceText(stop))) this.stopPx = stop;
   }
 
-  private emit(target: TargetPosition, reason: 'entry' | 'exit_signal' | 'stop', refPrice: string, klineOpenTime: number, indicators: Record<string, number | null>): boolean {
+  /** Emit; `stopPrice` (entries) is the position's exchange-side stop (executor, `risk.exchangeStop`). */
+  private emit(target: TargetPosition, reason: 'entry' | 'exit_signal' | 'stop', refPrice: string, klineOpenTime: number, indicators: Record<string, number | null>, stopPrice?: string): boolean {
     this.pos.set(target);
-    const e = this.ctx.emit({ target, reason, refPrice, klineOpenTime, indicators });
+    const e = this.ctx.emit({ target, reason, refPrice, klineOpenTime, indicators, ...(stopPrice !== undefined ? { stopPrice } : {}) });
     if (e === null) {
       this.pos.undo();
       return false;

@@ -97,6 +97,10 @@ describe("rsi-reversion (Connors RSI(2), 200/5 SMA) on real 1m klines, 5m bars",
     const { signals } = drive(rsiReversion, { stopAtr: 1 }, btc);
     const stops = signals.filter((s) => s.reason === 'stop');
     expect(stops.length).toBeGreaterThan(0);
+    // Each entry states its stop as stopPrice (the exchange-side STOP_MARKET); exits state none.
+    for (const s of signals) expect(s.stopPrice).toBe(s.reason === 'entry' ? String(s.indicators.stop) : undefined);
+    // Without the ATR stop (the default), no entry states one.
+    expect(drive(rsiReversion, {}, btc).signals.every((s) => s.stopPrice === undefined)).toBe(true);
     for (const s of stops) {
       const entry = [...signals].reverse().find((x) => x.reason === 'entry' && x.klineOpenTime < s.klineOpenTime)!;
       const c = Number(s.refPrice);

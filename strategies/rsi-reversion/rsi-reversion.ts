@@ -14,7 +14,9 @@
  * - Time stop (`time_stop`) after `maxHoldBars` bars (0 = off); Connors uses none, a bot that
  *   trades unattended wants a bound.
  * - Optional stop (`stop`) at entry ∓ stopAtr·ATR(14) of the entry bar, checked on every 1m kline
- *   (0 = off, Connors' default). Kept in the strategy, recorded in the signal's indicators.
+ *   (0 = off, Connors' default). Kept in the strategy, recorded in the signal's indicators, and
+ *   stated with the entry as `stopPrice`: the executor keeps a STOP_MARKET there on the exchange
+ *   (`risk.exchangeStop`), so the position stays protected while the bot is down.
  *
  * Indicators: strategies/indicators Rsi, Sma, Atr (trading-signals, equal to TA-Lib RSI/SMA/ATR).
  */
@@ -23,6 +25,7 @@ import type { KlineClosed, OrderEvent, PositionChanged, TargetPosition } from '.
 import type { Bar, BarInterval, Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
 import { inSession } from '../bars/session.ts';
 import { HeldPosition } from '../common/held-position.ts';
+import { stopPriceText } from '../common/stop-price.ts';
 import { Atr, Rsi, Sma } from '../indicators/index.ts';
 
 /** Parameters of rsi-reversion, with their defaults (Connors' RSI(2) on 5m bars). */
@@ -111,15 +114,16 @@ export class RsiReversionStrategy implements Strategy {
     }
     if (!inSession(this.ctx.session, at + 60_000)) return;
     const stop = this.p.stopAtr > 0 && atr !== null ? (wantLong ? close - this.p.stopAtr * atr : close + this.p.stopAtr * atr) : null;
-    if (this.emit(wantLong ? 'LONG' : 'SHORT', 'entry', bar.close, at, { ...ind, stop })) {
+    if (this.emit(wantLong ? 'LONG' : 'SHORT', 'entry', bar.close, at, { ...ind, stop }, stopPriceText(stop))) {
       this.stopPx = stop;
       this.heldBars = 0;
     }
   }
 
-  private emit(target: TargetPosition, reason: 'entry' | 'exit_signal' | 'stop' | 'time_stop', refPrice: string, klineOpenTime: number, indicators: Record<string, number | null>): boolean {
+  /** Emit; `stopPrice` (entries with stopAtr > 0) is the position's exchange-side stop (executor, `risk.exchangeStop`). */
+  private emit(target: TargetPosition, reason: 'entry' | 'exit_signal' | 'stop' | 'time_stop', refPrice: string, klineOpenTime: number, indicators: Record<string, number | null>, stopPrice?: string): boolean {
     this.pos.set(target);
-    if (this.ctx.emit({ target, reason, refPrice, klineOpenTime, indicators }) === null) {
+    if (this.ctx.emit({ target, reason, refPrice, klineOpenTime, indicators, ...(stopPrice !== undefined ? { stopPrice } : {}) }) === null) {
       this.pos.undo();
       return false;
     }

@@ -21,6 +21,7 @@
 import { z } from 'zod';
 import type { KlineClosed, MarkPriceUpdated, OrderEvent, PositionChanged, TargetPosition } from '../../src/core/types.ts';
 import type { Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
+import { stopPriceText } from '../common/stop-price.ts';
 import { Adx, SessionVwap } from '../indicators/index.ts';
 
 /** Parameters of vwap-adx, with their defaults. */
@@ -201,13 +202,13 @@ export class VwapAdxStrategy implements Strategy {
     // exchange stop. Indicators are floats; the level becomes decimal text here (the shortest
     // text that round-trips the double) and the executor rounds it to the tick, never wider.
     const band = target === 'LONG' ? vwap - this.p.stopK * sigma : target === 'SHORT' ? vwap + this.p.stopK * sigma : NaN;
-    const stopPrice = reason === 'entry' && Number.isFinite(band) && band > 0 ? String(band) : undefined;
+    const stopPrice = reason === 'entry' ? stopPriceText(band) : undefined;
     this.ctx.emit({
       target,
       reason,
       refPrice,
       klineOpenTime,
-      ...(stopPrice !== undefined && !/e/i.test(stopPrice) ? { stopPrice } : {}),
+      ...(stopPrice !== undefined ? { stopPrice } : {}),
       indicators: {
         vwap,
         sigma,

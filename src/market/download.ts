@@ -9,7 +9,9 @@
  *   {base}/data/futures/um/monthly/fundingRate/{SYMBOL}/{SYMBOL}-fundingRate-{YYYY-MM}.zip
  *   each with `<same>.zip.CHECKSUM` holding "<sha256 hex>  <file name>".
  * A month is published as one monthly zip after it ends; until then (the current month) only the
- * daily zips exist, so a monthly 404 falls back to the month's daily files. Funding rates are
+ * daily zips exist, so a monthly 404 falls back to the month's daily files. A day's zip appears
+ * some hours after the day ends, so the last day(s) of the range may not be there yet: the
+ * download then stops at the last archive on the server, with a warning. Funding rates are
  * published monthly only.
  */
 import { createHash } from 'node:crypto';
@@ -68,7 +70,11 @@ export interface DownloadedFile {
 /** What {@link downloadArchives} did. */
 export interface DownloadResult {
   files: DownloadedFile[];
-  /** Non-fatal problems (a funding month not published yet). */
+  /**
+   * Non-fatal problems: a funding month not published yet; kline days missing after the last
+   * archive on the server (not published yet: the download stops there, naming the first missing
+   * day) or before the first one, within the range's first month (a symbol listed mid-month).
+   */
   warnings: string[];
 }
 
@@ -166,8 +172,16 @@ function writeAtomic(path: string, data: Uint8Array): void {
  * `{outDir}/klines/{SYMBOL}-{interval}-{YYYY-MM}.csv` (daily fallback: `…-{YYYY-MM-DD}.csv`);
  * funding to `{outDir}/funding/{SYMBOL}-fundingRate-{YYYY-MM}.csv`, which `perpbot backtest`
  * finds by name.
+ *
+ * Missing kline archives (404, monthly and daily): the files written run from the first archive
+ * on the server to the last. Trailing days missing (after the last archive found, e.g. yesterday
+ * not published yet) end the download there with a warning naming the first missing day; days
+ * missing at the start of the range's first month (before its first daily archive) are skipped
+ * with a warning; a day or month missing between two that exist is an error.
  * @throws ConfigError for a bad request (see {@link validateDownloadRequest})
- * @throws DownloadError for a 404 of klines (monthly and daily), a checksum mismatch, HTTP or network errors
+ * @throws DownloadError when the range's first month has no kline archive at all (neither monthly
+ *   nor any daily one), for a hole (a missing day or month between two on the server), a checksum
+ *   mismatch, HTTP or network errors
  */
 export async function downloadArchives(r: DownloadRequest): Promise<DownloadResult> {
   validateDownloadRequest(r);
@@ -180,31 +194,71 @@ export async function downloadArchives(r: DownloadRequest): Promise<DownloadResu
   const warnings: string[] = [];
   const { symbol: s, interval: iv } = r;
   mkdirSync(join(out, 'klines'), { recursive: true });
+  // The range's kline files run from the first archive on the server to the last: days missing
+  // before the first (a symbol listed mid-month, in a month fetched day by day) or after the last
+  // (yesterday not published yet) are warnings; a day or month missing between two that exist (a
+  // hole) is an error.
+  let lastWritten: string | null = null; // `YYYY-MM` or `YYYY-MM-DD` of the last kline file written
+  let gap: { day: string; url: string; monthUrl: string; days: number } | null = null; // missing since lastWritten
+  const hole = (found: string): DownloadError => {
+    const g = gap as NonNullable<typeof gap>;
+    return new DownloadError(
+      `${s} ${iv} ${g.day.slice(0, 7)}: the monthly archive is not on the server (404 ${g.monthUrl}) and neither is the daily one (404 ${g.url}), although ${lastWritten} before it and ${found} after it are: a hole in the archive; check the range, or retry later`,
+      g.url,
+    );
+  };
   for (const month of monthsBetween(r.from, r.to)) {
     const url = `${base}/data/futures/um/monthly/klines/${s}/${iv}/${s}-${iv}-${month}.zip`;
     const got = await fetchVerified(f, url);
     if (got) {
+      if (gap) throw hole(month);
       const path = join(out, 'klines', `${s}-${iv}-${month}.csv`);
       writeAtomic(path, got.csv);
       files.push({ kind: 'klines', url, path, bytes: got.csv.length, sha256: got.sha256 });
       say(`${path} (${got.csv.length} bytes, SHA-256 verified)`);
+      lastWritten = month;
       continue;
     }
     // Not published as a month (yet): the month's daily files, up to yesterday (UTC).
     const [y, m] = month.split('-').map(Number) as [number, number];
     const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
     const lastDay = Math.min(days, Math.floor((now - Date.UTC(y, m - 1, 1)) / 86_400_000));
-    if (lastDay < 1) throw new DownloadError(`${url}: 404 Not Found, and no day of ${month} is over yet`, url);
+    if (lastDay < 1) {
+      if (lastWritten === null) throw new DownloadError(`${url}: 404 Not Found, and no day of ${month} is over yet`, url);
+      gap ??= { day: `${month}-01`, url, monthUrl: url, days: 0 };
+      continue;
+    }
+    let leading: { day: string; url: string } | null = null; // days missing before the range's first file
     for (let d = 1; d <= lastDay; d++) {
       const day = `${month}-${String(d).padStart(2, '0')}`;
       const durl = `${base}/data/futures/um/daily/klines/${s}/${iv}/${s}-${iv}-${day}.zip`;
       const dg = await fetchVerified(f, durl);
-      if (!dg) throw new DownloadError(`${s} ${iv} ${month}: the monthly archive is not on the server (404 ${url}) and neither is the daily one (404 ${durl}); check the symbol, interval and range`, durl);
+      if (!dg) {
+        if (lastWritten === null) leading ??= { day, url: durl };
+        else if (gap) gap.days++;
+        else gap = { day, url: durl, monthUrl: url, days: 1 };
+        continue;
+      }
+      if (gap) throw hole(day);
+      if (leading) {
+        warnings.push(`${s} ${iv}: no archive for ${leading.day} … ${month}-${String(d - 1).padStart(2, '0')} (404 ${url} and ${leading.url}); the klines start on ${day}, the first day on the server (listed that day?)`);
+        leading = null;
+      }
       const path = join(out, 'klines', `${s}-${iv}-${day}.csv`);
       writeAtomic(path, dg.csv);
       files.push({ kind: 'klines', url: durl, path, bytes: dg.csv.length, sha256: dg.sha256 });
       say(`${path} (${dg.csv.length} bytes, SHA-256 verified)`);
+      lastWritten = day;
     }
+    if (lastWritten === null) {
+      const first = leading as NonNullable<typeof leading>;
+      throw new DownloadError(`${s} ${iv} ${month}: the monthly archive is not on the server (404 ${url}) and neither is the daily one (404 ${first.url}); check the symbol, interval and range`, first.url);
+    }
+  }
+  if (gap) {
+    const rest = gap.days > 1 ? ` nor are the ${gap.days - 1} day(s) after it` : '';
+    const what = gap.days === 0 ? `no day of ${gap.day.slice(0, 7)} is over yet (404 ${gap.url})` : `the daily archive of ${gap.day} is not on the server yet (404 ${gap.url})${rest}`;
+    warnings.push(`${s} ${iv}: ${what}; the klines stop at ${lastWritten}, the last archive on the server (Binance publishes a day's archive after the day ends)`);
   }
   if (r.funding !== false) {
     mkdirSync(join(out, 'funding'), { recursive: true });

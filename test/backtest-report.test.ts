@@ -167,6 +167,13 @@ describe('backtest --report / --trades / funding', () => {
 
       // Entry and exit markers of the first symbol's trades.
       const first = report.symbols.find((s) => report.metrics.bySymbol[s]) as string;
+      // The price chart opens on the whole span: its first and last bars and every trade in view.
+      const shown = (await page.evaluate('window.__priceVisibleRange()')) as { from: number; to: number } | null;
+      const span = report.data.find((d) => d.symbol === first) as { from: number; to: number };
+      expect(shown).not.toBeNull();
+      expect(shown?.from).toBeLessThanOrEqual(span.from / 1000);
+      const barSeconds = 60 * Number(/(\d+)-minute bars/.exec((await page.textContent('#bar-size')) ?? '')?.[1]);
+      expect(shown?.to).toBeGreaterThanOrEqual(Math.floor(span.to / 1000 / barSeconds) * barSeconds);
       const trips = report.metrics.bySymbol[first]?.trades ?? 0;
       expect(await page.evaluate('window.__markerCount')).toBe(2 * trips);
       // The other symbol's tab shows its own candles and trades.

@@ -245,6 +245,13 @@ export function renderHtmlReport(i: HtmlReportInputs): string {
   // Candles with entry/exit markers, one symbol at a time.
   var pc = chart('price'), cs = pc.addSeries(LC.CandlestickSeries, { upColor: '#26a69a', downColor: '#ef5350', borderVisible: false, wickUpColor: '#26a69a', wickDownColor: '#ef5350' });
   var markers = LC.createSeriesMarkers(cs, []);
+  // fitContent() stops at minBarSpacing (0.5 px by default): a few thousand bars in a ~1,300 px
+  // chart would open on the last days only. Let bars go thinner so the whole span shows at open,
+  // and keep that span when the chart is resized (autoSize: the page's scrollbar appears after
+  // the tables fill in, which would otherwise push the first bars off the left edge).
+  pc.timeScale().applyOptions({ minBarSpacing: 0.01, lockVisibleTimeRangeOnResize: true });
+  // The price chart's visible time range, UTC epoch seconds (the report test reads it).
+  window.__priceVisibleRange = function () { return pc.timeScale().getVisibleRange(); };
   function show(sym) {
     var c = D.candles[sym]; if (!c) return;
     document.getElementById('bar-size').textContent = '(' + sym + ', ' + c.minutes + '-minute bars)';

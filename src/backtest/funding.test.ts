@@ -1,16 +1,19 @@
 /**
  * Funding in backtests, on the bundled real rates and klines: the files are found by name, a
  * position held at a funding time pays or receives −qty × open × rate (hand-computed below), a
- * flat one nothing; malformed files are refused naming file and line.
+ * flat one nothing; malformed files are refused naming file and line. Rates that cover only part
+ * of the data (a file cut from the bundled one) are reported, and printed by `perpbot backtest`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../core/paths.ts';
 import { DataError } from '../core/errors.ts';
 import { readKlineCsv } from '../market/kline-csv.ts';
-import { FundingBook, loadFundingRates, readFundingCsv } from './funding.ts';
+import { FundingBook, fundingIntervalMs, loadFundingRates, readFundingCsv } from './funding.ts';
+import { fundingWarnings } from './report.ts';
 
 const FUNDING_DIR = projectPath('data/funding');
 const BTC = readKlineCsv(projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv'), 'BTCUSDT').klines;
@@ -93,4 +96,79 @@ describe('FundingBook', () => {
     expect(book.onKline(BTC[480]!, () => '1')).toBeNull();
     expect(book.totals().uncoveredSymbols).toEqual(['BTCUSDT']);
   });
+});
+
+describe('funding rates covering part of the data', () => {
+  const HOUR = 3_600_000;
+  const BUNDLED = join(FUNDING_DIR, 'BTCUSDT-funding-2025-06_2025-07.csv');
+  /** The bundled BTCUSDT file's lines from 2025-07-08 00:00 to 2025-07-12 00:00 UTC (bytes unchanged), in a temp file. */
+  function cutFile(): string {
+    const [header, ...lines] = readFileSync(BUNDLED, 'utf8').trim().split('\n');
+    const kept = lines.filter((l) => {
+      const t = Number(l.split(',')[0]);
+      return t >= Date.UTC(2025, 6, 8) && t < Date.UTC(2025, 6, 12) + HOUR;
+    });
+    const path = join(dir, 'BTCUSDT-funding-cut.csv');
+    writeFileSync(path, `${header}\n${kept.join('\n')}\n`);
+    return path;
+  }
+  const flat = () => '0';
+
+  it('the funding interval is read off the rates (8 h for the bundled file, jitter ignored)', () => {
+    expect(fundingIntervalMs(readFundingCsv(BUNDLED))).toBe(8 * HOUR);
+    expect(fundingIntervalMs([])).toBe(8 * HOUR);
+    expect(fundingIntervalMs([{ time: 1, rate: '0' }, { time: 4 * HOUR + 3, rate: '0' }, { time: 8 * HOUR + 5, rate: '0' }])).toBe(4 * HOUR);
+  });
+
+  it('a file cut to 2025-07-08 … 07-12 leaves the data before and after it unfunded, named with UTC times', () => {
+    const cut = readFundingCsv(cutFile());
+    expect(cut[0]?.time).toBe(1751932800010); // 2025-07-08 00:00:00.010
+    expect(cut.at(-1)?.time).toBe(1752278400000); // 2025-07-12 00:00:00.000
+    const book = new FundingBook(new Map([['BTCUSDT', cut]]));
+    for (const k of BTC) book.onKline(k, flat);
+    const t = book.totals();
+    expect(t.uncoveredSymbols).toEqual([]);
+    expect(t.fundingTimes).toBe(13); // 07-08 00:00 … 07-12 00:00, every 8 h
+    expect(t.uncoveredSpans).toEqual([
+      { symbol: 'BTCUSDT', where: 'start', from: BTC[0]!.openTime, to: 1751932800010, intervalMs: 8 * HOUR },
+      { symbol: 'BTCUSDT', where: 'end', from: 1752278400000, to: BTC.at(-1)!.closeTime, intervalMs: 8 * HOUR },
+    ]);
+    expect(fundingWarnings({ enabled: true, ...t })).toEqual([
+      'warning: funding rates of BTCUSDT start at 2025-07-08 00:00: its data 2025-07-06 00:00 → 2025-07-08 00:00 UTC is unfunded (more than one 8 h funding interval without a rate)',
+      'warning: funding rates of BTCUSDT end at 2025-07-12 00:00: its data 2025-07-12 00:00 → 2025-07-17 12:06 UTC is unfunded (more than one 8 h funding interval without a rate)',
+    ]);
+    expect(fundingWarnings({ enabled: false, ...t })).toEqual([]);
+  });
+
+  it('one funding interval of slack: data ending less than 8 h after the last rate is covered, more is not', () => {
+    const { rates } = loadFundingRates(['BTCUSDT'], [BUNDLED]);
+    expect(rates.get('BTCUSDT')?.at(-1)?.time).toBe(1752710400003); // the bundled file ends 2025-07-17 00:00
+    const upTo = (end: number) => {
+      const book = new FundingBook(rates);
+      for (const k of BTC) if (k.closeTime < end) book.onKline(k, flat);
+      return book.totals().uncoveredSpans;
+    };
+    expect(upTo(Date.UTC(2025, 6, 17, 8))).toEqual([]); // last close 07:59:59.999
+    // The whole bundled span (to 12:06): the 08:00 funding time of 07-17 has no rate.
+    expect(upTo(Infinity)).toEqual([{ symbol: 'BTCUSDT', where: 'end', from: 1752710400003, to: BTC.at(-1)!.closeTime, intervalMs: 8 * HOUR }]);
+  });
+
+  it('perpbot backtest prints the warning under its funding line', () => {
+    const base = join(dir, 'cli');
+    mkdirSync(base, { recursive: true });
+    const r = spawnSync(process.execPath, [projectPath('bin/perpbot.js'), 'backtest', '--data', projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv'), '--funding', cutFile()], {
+      encoding: 'utf8',
+      cwd: projectPath('.'),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, PERPBOT_DB: join(base, 'perpbot.sqlite'), PERPBOT_LOG_DIR: join(base, 'logs'), PERPBOT_LOG_FILE: 'false' },
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('  funding paid'));
+    expect(at).toBeGreaterThan(0);
+    expect(lines.slice(at + 1, at + 3)).toEqual([
+      '  warning: funding rates of BTCUSDT start at 2025-07-08 00:00: its data 2025-07-06 00:00 → 2025-07-08 00:00 UTC is unfunded (more than one 8 h funding interval without a rate)',
+      '  warning: funding rates of BTCUSDT end at 2025-07-12 00:00: its data 2025-07-12 00:00 → 2025-07-17 12:06 UTC is unfunded (more than one 8 h funding interval without a rate)',
+    ]);
+  }, 120_000);
 });

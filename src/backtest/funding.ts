@@ -59,8 +59,48 @@ export interface FundingTotals {
   fundingTimes: number;
   /** Symbols replayed without any funding rate for their span (funding not applied to them). */
   uncoveredSymbols: Symbol[];
+  /**
+   * Parts of the replayed data that a symbol's rates do not reach (the symbol has rates for the
+   * rest): its rates start more than one funding interval after its first kline opens, or end
+   * more than one interval before its last kline closes. No funding is applied there. Symbols in
+   * `uncoveredSymbols` are not repeated here.
+   */
+  uncoveredSpans: FundingGap[];
   /** Where the rates came from, per symbol (file paths); empty when funding is off. */
   sources: Record<string, string[]>;
+}
+
+/**
+ * A stretch of a symbol's replayed klines with no funding rate: `from`/`to` UTC epoch ms (the
+ * first kline's open and the first rate; or the last rate and the last kline's close).
+ */
+export interface FundingGap {
+  symbol: Symbol;
+  /** `start`: before the symbol's first rate; `end`: after its last rate. */
+  where: 'start' | 'end';
+  from: number;
+  to: number;
+  /** The funding interval allowed as slack, ms (see {@link fundingIntervalMs}). */
+  intervalMs: number;
+}
+
+/**
+ * A symbol's funding interval as its rates show it: the most common spacing of consecutive
+ * funding times, rounded to whole hours (Binance: 8, 4 or 1 h; times carry ms of jitter).
+ * @param rates sorted by time
+ * @returns milliseconds; 8 h when fewer than two rates
+ */
+export function fundingIntervalMs(rates: readonly FundingRate[]): number {
+  const hour = 3_600_000;
+  const counts = new Map<number, number>();
+  for (let i = 1; i < rates.length; i++) {
+    const h = Math.round(((rates[i] as FundingRate).time - (rates[i - 1] as FundingRate).time) / hour);
+    if (h > 0) counts.set(h, (counts.get(h) ?? 0) + 1);
+  }
+  let best = 8;
+  let n = 0;
+  for (const [h, c] of counts) if (c > n || (c === n && h < best)) [best, n] = [h, c];
+  return best * hour;
 }
 
 /** The default folder of funding-rate files: `data/funding/` of the project (not of the working directory). */
@@ -162,6 +202,8 @@ export class FundingBook {
   private readonly next = new Map<Symbol, number>();
   private readonly seen = new Set<Symbol>();
   private readonly covered = new Set<Symbol>();
+  /** First kline open and last kline close per symbol, UTC epoch ms. */
+  private readonly span = new Map<Symbol, { first: number; last: number }>();
   readonly payments: FundingPayment[] = [];
   private paid: Decimal = ZERO;
   private received: Decimal = ZERO;
@@ -187,6 +229,12 @@ export class FundingBook {
   onKline(k: Kline, positionQty: () => DecimalString): FundingPayment | null {
     const list = this.rates.get(k.symbol);
     this.seen.add(k.symbol);
+    const sp = this.span.get(k.symbol);
+    if (sp === undefined) this.span.set(k.symbol, { first: k.openTime, last: k.closeTime });
+    else {
+      sp.first = Math.min(sp.first, k.openTime);
+      sp.last = Math.max(sp.last, k.closeTime);
+    }
     if (list === undefined || list.length === 0) return null;
     let i = this.next.get(k.symbol) ?? 0;
     while (i < list.length && (list[i] as FundingRate).time < k.openTime) i++;
@@ -210,6 +258,25 @@ export class FundingBook {
     return payment;
   }
 
+  /**
+   * Where the replayed klines of a covered symbol reach past its rates by more than one funding
+   * interval (see {@link FundingTotals.uncoveredSpans}), symbols in name order, start before end.
+   */
+  uncoveredSpans(): FundingGap[] {
+    const out: FundingGap[] = [];
+    for (const s of [...this.covered].sort()) {
+      const list = this.rates.get(s);
+      const sp = this.span.get(s);
+      if (!list || list.length === 0 || !sp) continue;
+      const intervalMs = fundingIntervalMs(list);
+      const first = (list[0] as FundingRate).time;
+      const last = (list[list.length - 1] as FundingRate).time;
+      if (first - sp.first > intervalMs) out.push({ symbol: s, where: 'start', from: sp.first, to: first, intervalMs });
+      if (sp.last - last > intervalMs) out.push({ symbol: s, where: 'end', from: last, to: sp.last, intervalMs });
+    }
+    return out;
+  }
+
   /** Totals so far (see {@link FundingTotals}). */
   totals(): FundingTotals {
     return {
@@ -219,6 +286,7 @@ export class FundingBook {
       payments: this.payments.length,
       fundingTimes: this.times,
       uncoveredSymbols: [...this.seen].filter((s) => !this.covered.has(s)).sort(),
+      uncoveredSpans: this.uncoveredSpans(),
       sources: this.sources,
     };
   }

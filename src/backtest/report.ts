@@ -95,7 +95,7 @@ const round = (x: number, dp: number): number => Math.round(x * 10 ** dp) / 10 *
 export function buildReport(i: ReportInputs): BacktestReport {
   const s = i.executor.stats;
   const totals = i.executor.totals();
-  const fundingTotals: FundingTotals = i.funding?.totals() ?? { paid: '0', received: '0', net: '0', payments: 0, fundingTimes: 0, uncoveredSymbols: [], sources: {} };
+  const fundingTotals: FundingTotals = i.funding?.totals() ?? { paid: '0', received: '0', net: '0', payments: 0, fundingTimes: 0, uncoveredSymbols: [], uncoveredSpans: [], sources: {} };
   const metrics = computeMetrics({
     trades: i.trades ?? [],
     dailyReturns: i.perf.dailyReturns,
@@ -151,6 +151,19 @@ export function buildReport(i: ReportInputs): BacktestReport {
   };
 }
 
+/**
+ * One warning line per stretch of data the funding rates do not reach (see
+ * {@link FundingTotals.uncoveredSpans}), times as UTC `YYYY-MM-DD HH:MM`; none when funding is off.
+ */
+export function fundingWarnings(f: Pick<FundingTotals, 'uncoveredSpans'> & { enabled: boolean }): string[] {
+  if (!f.enabled) return [];
+  const utc = (t: number) => new Date(t).toISOString().replace('T', ' ').slice(0, 16);
+  return (f.uncoveredSpans ?? []).map(
+    (g) =>
+      `warning: funding rates of ${g.symbol} ${g.where === 'start' ? 'start' : 'end'} at ${utc(g.where === 'start' ? g.to : g.from)}: its data ${utc(g.from)} → ${utc(g.to)} UTC is unfunded (more than one ${g.intervalMs / 3_600_000} h funding interval without a rate)`,
+  );
+}
+
 /** The report as a few human-readable lines. */
 export function formatReport(r: BacktestReport): string {
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
@@ -168,6 +181,7 @@ export function formatReport(r: BacktestReport): string {
     `  round trips ${r.roundTrips} (won ${r.wins}, lost ${r.losses}, win rate ${pct(r.winRate)})`,
     `  net PnL ${r.netPnl} USDT (gross ${r.grossPnl}, fees ${r.fees}); ending equity ${r.endingEquity.toFixed(2)} from ${r.startingBalance}`,
     `  funding ${r.funding.enabled ? `paid ${r.funding.paid}, received ${r.funding.received}, net ${r.funding.net} USDT (${r.funding.payments} payments)${r.funding.uncoveredSymbols.length ? `; no rates for ${r.funding.uncoveredSymbols.join(', ')}` : ''}` : 'off'}; net after funding ${r.netPnlAfterFunding} USDT`,
+    ...fundingWarnings(r.funding).map((w) => `  ${w}`),
     `  max drawdown ${r.maxDrawdown.toFixed(2)} USDT (${pct(r.maxDrawdownPct)}), Sharpe ${r.sharpe ?? 'n/a'}, return ${pct(m.totalReturn)}`,
     `  average trade ${m.all.averageTrade ?? 'n/a'} USDT, profit factor ${m.all.profitFactor ?? 'n/a'}, expectancy ${m.all.expectancy ?? 'n/a'} USDT (${m.all.expectancyR ?? 'n/a'} R), exposure ${pct(m.exposure)}`,
     `  monthly returns: ${m.monthlyReturns.map((x) => `${x.month} ${pct(x.return)}`).join(', ') || 'n/a'}`,

@@ -17,7 +17,8 @@
  * The simulator gets one kline file per symbol: the bundled BTCUSDT file, cut to its first 2,000
  * rows, under each symbol name (symbols taken from data/exchange-info, TRADING perpetuals, 323 in the bundled file).
  *
- * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window after ACTIVE),
+ * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window), `--settle-s 10` (the
+ * window starts this long after ACTIVE: the steady state, without the start-up's tail),
  * `--steps-per-kline 240`, `--no-stress`.
  * Linux only (reads /proc for CPU and RSS).
  */
@@ -30,6 +31,7 @@ const args = process.argv.slice(2);
 const opt = (name: string, def: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
 const Ns = opt('--n', '10,50,150,300').split(',').map(Number);
 const windowMs = Number(opt('--window-s', '65')) * 1000;
+const settleMs = Number(opt('--settle-s', '10')) * 1000;
 const stepsPerKline = Number(opt('--steps-per-kline', '240'));
 const stress = !args.includes('--no-stress');
 
@@ -51,6 +53,7 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     } catch {
       // figure left out
     }
+    await sleep(settleMs);
     const botCpu0 = cpuSeconds(bot.child.pid!);
     const simCpu0 = cpuSeconds(sim.child.pid!);
     const rss0 = rssMb(bot.child.pid!);
@@ -74,9 +77,9 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
       N: speed === 1 ? n : `${n} stress ×${speed}`,
       'spawn→ACTIVE s': activeS.toFixed(1),
       'log→ACTIVE s': fromLogS.toFixed(1),
-      'bot CPU %': botCpu.toFixed(0),
+      'bot CPU %': botCpu.toFixed(1),
       'bot RSS MB start→end': `${rss0.toFixed(0)}→${rss.toFixed(0)}`,
-      'sim CPU %': simCpu.toFixed(0),
+      'sim CPU %': simCpu.toFixed(1),
       'klines recorded/closed': `${rows}/${closedPerSymbol * n}`,
       'connections': Number(c.marketConnections ?? 0),
       '429/418': limited,

@@ -17,10 +17,10 @@
  * simulated hour, beside the database's growth) and the verdict line
  * `RSS growth first→last hour: X.X % (target < 5 %)`.
  *
- * Reading it: RSS also grows while SQLite's page cache of the writer thread's connection fills
- * (better-sqlite3 builds with cache_size −16000: up to ~16 MB of pages, then flat); pages the bot
- * writes stay cached, so a fresh database fills it as it grows (`db MB`); at 50 symbols about
- * 0.45 MB per simulated hour, full after ~1.5 simulated days.
+ * Reading it: RSS also grows while SQLite's page cache of a connection fills with the pages the
+ * bot writes (a fresh database grows: `db MB`). better-sqlite3 builds with a 16 MiB cache, which
+ * filled at ~0.45 MB per simulated hour at 50 symbols; every connection is now opened with
+ * SQLite's own 2 MiB (database/client.ts `DEFAULT_CACHE_KIB`), full within the first hour.
  *
  * Wall-clock timers are compressed by the speed too, so that the day has them: market websocket
  * rotation (`live.rotateAfterMinutes`, 23 h) and the exchangeInfo refresh (60 min), at least 1 min.

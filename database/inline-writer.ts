@@ -9,7 +9,7 @@ import { errorMessage } from '../src/core/errors.ts';
 import type { Kline, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
 import type { Db } from './client.ts';
 import { RecordWriter, type RunEnd, type RunStart, type WriterStats } from './writer.ts';
-import type { RunWriter } from './writer-thread.ts';
+import { WriteErrors, type RunWriter } from './writer-thread.ts';
 
 /**
  * Same methods and guarantees as `ThreadedRecordWriter`, synchronous. A failed buffered write or
@@ -18,9 +18,7 @@ import type { RunWriter } from './writer-thread.ts';
  */
 export class InlineRecordWriter implements RunWriter {
   private readonly writer: RecordWriter;
-  private errors = 0;
-  private onError: ((message: string) => void) | null = null;
-  private earlyErrors: string[] = [];
+  private readonly errors = new WriteErrors();
   private closed = false;
 
   /**
@@ -42,15 +40,12 @@ export class InlineRecordWriter implements RunWriter {
 
   /** Set where failed writes are reported; errors reported before are handed to it at once. */
   setErrorHandler(onError: (message: string) => void): void {
-    this.onError = onError;
-    const early = this.earlyErrors;
-    this.earlyErrors = [];
-    for (const m of early) onError(m);
+    this.errors.setHandler(onError);
   }
 
   /** Failed writes so far. */
   get errorCount(): number {
-    return this.errors;
+    return this.errors.count;
   }
 
   /** Always 0: every write is done when its call returns. */
@@ -118,10 +113,7 @@ export class InlineRecordWriter implements RunWriter {
     try {
       write();
     } catch (err) {
-      this.errors++;
-      const message = `database write to ${this.db.file}: ${errorMessage(err)}`;
-      if (this.onError) this.onError(message);
-      else if (this.earlyErrors.length < 100) this.earlyErrors.push(message);
+      this.errors.report(`database write to ${this.db.file}: ${errorMessage(err)}`);
     }
   }
 }

@@ -76,6 +76,36 @@ export interface ThreadedWriterOptions {
 }
 
 /**
+ * Failed writes of a {@link RunWriter}: counted, and handed to the error handler; those reported
+ * before a handler is set are kept (up to 100) and handed to it when it is.
+ */
+export class WriteErrors {
+  /** Failed writes so far. */
+  count = 0;
+  private handler: ((message: string) => void) | null;
+  private early: string[] = [];
+
+  constructor(handler: ((message: string) => void) | null = null) {
+    this.handler = handler;
+  }
+
+  /** Set the handler (replaces any); errors reported before are handed to it at once. */
+  setHandler(handler: (message: string) => void): void {
+    this.handler = handler;
+    const early = this.early;
+    this.early = [];
+    for (const m of early) handler(m);
+  }
+
+  /** Count one failed write and report `message`. */
+  report(message: string): void {
+    this.count++;
+    if (this.handler) this.handler(message);
+    else if (this.early.length < 100) this.early.push(message);
+  }
+}
+
+/**
  * What a run (the kernel) writes through: the writer thread ({@link ThreadedRecordWriter}), or
  * the writer on the caller's thread (`InlineRecordWriter`, ./inline-writer.ts). Record methods
  * buffer and never throw for a failed write: failures are counted ({@link errorCount}) and
@@ -119,13 +149,10 @@ export class ThreadedRecordWriter implements RunWriter {
   private readonly syncBytes: Uint8Array;
   private closing: Promise<WriterStats> | null = null;
   private backlogWaiters: Array<{ limit: number; resolve: () => void }> = [];
-  private errors = 0;
+  private readonly errors: WriteErrors;
   private readonly batchRows: number;
   private readonly batchOps: number;
   private readonly syncTimeoutMs: number;
-  private onError: ((message: string) => void) | null;
-  /** Errors reported before a handler was set (handed to it when it is). */
-  private earlyErrors: string[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -136,7 +163,7 @@ export class ThreadedRecordWriter implements RunWriter {
     this.batchRows = opts.batchRows ?? 4096;
     this.batchOps = opts.batchOps ?? 512;
     this.syncTimeoutMs = opts.syncTimeoutMs ?? 10_000;
-    this.onError = opts.onError ?? null;
+    this.errors = new WriteErrors(opts.onError ?? null);
     this.nums = new Float64Array(this.batchRows * 3);
     this.sync = new Int32Array(shared, 0, 4);
     this.syncBytes = new Uint8Array(shared, SYNC.BYTES_OFFSET);
@@ -147,13 +174,11 @@ export class ThreadedRecordWriter implements RunWriter {
         if (this.backlog === 0 && this.closing === null) this.worker.unref();
         this.wakeBacklog();
       } else if (m.type === 'error') {
-        this.errors++;
-        this.report(m.message);
+        this.errors.report(m.message);
       }
     });
     worker.on('error', (err) => {
-      this.errors++;
-      this.report(`database writer thread: ${err.message}`);
+      this.errors.report(`database writer thread: ${err.message}`);
     });
     worker.unref();
   }
@@ -173,20 +198,12 @@ export class ThreadedRecordWriter implements RunWriter {
    * handed to it at once.
    */
   setErrorHandler(onError: (message: string) => void): void {
-    this.onError = onError;
-    const early = this.earlyErrors;
-    this.earlyErrors = [];
-    for (const m of early) onError(m);
-  }
-
-  private report(message: string): void {
-    if (this.onError) this.onError(message);
-    else if (this.earlyErrors.length < 100) this.earlyErrors.push(message);
+    this.errors.setHandler(onError);
   }
 
   /** Failed writes the worker reported. */
   get errorCount(): number {
-    return this.errors;
+    return this.errors.count;
   }
 
   /** Batches posted and not yet committed by the worker. */

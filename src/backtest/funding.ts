@@ -229,12 +229,10 @@ export class FundingBook {
   onKline(k: Kline, positionQty: () => DecimalString): FundingPayment | null {
     const list = this.rates.get(k.symbol);
     this.seen.add(k.symbol);
+    // A symbol's klines arrive in time order (replay merges them so): the first one sets `first`.
     const sp = this.span.get(k.symbol);
     if (sp === undefined) this.span.set(k.symbol, { first: k.openTime, last: k.closeTime });
-    else {
-      sp.first = Math.min(sp.first, k.openTime);
-      sp.last = Math.max(sp.last, k.closeTime);
-    }
+    else sp.last = k.closeTime;
     if (list === undefined || list.length === 0) return null;
     let i = this.next.get(k.symbol) ?? 0;
     while (i < list.length && (list[i] as FundingRate).time < k.openTime) i++;

@@ -9,7 +9,7 @@
  * Exit codes of run/backtest/db: 0 done, 1 runtime failure, 2 bad configuration or input data
  * (the message names the key, file, line or field). Nothing is written before input is validated.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -43,8 +43,6 @@ async function loadConfig(sources: ConfigSources): Promise<Config> {
   return load(sources);
 }
 
-/** The version in package.json (see core/paths.ts). */
-export { perpbotVersion };
 
 /** A refused operator command (e.g. `flatten` without `--yes`): exit code 2, not a config error. */
 export class RefusedError extends Error {}

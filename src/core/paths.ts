@@ -30,7 +30,10 @@ export function projectPath(...parts: string[]): string {
   return join(PROJECT_ROOT, ...parts);
 }
 
-/** perpbot's version, from the project's package.json. @throws Error when it cannot be read */
+let version: string | undefined;
+
+/** perpbot's version, from the project's package.json (read once). @throws Error when it cannot be read */
 export function perpbotVersion(): string {
-  return (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+  version ??= (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+  return version;
 }

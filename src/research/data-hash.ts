@@ -28,7 +28,7 @@ export function fileSha256(path: string): string {
 export function hashDataFiles(specs: readonly string[]): { files: DataFileHash[]; hash: string } {
   const files = specs.map((spec) => {
     const { symbol, path } = parseKlineSpec(spec);
-    return { symbol, file: basename(path), sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+    return { symbol, file: basename(path), sha256: fileSha256(path) };
   });
   const hash = createHash('sha256').update(files.map((f) => `${f.symbol}:${f.sha256}`).join('\n')).digest('hex');
   return { files, hash };

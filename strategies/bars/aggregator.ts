@@ -19,6 +19,7 @@
  */
 import type { Kline } from '../../src/core/types.ts';
 import { Decimal, str } from '../../src/core/decimal.ts';
+import { decimalToNumber } from '../../src/core/number-text.ts';
 
 /** The bar intervals a strategy may ask for (Binance spelling). */
 export const BAR_INTERVALS = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '1d'] as const;
@@ -148,8 +149,8 @@ export class BarAggregator {
         this.building.delete(interval);
       }
       const cur = this.building.get(interval);
-      const h = +k.high;
-      const l = +k.low;
+      const h = decimalToNumber(k.high);
+      const l = decimalToNumber(k.low);
       if (!cur) {
         this.building.set(interval, {
           openTime: start, open: k.open, high: k.high, low: k.low, highN: h, lowN: l,

@@ -22,6 +22,7 @@
  */
 import { z } from 'zod';
 import type { KlineClosed, OrderEvent, PositionChanged, TargetPosition } from '../../src/core/types.ts';
+import { decimalToNumber } from '../../src/core/number-text.ts';
 import type { Bar, BarInterval, Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
 import { inSession } from '../bars/session.ts';
 import { HeldPosition } from '../common/held-position.ts';
@@ -73,7 +74,7 @@ export class DonchianBreakoutStrategy implements Strategy {
   onKline(e: KlineClosed): void {
     const held = this.pos.held;
     if (held === 'FLAT' || this.stopPx === null) return;
-    const close = +e.kline.close;
+    const close = decimalToNumber(e.kline.close);
     if (held === 'LONG' ? close <= this.stopPx : close >= this.stopPx) {
       this.emit('FLAT', 'stop', e.kline.close, e.kline.openTime, { close, stop: this.stopPx, atr: this.atr.value });
     }
@@ -82,9 +83,9 @@ export class DonchianBreakoutStrategy implements Strategy {
   onBar(interval: BarInterval, bar: Bar): void {
     if (interval !== this.p.interval) return;
     this.bars++;
-    const high = +bar.high;
-    const low = +bar.low;
-    const close = +bar.close;
+    const high = decimalToNumber(bar.high);
+    const low = decimalToNumber(bar.low);
+    const close = decimalToNumber(bar.close);
     // Channels of the previous bars, before this one is added.
     const entryCh: Bands | null = this.entry.value;
     const exitCh: Bands | null = this.exit.value;

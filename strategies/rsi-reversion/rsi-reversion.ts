@@ -22,6 +22,7 @@
  */
 import { z } from 'zod';
 import type { KlineClosed, OrderEvent, PositionChanged, TargetPosition } from '../../src/core/types.ts';
+import { decimalToNumber } from '../../src/core/number-text.ts';
 import type { Bar, BarInterval, Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
 import { inSession } from '../bars/session.ts';
 import { HeldPosition } from '../common/held-position.ts';
@@ -79,7 +80,7 @@ export class RsiReversionStrategy implements Strategy {
   onKline(e: KlineClosed): void {
     const held = this.pos.held;
     if (held === 'FLAT' || this.stopPx === null) return;
-    const close = +e.kline.close;
+    const close = decimalToNumber(e.kline.close);
     if (held === 'LONG' ? close <= this.stopPx : close >= this.stopPx) {
       this.emit('FLAT', 'stop', e.kline.close, e.kline.openTime, { close, stop: this.stopPx });
     }
@@ -87,11 +88,11 @@ export class RsiReversionStrategy implements Strategy {
 
   onBar(interval: BarInterval, bar: Bar): void {
     if (interval !== this.p.interval) return;
-    const close = +bar.close;
+    const close = decimalToNumber(bar.close);
     const rsi = this.rsi.update(close);
     const trend = this.trend.update(close);
     const exitMa = this.exitMa.update(close);
-    const atr = this.atr.update(+bar.high, +bar.low, close);
+    const atr = this.atr.update(decimalToNumber(bar.high), decimalToNumber(bar.low), close);
     const at = bar.emittedOnKlineOpenTime;
     const ind = { close, rsi, trendSma: trend, exitSma: exitMa, atr };
     const held = this.pos.held;

@@ -21,6 +21,7 @@
 import { z } from 'zod';
 import type { KlineClosed, MarkPriceUpdated, OrderEvent, PositionChanged, TargetPosition } from '../../src/core/types.ts';
 import type { Strategy, StrategyContext, StrategyDefinition } from '../contract.ts';
+import { decimalToNumber } from '../../src/core/number-text.ts';
 import { stopPriceText } from '../common/stop-price.ts';
 import { Adx, SessionVwap } from '../indicators/index.ts';
 
@@ -134,13 +135,13 @@ export class VwapAdxStrategy implements Strategy {
 
   onKline(e: KlineClosed): void {
     const k = e.kline;
-    const high = +k.high;
-    const low = +k.low;
-    const close = +k.close;
+    const high = decimalToNumber(k.high);
+    const low = decimalToNumber(k.low);
+    const close = decimalToNumber(k.close);
     const prevSession = this.vwap.sessionStart;
     const prevVwap = this.vwap.vwap;
     const prevSigma = this.vwap.stdev;
-    this.vwap.update(k.openTime, high, low, close, +k.volume);
+    this.vwap.update(k.openTime, high, low, close, decimalToNumber(k.volume));
     if (this.vwap.sessionStart !== prevSession) {
       this.carry = prevVwap !== null && prevSigma !== null ? { vwap: prevVwap, sigma: prevSigma } : null;
     }

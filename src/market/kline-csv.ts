@@ -298,54 +298,79 @@ export function readKlineCsv(path: string, symbol: string): KlineCsvResult {
  *   when two streams yield the same symbol at the same openTime.
  */
 export function* mergeKlines(streams: readonly (readonly Kline[])[]): Generator<Kline[], void, undefined> {
-  // Heap of stream indices, ordered by (head openTime, head symbol).
-  const pos: number[] = streams.map(() => 0);
-  const heap: number[] = [];
-  const headTime = (s: number): number => (streams[s] as readonly Kline[])[pos[s] as number]!.openTime;
-  const less = (a: number, b: number): boolean => {
-    const ka = (streams[a] as readonly Kline[])[pos[a] as number]!;
-    const kb = (streams[b] as readonly Kline[])[pos[b] as number]!;
-    if (ka.openTime !== kb.openTime) return ka.openTime < kb.openTime;
-    if (ka.symbol !== kb.symbol) return ka.symbol < kb.symbol;
-    return a < b;
-  };
-  const up = (i: number): void => {
-    const x = heap[i] as number;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const y = heap[p] as number;
-      if (!less(x, y)) break;
-      heap[i] = y;
-      i = p;
+  const merger = new KlineMerger(streams);
+  for (let group = merger.next(); group !== undefined; group = merger.next()) yield group;
+}
+
+/** Streams merged by a linear scan rather than the heap, at most (a scan of 8 beats the heap's log steps). */
+const LINEAR_MAX = 8;
+
+/** True when every kline of `stream` has the symbol of its first (what the linear merge relies on for its order). */
+function oneSymbol(stream: readonly Kline[]): boolean {
+  const sym = stream[0]?.symbol;
+  for (let i = 1; i < stream.length; i++) if ((stream[i] as Kline).symbol !== sym) return false;
+  return true;
+}
+
+/**
+ * {@link mergeKlines} as a plain iterator (`next()` until undefined): no generator per replay,
+ * and one stream, the common backtest, is walked without the heap. Same groups, same order,
+ * same errors.
+ */
+export class KlineMerger {
+  private readonly pos: number[];
+  /** Heap of stream indices, ordered by (head openTime, head symbol, stream index). */
+  private readonly heap: number[] = [];
+  /**
+   * Up to {@link LINEAR_MAX} streams of one symbol each: the streams in (symbol, index) order,
+   * scanned in a line instead of the heap (fewer steps for a few symbols); null otherwise.
+   */
+  private readonly linear: number[] | null = null;
+
+  constructor(private readonly streams: readonly (readonly Kline[])[]) {
+    this.pos = streams.map(() => 0);
+    const firstSymbol = (s: number): string | undefined => (streams[s] as readonly Kline[])[0]?.symbol;
+    const order = streams.map((_, s) => s).filter((s) => firstSymbol(s) !== undefined);
+    order.sort((a, b) => ((firstSymbol(a) as string) < (firstSymbol(b) as string) ? -1 : (firstSymbol(a) as string) > (firstSymbol(b) as string) ? 1 : a - b));
+    if (order.length > 1 && order.length <= LINEAR_MAX && order.every((s) => oneSymbol(streams[s] as readonly Kline[]))) {
+      this.linear = order;
+      return;
     }
-    heap[i] = x;
-  };
-  const down = (i: number): void => {
-    const n = heap.length;
-    const x = heap[i] as number;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && less(heap[c + 1] as number, heap[c] as number)) c++;
-      if (!less(heap[c] as number, x)) break;
-      heap[i] = heap[c] as number;
-      i = c;
-    }
-    heap[i] = x;
-  };
-  for (let s = 0; s < streams.length; s++) {
-    if ((streams[s] as readonly Kline[]).length > 0) {
-      heap.push(s);
-      up(heap.length - 1);
+    for (let s = 0; s < streams.length; s++) {
+      if ((streams[s] as readonly Kline[]).length > 0) {
+        this.heap.push(s);
+        this.up(this.heap.length - 1);
+      }
     }
   }
 
-  while (heap.length > 0) {
-    const t = headTime(heap[0] as number);
-    const group: Kline[] = [];
-    while (heap.length > 0 && headTime(heap[0] as number) === t) {
+  /**
+   * The klines of the next openTime (a new array), or undefined at the end.
+   * @throws DataError (DATA_MALFORMED) as {@link mergeKlines}
+   */
+  next(): Kline[] | undefined {
+    if (this.linear !== null) return this.nextLinear(this.linear);
+    const heap = this.heap;
+    if (heap.length === 0) return undefined;
+    const pos = this.pos;
+    if (heap.length === 1) {
+      // One stream left: no ordering to do, only the check.
       const s = heap[0] as number;
-      const stream = streams[s] as readonly Kline[];
+      const stream = this.streams[s] as readonly Kline[];
+      const i = pos[s] as number;
+      const k = stream[i] as Kline;
+      const next = i + 1;
+      pos[s] = next;
+      if (next < stream.length) {
+        if ((stream[next] as Kline).openTime <= k.openTime) this.unordered(s, k, next);
+      } else heap.pop();
+      return [k];
+    }
+    const t = this.headTime(heap[0] as number);
+    const group: Kline[] = [];
+    while (heap.length > 0 && this.headTime(heap[0] as number) === t) {
+      const s = heap[0] as number;
+      const stream = this.streams[s] as readonly Kline[];
       const k = stream[pos[s] as number] as Kline;
       const last = group[group.length - 1];
       if (last !== undefined && last.symbol === k.symbol) {
@@ -355,22 +380,90 @@ export function* mergeKlines(streams: readonly (readonly Kline[])[]): Generator<
       const next = (pos[s] as number) + 1;
       pos[s] = next;
       if (next < stream.length) {
-        if ((stream[next] as Kline).openTime <= k.openTime) {
-          throw new DataError(
-            `mergeKlines: stream ${s} (${k.symbol}) is not strictly increasing in openTime at index ${next}`,
-            { stream: k.symbol, field: 'openTime' },
-          );
-        }
-        down(0);
+        if ((stream[next] as Kline).openTime <= k.openTime) this.unordered(s, k, next);
+        this.down(0);
       } else {
         const lastIdx = heap.pop() as number;
         if (heap.length > 0) {
           heap[0] = lastIdx;
-          down(0);
+          this.down(0);
         }
       }
     }
-    yield group;
+    return group;
+  }
+
+  /** {@link next} over a few single-symbol streams: the earliest head time, then the streams at it in symbol order. */
+  private nextLinear(order: readonly number[]): Kline[] | undefined {
+    const pos = this.pos;
+    const streams = this.streams;
+    let t = Infinity;
+    for (let j = 0; j < order.length; j++) {
+      const s = order[j] as number;
+      const k = (streams[s] as readonly Kline[])[pos[s] as number];
+      if (k !== undefined && k.openTime < t) t = k.openTime;
+    }
+    if (t === Infinity) return undefined;
+    const group: Kline[] = [];
+    for (let j = 0; j < order.length; j++) {
+      const s = order[j] as number;
+      const stream = streams[s] as readonly Kline[];
+      const i = pos[s] as number;
+      const k = stream[i];
+      if (k === undefined || k.openTime !== t) continue;
+      const last = group[group.length - 1];
+      if (last !== undefined && last.symbol === k.symbol) {
+        throw new DataError(`mergeKlines: symbol ${k.symbol} appears twice at openTime ${t} (${iso(t)})`, { stream: k.symbol, field: 'openTime' });
+      }
+      group.push(k);
+      pos[s] = i + 1;
+      if (i + 1 < stream.length && (stream[i + 1] as Kline).openTime <= t) this.unordered(s, k, i + 1);
+    }
+    return group;
+  }
+
+  private unordered(s: number, k: Kline, next: number): never {
+    throw new DataError(`mergeKlines: stream ${s} (${k.symbol}) is not strictly increasing in openTime at index ${next}`, { stream: k.symbol, field: 'openTime' });
+  }
+
+  private headTime(s: number): number {
+    return (this.streams[s] as readonly Kline[])[this.pos[s] as number]!.openTime;
+  }
+
+  private less(a: number, b: number): boolean {
+    const ka = (this.streams[a] as readonly Kline[])[this.pos[a] as number]!;
+    const kb = (this.streams[b] as readonly Kline[])[this.pos[b] as number]!;
+    if (ka.openTime !== kb.openTime) return ka.openTime < kb.openTime;
+    if (ka.symbol !== kb.symbol) return ka.symbol < kb.symbol;
+    return a < b;
+  }
+
+  private up(i: number): void {
+    const heap = this.heap;
+    const x = heap[i] as number;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const y = heap[p] as number;
+      if (!this.less(x, y)) break;
+      heap[i] = y;
+      i = p;
+    }
+    heap[i] = x;
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const x = heap[i] as number;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && this.less(heap[c + 1] as number, heap[c] as number)) c++;
+      if (!this.less(heap[c] as number, x)) break;
+      heap[i] = heap[c] as number;
+      i = c;
+    }
+    heap[i] = x;
   }
 }
 

@@ -6,7 +6,7 @@ import type { ReplayClock } from '../core/clock.ts';
 import { DataError } from '../core/errors.ts';
 import type { Kline, Symbol } from '../core/types.ts';
 import type { SourceHealth } from '../health/heartbeat.ts';
-import { mergeKlines, parseKlineSpec, readKlineCsv, type Gap } from './kline-csv.ts';
+import { KlineMerger, parseKlineSpec, readKlineCsv, type Gap } from './kline-csv.ts';
 import type { MarketDataSource, MarketFeed } from './source.ts';
 
 /** One loaded file. */
@@ -140,7 +140,8 @@ export class ReplaySource implements MarketDataSource {
     feed.healthChanged();
     let lastYield = performance.now();
     let n = 0;
-    for (const group of mergeKlines(this.data.streams)) {
+    const merger = new KlineMerger(this.data.streams);
+    for (let group = merger.next(); group !== undefined; group = merger.next()) {
       if (this.stopped) break;
       this.clock.set((group[0] as Kline).closeTime + 1);
       for (let i = 0; i < group.length; i++) {
@@ -149,7 +150,8 @@ export class ReplaySource implements MarketDataSource {
         h.messages++;
         h.lastEventTime = k.closeTime;
       }
-      await feed.klines(group);
+      const settled = feed.klines(group);
+      if (settled !== undefined) await settled;
       n += group.length;
       // Let timers run now and then: replay is all microtasks.
       if ((n & 1023) < group.length) {

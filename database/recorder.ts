@@ -63,7 +63,8 @@ export function startRecorder(bus: EventBus, writer: RecordSink, opts: RecorderO
           return writer.orderEvent(m);
       }
     },
-    { name: 'recorder' },
+    // Synchronous: buffers, and posts full batches to the writer thread (EventBus.endInline).
+    { name: 'recorder', inline: true },
   );
   const timer =
     opts.flushIntervalMs > 0

@@ -36,9 +36,9 @@ const signal = (strategyId: string, ts: number): SignalEmitted => ({
   indicators: {},
 });
 
-describe('EventBus', () => {
+describe.each([{ runQueue: false }, { runQueue: true }])('EventBus (runQueue: $runQueue)', ({ runQueue }) => {
   it('routes exact topics and wildcard patterns, in publish order', async () => {
-    const bus = new EventBus();
+    const bus = new EventBus({ runQueue });
     const seen: string[] = [];
     const all: string[] = [];
     bus.consume('market.kline.BTCUSDT', (m) => {
@@ -60,7 +60,7 @@ describe('EventBus', () => {
   });
 
   it('one subscriber with several patterns sees them in one queue, in publish order', async () => {
-    const bus = new EventBus();
+    const bus = new EventBus({ runQueue });
     const order: string[] = [];
     bus.consume(['signal.*', 'order.update'], (m) => {
       order.push(m.type);
@@ -86,7 +86,7 @@ describe('EventBus', () => {
   });
 
   it('supports for-await subscriptions and ends them on close', async () => {
-    const bus = new EventBus();
+    const bus = new EventBus({ runQueue });
     const sub = bus.subscribe('signal.*');
     const got: string[] = [];
     const loop = (async () => {
@@ -103,7 +103,7 @@ describe('EventBus', () => {
 
   it('isolates a failing handler: the others and later messages still flow, errors are counted', async () => {
     const errors: string[] = [];
-    const bus = new EventBus({ onHandlerError: (name, err) => errors.push(`${name}:${(err as Error).message}`) });
+    const bus = new EventBus({ runQueue, onHandlerError: (name, err) => errors.push(`${name}:${(err as Error).message}`) });
     const good: number[] = [];
     const badSeen: number[] = [];
     bus.consume(
@@ -132,7 +132,7 @@ describe('EventBus', () => {
   });
 
   it('drain waits for messages published by handlers (cascades)', async () => {
-    const bus = new EventBus();
+    const bus = new EventBus({ runQueue });
     const chain: string[] = [];
     bus.consume('market.kline.*', async (m) => {
       await new Promise((r) => setTimeout(r, 5));
@@ -154,7 +154,7 @@ describe('EventBus', () => {
   });
 
   it('conflates mark prices under backpressure (latest wins) and counts it; klines are never dropped', async () => {
-    const bus = new EventBus();
+    const bus = new EventBus({ runQueue });
     const sub = bus.subscribe(['market.*'], { capacity: 2 });
     bus.publish('market.markPrice.BTCUSDT', mark('BTCUSDT', '1', 1));
     bus.publish('market.markPrice.ETHUSDT', mark('ETHUSDT', '10', 1));
@@ -183,7 +183,7 @@ describe('EventBus', () => {
   });
 
   it('keeps order on a full lossless queue even when the publisher does not wait', async () => {
-    const bus = new EventBus({ capacity: 3 });
+    const bus = new EventBus({ runQueue, capacity: 3 });
     const got: number[] = [];
     bus.consume('signal.*', (m) => {
       got.push(m.ts);
@@ -195,6 +195,119 @@ describe('EventBus', () => {
   });
 
   it('rejects an empty pattern list', () => {
-    expect(() => new EventBus().subscribe([])).toThrow(/at least one pattern/);
+    expect(() => new EventBus({ runQueue }).subscribe([])).toThrow(/at least one pattern/);
+  });
+});
+
+/**
+ * A scenario with every kind of handler: cascades (a kline makes a signal, a signal an order
+ * event), an async handler whose promise holds back its next message, work left to microtasks
+ * (as the executor's lanes and the simulated venue do), a throwing handler. Returns the order in
+ * which every handler ran.
+ */
+async function scenario(bus: EventBus, inline: boolean): Promise<string[]> {
+  const log: string[] = [];
+  const lane = (what: string, then: () => void): void => {
+    void bus.track(
+      Promise.resolve().then(() => {
+        log.push(`lane:${what}`);
+        then();
+      }),
+    );
+  };
+  for (const sym of ['BTCUSDT', 'ETHUSDT']) {
+    bus.consume(
+      `market.kline.${sym}`,
+      (m) => {
+        log.push(`strategy:${sym}:${m.kline.openTime}`);
+        if (m.kline.openTime % 120_000 === 0) void bus.publish(`signal.${sym}`, signal(sym, m.kline.openTime));
+      },
+      { name: `strategy:${sym}`, inline: true },
+    );
+  }
+  bus.consume(['market.kline.*', 'signal.*', 'order.update'], (m) => {
+    log.push(`recorder:${m.type}:${m.ts}`);
+  }, { name: 'recorder', inline: true });
+  bus.consume('signal.*', async (m) => {
+    log.push(`executor:${m.strategyId}:${m.ts}:start`);
+    lane(`${m.strategyId}:${m.ts}`, () => {
+      void bus.publish('order.update', { type: 'OrderDenied', ts: m.ts, intent: {} as never, check: 'x', reason: 'x' } as never);
+    });
+    // Published after the lane's microtask was queued: its subscribers run after the lane.
+    void bus.publish('order.update', { type: 'OrderDenied', ts: m.ts + 1, intent: {} as never, check: 'x', reason: 'x' } as never);
+    await Promise.resolve();
+    log.push(`executor:${m.strategyId}:${m.ts}:end`);
+  }, { name: 'executor' });
+  bus.consume('order.update', (m) => {
+    log.push(`trades:${m.ts}`);
+    if (m.ts === 0) throw new Error('boom');
+  }, { name: 'trades' });
+  for (let t = 0; t < 5 * 60_000; t += 60_000) {
+    const held = inline && bus.beginInline();
+    void bus.publish('market.kline.BTCUSDT', kline('BTCUSDT', t));
+    void bus.publish('market.kline.ETHUSDT', kline('ETHUSDT', t));
+    if (held) bus.endInline();
+    await bus.drain();
+  }
+  return log;
+}
+
+describe('EventBus run-queue mode (replay)', () => {
+  it('runs every handler in the order of the default mode, with and without inline minutes', async () => {
+    const reference = await scenario(new EventBus(), false);
+    expect(reference.length).toBeGreaterThan(40);
+    expect(reference).toContain('lane:BTCUSDT:0');
+    expect(await scenario(new EventBus({ runQueue: true }), false)).toEqual(reference);
+    expect(await scenario(new EventBus({ runQueue: true }), true)).toEqual(reference);
+  });
+
+  it('endInline runs inline handlers at once and leaves the first other one (and the rest) to microtasks', () => {
+    const bus = new EventBus({ runQueue: true });
+    const log: string[] = [];
+    bus.consume('market.kline.*', () => {
+      log.push('strategy');
+      void bus.publish('signal.s', signal('s', 1));
+    }, { inline: true });
+    bus.consume('signal.*', () => {
+      log.push('executor');
+    });
+    bus.consume('signal.*', () => {
+      log.push('recorder');
+    }, { inline: true });
+    expect(bus.beginInline()).toBe(true);
+    expect(bus.beginInline()).toBe(false); // already holding
+    void bus.publish('market.kline.BTCUSDT', kline('BTCUSDT', 0));
+    expect(log).toEqual([]);
+    bus.endInline();
+    expect(log).toEqual(['strategy']); // the executor is not inline: it and the recorder wait
+    expect(bus.idle).toBe(false);
+    expect(bus.beginInline()).toBe(false); // not idle: no holding
+    return bus.drain().then(() => expect(log).toEqual(['strategy', 'executor', 'recorder']));
+  });
+
+  it('a handler promise holds back that subscriber only; close ends the consumer once idle', async () => {
+    const bus = new EventBus({ runQueue: true });
+    const log: string[] = [];
+    let release!: () => void;
+    const slow = bus.consume('signal.*', (m) => {
+      log.push(`slow:${m.ts}`);
+      if (m.ts === 1) return new Promise<void>((r) => (release = r));
+    });
+    bus.consume('signal.*', (m) => {
+      log.push(`fast:${m.ts}`);
+    });
+    void bus.publish('signal.s', signal('s', 1));
+    void bus.publish('signal.s', signal('s', 2));
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['slow:1', 'fast:1', 'fast:2']);
+    expect(bus.idle).toBe(false);
+    release();
+    await bus.drain();
+    expect(log).toEqual(['slow:1', 'fast:1', 'fast:2', 'slow:2']);
+    let finished = false;
+    void slow.finished.then(() => (finished = true));
+    slow.close();
+    await Promise.resolve();
+    expect(finished).toBe(true);
   });
 });

@@ -19,6 +19,17 @@
  * - `drain()` resolves when every published message has been fully handled, including messages
  *   published by handlers meanwhile; replay awaits it after each step so results are
  *   deterministic and equal to what live would have done.
+ * - Replay runs the bus in run-queue mode (`runQueue: true`): a `consume` handler is not an async
+ *   loop woken through a promise but is run by the bus, from a microtask queued when a message
+ *   arrives for it (its loop would have been woken at that same point), so replay makes the same
+ *   decisions in the same order as before, bit for bit. On top of that, the replay feed publishes
+ *   a minute's klines between {@link EventBus.beginInline} and {@link EventBus.endInline}:
+ *   handlers marked `inline` (synchronous, and
+ *   starting no asynchronous work: the strategies, the recorder) then run at once, in the order
+ *   their microtasks would have run, until the first handler that is not `inline` (the executor,
+ *   after a signal) — it and the rest go to the microtask queue in order. A minute without a
+ *   signal so costs no promise and no microtask at all. Subscriptions iterated with `for await`
+ *   work as in the default mode.
  */
 import type {
   ComponentHealth,
@@ -167,6 +178,12 @@ export interface BusOptions {
   conflates?: (topic: string) => boolean;
   /** Called when a handler throws or rejects. Default: nothing (the error is still counted). */
   onHandlerError?: (subscriber: string, err: unknown, msg: BusMessage) => void;
+  /**
+   * Run `consume` handlers from the bus (a microtask each, or at once inside
+   * {@link EventBus.inline}) instead of one async loop each (see the file comment). Replay turns
+   * it on: same order of every handler, fewer promises. Default false.
+   */
+  runQueue?: boolean;
 }
 
 const defaultConflates = (topic: string): boolean => topic.startsWith('market.markPrice.');
@@ -192,6 +209,18 @@ export class Subscription<M = BusMessage> implements AsyncIterable<M> {
   /** @internal */ conflated = 0;
   /** @internal */ handlerErrors = 0;
   private spaceWaiters: Array<() => void> = [];
+  /** @internal Run-queue mode: the handler {@link EventBus.consume} gave, run by the bus. */
+  handler: ((msg: M) => void | Promise<void>) | null = null;
+  /** @internal Run-queue mode: counts and reports a failed handler. */
+  fail: (err: unknown, msg: M) => void = () => {};
+  /** @internal Run-queue mode: 0 idle, 1 due to run or running, 2 waiting on its handler's promise. */
+  runState = 0;
+  /** @internal Run-queue mode: the handler may run at {@link EventBus.endInline} (see `consume`). */
+  inline = false;
+  /** @internal Run-queue mode: {@link runQueued}, bound once (a microtask's callback). */
+  readonly run = (): void => this.runQueued();
+  /** @internal Run-queue mode: called once, when the subscription is closed and its queue ran empty. */
+  onFinished: (() => void) | null = null;
 
   /** @internal */
   constructor(
@@ -211,6 +240,16 @@ export class Subscription<M = BusMessage> implements AsyncIterable<M> {
    */
   push(topic: string, msg: M, conflate: boolean): Promise<void> | undefined {
     if (this.closed) return undefined;
+    if (this.handler !== null && this.runState === 0) {
+      // Run-queue mode, idle subscriber: queue the message and make the subscriber ready.
+      this.items.push(msg);
+      this.topics.push(topic);
+      this.bus.inFlight++;
+      if (this.items.length - this.head > this.maxDepth) this.maxDepth = this.items.length - this.head;
+      this.runState = 1;
+      this.bus.ready(this as Subscription<unknown> as Subscription<BusMessage>);
+      return undefined;
+    }
     const waiter = this.waiter;
     if (waiter !== null) {
       // The consumer is idle and waiting: hand the message over directly.
@@ -251,11 +290,17 @@ export class Subscription<M = BusMessage> implements AsyncIterable<M> {
   private shift(): M | undefined {
     if (this.head >= this.items.length) return undefined;
     const msg = this.items[this.head] as M;
+    // Release the slot; the arrays are emptied only every 256 messages (setting an array's length
+    // is a runtime call, too dear once per message).
+    (this.items as Array<M | undefined>)[this.head] = undefined;
+    this.topics[this.head] = '';
     this.head++;
     if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.topics.length = 0;
-      this.head = 0;
+      if (this.head >= 256) {
+        this.items.length = 0;
+        this.topics.length = 0;
+        this.head = 0;
+      }
     } else if (this.head >= 4096 && this.head * 2 >= this.items.length) {
       this.items.splice(0, this.head);
       this.topics.splice(0, this.head);
@@ -303,11 +348,59 @@ export class Subscription<M = BusMessage> implements AsyncIterable<M> {
     return msg;
   }
 
+  /**
+   * @internal Run-queue mode: handle the queued messages in order until the queue is empty or a
+   * handler returns a promise (the rest waits until it settles).
+   */
+  runQueued(): void {
+    const handler = this.handler as (msg: M) => void | Promise<void>;
+    for (;;) {
+      const msg = this.takeNow();
+      if (msg === undefined) break;
+      let p: void | Promise<void>;
+      try {
+        p = handler(msg);
+      } catch (err) {
+        this.fail(err, msg);
+        continue;
+      }
+      if (p !== undefined) {
+        this.runState = 2;
+        p.then(
+          () => this.resume(),
+          (err: unknown) => {
+            this.fail(err, msg);
+            this.resume();
+          },
+        );
+        return;
+      }
+    }
+    this.runState = 0;
+    if (this.closed) this.finish();
+  }
+
+  /** After the handler's promise settled: go on at once, as the awaiting loop would have. */
+  private resume(): void {
+    this.runState = 1;
+    this.runQueued();
+  }
+
+  private finish(): void {
+    const f = this.onFinished;
+    this.onFinished = null;
+    f?.();
+  }
+
   /** Stop receiving: the loop ends once the queued messages are consumed. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.bus.unsubscribe(this as Subscription<unknown> as Subscription<BusMessage>);
+    if (this.handler !== null && this.runState === 0) {
+      this.done();
+      this.finish();
+    }
     const waiter = this.waiter;
     if (waiter !== null) {
       this.waiter = null;
@@ -366,6 +459,11 @@ export class EventBus {
   private readonly conflates: (topic: string) => boolean;
   private readonly onHandlerError: NonNullable<BusOptions['onHandlerError']>;
   private drainWaiters: Array<() => void> = [];
+  private readonly runQueue: boolean;
+  /** Between beginInline and endInline: subscribers with messages to handle, in the order they became due. */
+  private inlineQueue: Array<Subscription<BusMessage>> = [];
+  private inlineHead = 0;
+  private inlining = false;
   /** @internal messages queued or being handled, over all subscribers */
   inFlight = 0;
   /** @internal */ conflatedCount = 0;
@@ -377,6 +475,57 @@ export class EventBus {
     this.capacity = opts.capacity ?? 10_000;
     this.conflates = opts.conflates ?? defaultConflates;
     this.onHandlerError = opts.onHandlerError ?? (() => {});
+    this.runQueue = opts.runQueue === true;
+  }
+
+  /**
+   * @internal Run-queue mode: `sub` has messages to handle. Between {@link beginInline} and
+   * {@link endInline} it waits its turn there; otherwise it runs from a microtask queued now,
+   * where its loop's would have been.
+   */
+  ready(sub: Subscription<BusMessage>): void {
+    if (this.inlining) this.inlineQueue.push(sub);
+    else queueMicrotask(sub.run);
+  }
+
+  /**
+   * Run-queue mode: start holding the subscribers that messages published from now on make due,
+   * until {@link endInline} runs them. Only when the bus is idle (replay, between minutes:
+   * nothing else waits in the microtask queue then), so the order of every handler is the one
+   * the default mode would have given.
+   * @returns true when holding (call {@link endInline}); false without run-queue mode, when the
+   *   bus is not idle, or when already holding (publish as usual)
+   */
+  beginInline(): boolean {
+    if (!this.runQueue || this.inlining || this.inFlight !== 0) return false;
+    this.inlining = true;
+    return true;
+  }
+
+  /**
+   * Run-queue mode, after {@link beginInline} returned true: run the held subscribers, and those
+   * they make due, in order, at once, while they are `inline`; from the first that is not, every
+   * subscriber still due goes to the microtask queue, in order.
+   */
+  endInline(): void {
+    const q = this.inlineQueue;
+    try {
+      while (this.inlineHead < q.length) {
+        const sub = q[this.inlineHead] as Subscription<BusMessage>;
+        if (!sub.inline) break;
+        this.inlineHead++;
+        sub.runQueued();
+      }
+    } finally {
+      this.inlining = false;
+      // What is left (after a handler that is not inline, or a throw) runs as microtasks, in order.
+      while (this.inlineHead < q.length) queueMicrotask((q[this.inlineHead++] as Subscription<BusMessage>).run);
+      // Emptied every 256 minutes, not every time (setting the length is a runtime call).
+      if (this.inlineHead >= 256) {
+        q.length = 0;
+        this.inlineHead = 0;
+      }
+    }
   }
 
   /**
@@ -404,7 +553,16 @@ export class EventBus {
   consume<P extends Pattern>(
     patterns: P | readonly P[],
     handler: (msg: MessageForPattern<P>) => void | Promise<void>,
-    opts: { name?: string; capacity?: number } = {},
+    opts: {
+      name?: string;
+      capacity?: number;
+      /**
+       * The handler is synchronous and starts no asynchronous work (no promise, microtask or
+       * timer of its own; publishing is fine): in run-queue mode it may run in the publisher's
+       * turn, at {@link EventBus.endInline}. Default false.
+       */
+      inline?: boolean;
+    } = {},
   ): Consumer {
     const sub = this.subscribe(patterns, opts) as unknown as Subscription<BusMessage>;
     const h = handler as (msg: BusMessage) => void | Promise<void>;
@@ -417,6 +575,16 @@ export class EventBus {
         // a failing error reporter must not stop the loop
       }
     };
+    if (this.runQueue) {
+      const s = sub as Subscription<BusMessage>;
+      s.fail = fail;
+      s.handler = h;
+      s.inline = opts.inline === true;
+      const finished = new Promise<void>((resolve) => {
+        s.onFinished = resolve;
+      });
+      return { subscription: sub, finished, close: () => sub.close() };
+    }
     const finished = (async () => {
       for (;;) {
         let msg = sub.takeNow();

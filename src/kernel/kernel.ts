@@ -199,6 +199,8 @@ export class Kernel {
       maxPerMinute: config.alerts.maxPerMinute,
     });
     this.bus = new EventBus({
+      // Replay: handlers run from the bus's run queue (same order, fewer promises).
+      runQueue: drainEachStep,
       onHandlerError: (subscriber, err, msg) => {
         this.noteError(`${subscriber}: ${errorMessage(err)}`);
         log.error({ err, subscriber, msgType: msg.type }, 'bus handler failed');
@@ -399,46 +401,26 @@ export class Kernel {
    * The feed every market data source writes into. For each minute's klines: the simulated venue
    * (if any) sees them first, as an exchange sees prices before anyone else (orders placed on the
    * previous close fill at this kline's open); then they are published; in replay the bus is then
-   * drained, so every decision and order is made before the next minute.
+   * run until it is idle, so every decision and order is made before the next minute.
    */
   private readonly feed: MarketFeed = {
-    klines: async (group: readonly Kline[]): Promise<void> => {
+    klines: (group: readonly Kline[]): Promise<void> | undefined => {
       this.firstKlineAt ??= performance.now();
-      const bus = this.bus;
       const sim = this.sim;
       if (sim) for (let i = 0; i < group.length; i++) sim.onKline(group[i] as Kline);
       const ts = this.clock.now();
-      const funding = this.o.funding;
-      for (let i = 0; i < group.length; i++) {
-        const k = group[i] as Kline;
-        const p = this.prices.get(k.symbol);
-        if (p === undefined) this.prices.set(k.symbol, { first: k.open, last: k.close });
-        else p.last = k.close;
-        if (this.span === null) this.span = { from: k.openTime, to: k.closeTime + 1 };
-        else if (k.closeTime + 1 > this.span.to) this.span.to = k.closeTime + 1;
-        if (funding && sim) {
-          // After the venue matched this kline: the position held at the funding time.
-          const pay = funding.onKline(k, () => sim.engine.position(k.symbol).quantity);
-          if (pay) this.perf.onFunding(Number(pay.amount), pay.time);
-        }
-        this.perf.onKline(k);
-        const topic = this.topics.get(k.symbol);
-        if (topic === undefined) continue; // not a symbol of this run
-        const ev: KlineClosed = { type: 'KlineClosed', ts, kline: k };
-        const wait = bus.publish(topic, ev);
-        if (wait !== undefined) await wait;
+      // Replay: the strategies and the recorder handle the minute right here (EventBus.endInline).
+      const inline = this.bus.beginInline();
+      let wait: Promise<void> | undefined;
+      let i = 0;
+      try {
+        while (i < group.length && wait === undefined) wait = this.publishKline(group[i++] as Kline, ts);
+      } finally {
+        if (inline) this.bus.endInline();
       }
-      this.klines += group.length;
-      if (this.drainEachStep) {
-        // The bus, and the protective stops' venue calls its events started (they publish again).
-        for (let p = this.executor.stops?.pending() ?? null; !bus.idle || p !== null; p = this.executor.stops?.pending() ?? null) {
-          if (!bus.idle) await bus.drain();
-          if (p !== null) await p;
-        }
-      }
-      this.executor.tick();
-      // Backpressure: never let the writer thread fall more than a few batches behind.
-      if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
+      // A full queue (backpressure): the rest of the minute goes on once there is room.
+      if (wait !== undefined) return wait.then(() => this.publishRest(group, i, ts));
+      return this.afterMinute(group.length);
     },
     markPrice: (m: MarkPriceUpdated): void => {
       this.sim?.onMarkPrice(m.symbol, m.markPrice, m.ts);
@@ -447,6 +429,61 @@ export class Kernel {
     },
     healthChanged: (): void => this.heartbeat?.write(),
   };
+
+  /** Account for one kline (prices, span, funding, equity curve) and publish it; a promise on backpressure. */
+  private publishKline(k: Kline, ts: number): Promise<void> | undefined {
+    const p = this.prices.get(k.symbol);
+    if (p === undefined) this.prices.set(k.symbol, { first: k.open, last: k.close });
+    else p.last = k.close;
+    if (this.span === null) this.span = { from: k.openTime, to: k.closeTime + 1 };
+    else if (k.closeTime + 1 > this.span.to) this.span.to = k.closeTime + 1;
+    const funding = this.o.funding;
+    const sim = this.sim;
+    if (funding && sim) {
+      // After the venue matched this kline: the position held at the funding time.
+      const pay = funding.onKline(k, () => sim.engine.position(k.symbol).quantity);
+      if (pay) this.perf.onFunding(Number(pay.amount), pay.time);
+    }
+    this.perf.onKline(k);
+    const topic = this.topics.get(k.symbol);
+    if (topic === undefined) return undefined; // not a symbol of this run
+    const ev: KlineClosed = { type: 'KlineClosed', ts, kline: k };
+    return this.bus.publish(topic, ev);
+  }
+
+  /** The minute's klines from `from` on, after backpressure let go. */
+  private async publishRest(group: readonly Kline[], from: number, ts: number): Promise<void> {
+    for (let i = from; i < group.length; i++) {
+      const wait = this.publishKline(group[i] as Kline, ts);
+      if (wait !== undefined) await wait;
+    }
+    await this.afterMinute(group.length);
+  }
+
+  /**
+   * The end of a minute: in replay, run the bus until every decision and order the minute caused
+   * is done (at once when nothing waits on a promise: no promise per minute); then the executor's
+   * timers and the writer's backpressure. A promise only when something must be waited for.
+   */
+  private afterMinute(count: number): Promise<void> | undefined {
+    this.klines += count;
+    if (this.drainEachStep && (!this.bus.idle || this.executor.stops?.pending() != null)) return this.settle();
+    this.executor.tick();
+    // Backpressure: never let the writer thread fall more than a few batches behind.
+    if (this.writer.backlog > 16) return this.writer.waitForBacklog(4);
+    return undefined;
+  }
+
+  /** Replay: wait for the bus, and the protective stops' venue calls its events started (they publish again). */
+  private async settle(): Promise<void> {
+    const bus = this.bus;
+    for (let p = this.executor.stops?.pending() ?? null; !bus.idle || p !== null; p = this.executor.stops?.pending() ?? null) {
+      if (!bus.idle) await bus.drain();
+      if (p !== null) await p;
+    }
+    this.executor.tick();
+    if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
+  }
 
   /**
    * Run the source through the whole pipeline until it ends (replay) or is stopped; then wait

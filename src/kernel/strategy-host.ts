@@ -18,7 +18,7 @@ import type { Clock } from '../core/clock.ts';
 import { PerpbotError } from '../core/errors.ts';
 import type { OrderEvent, SignalEmitted, Symbol } from '../core/types.ts';
 import type { EventBus } from '../bus/bus.ts';
-import type { Strategy, StrategyContext } from '../../strategies/contract.ts';
+import type { Bar, Strategy, StrategyContext } from '../../strategies/contract.ts';
 import { getStrategy, parseStrategyParams } from '../../strategies/registry.ts';
 import { BarAggregator } from '../../strategies/bars/aggregator.ts';
 import { barAnchorMs, inSession, type TradingSession } from '../../strategies/bars/session.ts';
@@ -63,6 +63,9 @@ function orderIdOf(e: OrderEvent): string {
       return e.clientOrderId;
   }
 }
+
+/** No bars closed (no allocation per kline for strategies without bars). */
+const NO_BARS: readonly Bar[] = Object.freeze([]);
 
 /**
  * Create and start every strategy instance.
@@ -157,7 +160,7 @@ export function startStrategies(
         (m) => {
           if (m.type === 'KlineClosed') {
             // Aggregate first: a strategy throwing in onKline must not make the bars lose a minute.
-            const closed = bars ? bars.update(m.kline) : [];
+            const closed = bars ? bars.update(m.kline) : NO_BARS;
             strategy.onKline(m);
             {
               for (const bar of closed) {
@@ -188,7 +191,8 @@ export function startStrategies(
           }
           strategy.onOrderUpdate?.(m);
         },
-        { name: `strategy:${cfg.id}:${symbol}` },
+        // Strategy callbacks are synchronous (strategies/contract.ts): replay may run them inline.
+        { name: `strategy:${cfg.id}:${symbol}`, inline: true },
       );
       instances.push({ strategyId: cfg.id, name: def.name, symbol, strategy, intervals, stats });
     }

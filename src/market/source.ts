@@ -10,10 +10,11 @@ import type { SourceHealth } from '../health/heartbeat.ts';
 export interface MarketFeed {
   /**
    * Klines that closed at the same minute (at most one per symbol), in time order across calls.
-   * The returned promise resolves once the bot may take the next ones: in replay, after every
-   * decision and order caused by these klines (deterministic); live, as soon as they are queued.
+   * The bot may take the next ones when this returns undefined, or once the returned promise
+   * resolves: in replay, after every decision and order caused by these klines (deterministic);
+   * live, as soon as they are queued.
    */
-  klines(group: readonly Kline[]): Promise<void>;
+  klines(group: readonly Kline[]): Promise<void> | undefined;
   /** A mark price update (may be conflated by the bus under load). */
   markPrice(update: MarkPriceUpdated): void;
   /** The source's health changed (connected, stale, reconnecting): the heartbeat is written now. */

@@ -143,7 +143,7 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
         lifted = true;
         void kernel.publish('order.request', { type: 'SetTradingState', ts: k.closeTime + 1, state: 'ACTIVE', reason: 'warm-up over', ifReason: 'warm-up' });
       },
-      { name: 'warm-up' },
+      { name: 'warm-up', inline: true },
     );
   }
   let closed = false;

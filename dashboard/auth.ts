@@ -1,22 +1,16 @@
 /**
- * The API's bearer token: where it comes from, how it is compared, and the rate limit on failed
- * attempts.
+ * The API's bearer token: where it comes from, and whether an address may listen. How a token is
+ * compared and failed attempts limited is ./token-guard.ts (loaded by the API server only, so
+ * that the CLI's start-up does not load rate-limiter-flexible).
  *
  * - `PERPBOT_API_TOKEN` from the environment; failing that, a token generated at first start
  *   (32 random bytes, base64url) into `api.tokenFile` with mode 0600, and read from there on
  *   later starts. The log says where the file is, never the token.
- * - Comparison in constant time (SHA-256 of both sides, then `timingSafeEqual`).
- * - Failed attempts per client address are counted with rate-limiter-flexible: after
- *   {@link FAILED_ATTEMPTS_PER_MINUTE} in a minute, that address gets 429 until the minute ends.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { ConfigError } from '../src/core/errors.ts';
-
-/** Failed token attempts allowed per client address per minute before it is refused with 429. */
-export const FAILED_ATTEMPTS_PER_MINUTE = 10;
 
 /** Where the token came from. */
 export type TokenSource = 'env' | 'file' | 'generated';
@@ -75,47 +69,5 @@ export function checkListenAddress(host: string, env: Record<string, string | un
   if (isLoopbackHost(host)) return;
   if (!env.PERPBOT_API_TOKEN) {
     throw new ConfigError([`api.host: got "${host}", a non-loopback address; set PERPBOT_API_TOKEN (≥ 16 characters) to listen on it, or use 127.0.0.1`]);
-  }
-}
-
-/** Compares bearer tokens in constant time and rate-limits failures per client address. */
-export class TokenGuard {
-  private readonly expected: Buffer;
-  private readonly failures = new RateLimiterMemory({ points: FAILED_ATTEMPTS_PER_MINUTE, duration: 60 });
-  /** Failed attempts so far (metrics, tests). */
-  failed = 0;
-  /** Requests refused because their address had too many failures. */
-  limited = 0;
-
-  constructor(token: string) {
-    this.expected = createHash('sha256').update(token).digest();
-  }
-
-  /** True when `header` is exactly `Bearer <token>`; constant time in the token's content. */
-  matches(header: string | undefined): boolean {
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
-    const got = createHash('sha256').update(header.slice(7)).digest();
-    return timingSafeEqual(got, this.expected);
-  }
-
-  /**
-   * Seconds the address must wait before trying again, or 0 when it may try now.
-   */
-  async blockedFor(address: string): Promise<number> {
-    const r = await this.failures.get(address);
-    if (r === null || r.remainingPoints > 0) return 0;
-    return Math.max(1, Math.ceil(r.msBeforeNext / 1000));
-  }
-
-  /** Count one failed attempt of `address`; returns the seconds it is now blocked for (0 = not yet). */
-  async fail(address: string): Promise<number> {
-    this.failed++;
-    try {
-      const r = await this.failures.consume(address);
-      return r.remainingPoints > 0 ? 0 : Math.max(1, Math.ceil(r.msBeforeNext / 1000));
-    } catch (res) {
-      if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-      throw res;
-    }
   }
 }

@@ -24,7 +24,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
 import type { BusMessage } from '../src/bus/bus.ts';
-import { TokenGuard } from './auth.ts';
+import { TokenGuard } from './token-guard.ts';
 import type { ApiBackend } from './backend.ts';
 import { createMetrics, type BotMetrics } from './metrics.ts';
 import { registerRoutes, type RouteStats } from './routes.ts';

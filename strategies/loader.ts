@@ -17,7 +17,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { PerpbotError } from '../src/core/errors.ts';
 import type { StrategyConfig } from '../src/config/schema.ts';
 import type { StrategyDefinition } from './contract.ts';
@@ -60,6 +59,8 @@ export async function loadStrategyModules(configs: readonly StrategyConfig[], cw
       if (!existsSync(path) || !statSync(path).isFile()) fail(cfg, `file not found (${path})`);
       let mod: Record<string, unknown>;
       try {
+        // tsx only when a strategy module is configured (~60 ms to load).
+        const { tsImport } = await import('tsx/esm/api');
         mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);

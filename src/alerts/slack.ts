@@ -7,15 +7,22 @@
  * A failing Slack never affects trading: posts are fire-and-forget with the library's retries,
  * failures are counted and logged.
  */
-import slack from '@slack/web-api';
+import { createRequire } from 'node:module';
+import type { RetryOptions, WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { AlertSink } from './alerts.ts';
 import { errorMessage } from '../core/errors.ts';
 import { scrub } from '../logging/scrub.ts';
 
-// @slack/web-api is CommonJS: Node's ESM loader only sees some of its named exports.
-const { WebClient, retryPolicies } = slack;
-type WebClient = InstanceType<typeof WebClient>;
+const loadCommonJs = createRequire(import.meta.url);
+
+/**
+ * @slack/web-api (CommonJS, with axios: ~50 ms to load), loaded the first time an alerter has a
+ * token, so that runs without Slack (every replay and backtest) never load it.
+ */
+function slackApi(): typeof import('@slack/web-api') {
+  return loadCommonJs('@slack/web-api') as typeof import('@slack/web-api');
+}
 
 /** Alert settings, from config `alerts.*`. */
 export interface AlertConfig {
@@ -38,10 +45,17 @@ export class Alerter implements AlertSink {
     private readonly cfg: AlertConfig,
     private readonly log: Logger,
     /** Retries of a failed send (the library's policy; default: five in five minutes). */
-    retryConfig = retryPolicies.fiveRetriesInFiveMinutes,
+    retryConfig?: RetryOptions,
   ) {
-    this.client =
-      cfg.slackToken && cfg.slackChannel ? new WebClient(cfg.slackToken, { slackApiUrl: cfg.slackApiUrl, retryConfig, timeout: 10_000, maxRequestConcurrency: 1 }) : null;
+    if (cfg.slackToken && cfg.slackChannel) {
+      const api = slackApi();
+      this.client = new api.WebClient(cfg.slackToken, {
+        slackApiUrl: cfg.slackApiUrl,
+        retryConfig: retryConfig ?? api.retryPolicies.fiveRetriesInFiveMinutes,
+        timeout: 10_000,
+        maxRequestConcurrency: 1,
+      });
+    } else this.client = null;
   }
 
   /** Alerts sent and failed so far. */

@@ -17,9 +17,16 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unzipSync } from 'fflate';
+import { createRequire } from 'node:module';
 import { ConfigError, PerpbotError } from '../core/errors.ts';
 import { projectPath } from '../core/paths.ts';
+
+const loadCommonJs = createRequire(import.meta.url);
+
+/** fflate's unzipSync, loaded on first use (the CLI loads this file for every command). */
+function unzipSync(data: Uint8Array): Record<string, Uint8Array> {
+  return (loadCommonJs('fflate') as typeof import('fflate')).unzipSync(data);
+}
 
 /** Binance's public data site. */
 export const DEFAULT_ARCHIVE_BASE_URL = 'https://data.binance.vision';

@@ -7,6 +7,7 @@
  * the decimal fills, not from here.
  */
 import type { Kline, Position } from '../core/types.ts';
+import { decimalToNumber } from '../core/number-text.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -99,12 +100,13 @@ export class PerformanceTracker {
 
   private recomputeUnrealized(): void {
     let u = 0;
-    for (const [s, h] of this.held) {
+    // forEach: no iterator and no [key, value] pair per held symbol (this runs per kline while a position is open)
+    this.held.forEach((h, s) => {
       if (h.qty !== 0) {
         const px = this.lastClose.get(s);
-        if (px !== undefined) u += h.qty * (+px - h.entry);
+        if (px !== undefined) u += h.qty * (decimalToNumber(px) - h.entry);
       }
-    }
+    });
     this.unrealized = u;
   }
 

@@ -12,6 +12,7 @@ import { buildWebsocketClientOptions, describeConnection, type BinanceConnection
 import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines } from '../exchange/binance/mapper.ts';
 import { libraryLogger } from './live-setup.ts';
 import { klinePageLimit, klineWeight, type RestGate } from '../exchange/binance/rest-gate.ts';
+import { collectGarbage } from './heap.ts';
 
 const MINUTE = 60_000;
 
@@ -63,6 +64,11 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     streamsPerConnection: config.live.streamsPerConnection,
     ...(timings.sleep ? { sleep: timings.sleep } : {}),
     log: log.child({ component: 'market' }),
+    // The warm-up (back-fill of every symbol) is over: give its garbage back (./heap.ts), a
+    // second later so that what its last klines caused is handled first.
+    onWarmedUp: () => {
+      setTimeout(() => void collectGarbage(log, 'the warm-up'), 1_000).unref();
+    },
   });
 }
 

@@ -102,7 +102,7 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailures?: number; feedThrowsAt?: number } = {}) {
+async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailures?: number; feedThrowsAt?: number; onWarmedUp?: () => void } = {}) {
   let failuresLeft = opts.fetchFailures ?? 0;
   const server = await fakeBinance();
   const fetchCalls: Array<[string, number, number]> = [];
@@ -127,6 +127,7 @@ async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailure
     rotateAfterMs: 23 * 3_600_000,
     log: silentLogger(),
     sleep: () => new Promise((r) => setTimeout(r, 5)),
+    ...(opts.onWarmedUp ? { onWarmedUp: opts.onWarmedUp } : {}),
   });
   const c = collectingFeed();
   if (opts.feedThrowsAt !== undefined) {
@@ -170,6 +171,22 @@ describe('BinanceMarketSource (real binance WebsocketClient, local server)', () 
     expect(t.klines.map((k) => k.split(':')[0])).toEqual(BTC.slice(0, 4).map((r) => `BTCUSDT@${r[0]}`));
     expect(t.fetchCalls).toEqual([['BTCUSDT', Number(BTC[1]![0]), Number(BTC[2]![0])]]);
     expect(t.source.stats.backfilled).toBe(2);
+  });
+
+  it('says once that the warm-up is over: when every symbol had its first closed kline fed, back-fill included', async () => {
+    const warm: string[][] = [];
+    const t = await setup({ fetched: ETH.slice(0, 2).map((r) => asKline('ETHUSDT', r)), onWarmedUp: () => warm.push(t.klines.map((k) => k.split(':')[0]!)) });
+    t.source.resumeFrom({ BTCUSDT: Number(BTC[0]![0]) - 60_000, ETHUSDT: Number(ETH[0]![0]) - 60_000 });
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true));
+    await until(() => t.klines.length === 1);
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[1]!, true));
+    await until(() => t.klines.length === 2);
+    expect(warm).toEqual([]); // ETHUSDT has had no kline yet
+    t.server.send('ethusdt@kline_1m', klineEvent('ETHUSDT', ETH[2]!, true)); // after back-filling ETH[0..1]
+    t.server.send('ethusdt@kline_1m', klineEvent('ETHUSDT', ETH[3]!, true));
+    await until(() => t.klines.length === 6);
+    // Once only, right after ETH's first live kline, back-fill included.
+    expect(warm).toEqual([[`BTCUSDT@${BTC[0]![0]}`, `BTCUSDT@${BTC[1]![0]}`, ...ETH.slice(0, 3).map((r) => `ETHUSDT@${r[0]}`)]]);
   });
 
   it('counts and skips a malformed frame, and keeps going', async () => {

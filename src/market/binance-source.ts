@@ -109,6 +109,11 @@ export interface BinanceMarketSourceOptions {
   random?: () => number;
   /** How often the watchdog looks at stream ages, ms. Default min(1000, silenceMs / 4). */
   watchdogMs?: number;
+  /**
+   * Called once, when every symbol has had its first closed kline fed after start-up, with the
+   * back-fill before it (the warm-up is over: the kernel then collects its garbage).
+   */
+  onWarmedUp?: () => void;
 }
 
 /** Counters of the source. */
@@ -170,6 +175,8 @@ export class BinanceMarketSource implements MarketDataSource {
   /** Symbols whose back-fill is failing now (logged once when the first starts, once when the last recovers). */
   private readonly failing = new Set<Symbol>();
   private backfillsInFlight = 0;
+  /** Symbols whose first closed kline after start-up has not been fed yet; null once none is left. */
+  private warming: Set<Symbol> | null;
   private readonly backfillQueue: Array<() => void> = [];
   /** Pending back-off waits, ended by {@link stop}. */
   private readonly wakeSleepers = new Set<() => void>();
@@ -183,6 +190,7 @@ export class BinanceMarketSource implements MarketDataSource {
   constructor(private readonly o: BinanceMarketSourceOptions) {
     this.name = `binance:${o.wsKey}`;
     this.symbols = o.symbols;
+    this.warming = o.symbols.length > 0 ? new Set(o.symbols) : null;
     this.random = o.random ?? Math.random;
     this.reconnect = o.reconnect ?? DEFAULT_RECONNECT;
     const streams = o.streamsPerConnection ?? DEFAULT_STREAMS_PER_CONNECTION;
@@ -383,6 +391,10 @@ export class BinanceMarketSource implements MarketDataSource {
       if (last !== undefined && k.openTime > last + MINUTE) await this.backfill(k.symbol, last + MINUTE, k.openTime - MINUTE);
       if (this.stopped) return;
       await this.deliver(k);
+      if (this.warming !== null && this.warming.delete(k.symbol) && this.warming.size === 0) {
+        this.warming = null;
+        this.o.onWarmedUp?.();
+      }
     });
   }
 

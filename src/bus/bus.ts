@@ -24,12 +24,11 @@
  *   arrives for it (its loop would have been woken at that same point), so replay makes the same
  *   decisions in the same order as before, bit for bit. On top of that, the replay feed publishes
  *   a minute's klines between {@link EventBus.beginInline} and {@link EventBus.endInline}:
- *   handlers marked `inline` (synchronous, and
- *   starting no asynchronous work: the strategies, the recorder) then run at once, in the order
- *   their microtasks would have run, until the first handler that is not `inline` (the executor,
- *   after a signal) — it and the rest go to the microtask queue in order. A minute without a
- *   signal so costs no promise and no microtask at all. Subscriptions iterated with `for await`
- *   work as in the default mode.
+ *   handlers marked `inline` (synchronous, and starting no asynchronous work: the strategies,
+ *   the recorder) then run at once, in the order their microtasks would have run, until the
+ *   first handler that is not `inline` (the executor, after a signal) — it and the rest go to the
+ *   microtask queue in order. A minute without a signal so costs no promise and no microtask at
+ *   all. Subscriptions iterated with `for await` work as in the default mode.
  */
 import type {
   ComponentHealth,
@@ -179,9 +178,9 @@ export interface BusOptions {
   /** Called when a handler throws or rejects. Default: nothing (the error is still counted). */
   onHandlerError?: (subscriber: string, err: unknown, msg: BusMessage) => void;
   /**
-   * Run `consume` handlers from the bus (a microtask each, or at once inside
-   * {@link EventBus.inline}) instead of one async loop each (see the file comment). Replay turns
-   * it on: same order of every handler, fewer promises. Default false.
+   * Run `consume` handlers from the bus (a microtask each, or at once at
+   * {@link EventBus.endInline}) instead of one async loop each (see the file comment). Replay
+   * turns it on: same order of every handler, fewer promises. Default false.
    */
   runQueue?: boolean;
 }

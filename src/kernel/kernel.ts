@@ -461,9 +461,10 @@ export class Kernel {
   }
 
   /**
-   * The end of a minute: in replay, run the bus until every decision and order the minute caused
-   * is done (at once when nothing waits on a promise: no promise per minute); then the executor's
-   * timers and the writer's backpressure. A promise only when something must be waited for.
+   * The end of a minute: in replay, wait until every decision and order the minute caused is done
+   * (nothing to wait for when the minute's handlers all ran inline: no promise per minute); then
+   * the executor's timers and the writer's backpressure. A promise only when something must be
+   * waited for.
    */
   private afterMinute(count: number): Promise<void> | undefined {
     this.klines += count;

@@ -92,9 +92,11 @@ describe('dashboard in Chromium, paper bot on the simulator', () => {
       return ((await api(bot, '/api/positions')).positions as unknown[]).length === 0;
     });
     await page.locator('#positions tbody', { hasText: 'no open positions' }).waitFor({ timeout: 10_000 });
-    const orders = (await api(bot, '/api/orders?limit=50')).items as Array<{ clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string }>;
-    const flat = orders.find((o) => o.clientOrderId.startsWith('pb-flat-'));
-    expect(flat).toMatchObject({ reduceOnly: true, status: 'FILLED', strategyId: 'operator' });
+    // The order's row comes through the writer thread, possibly a moment after the position.
+    type OrderItem = { clientOrderId: string; reduceOnly: boolean; status: string; strategyId: string };
+    const flatOrder = async () => ((await api(bot, '/api/orders?limit=50')).items as OrderItem[]).find((o) => o.clientOrderId.startsWith('pb-flat-') && o.status === 'FILLED');
+    await until('the flatten order recorded as filled', async () => (await flatOrder()) !== undefined, 10_000);
+    expect(await flatOrder()).toMatchObject({ reduceOnly: true, status: 'FILLED', strategyId: 'operator' });
 
     // Resume.
     await page.click('#commands button[data-command="resume"]');

@@ -469,10 +469,7 @@ export class Kernel {
   private afterMinute(count: number): Promise<void> | undefined {
     this.klines += count;
     if (this.drainEachStep && (!this.bus.idle || this.executor.stops?.pending() != null)) return this.settle();
-    this.executor.tick();
-    // Backpressure: never let the writer thread fall more than a few batches behind.
-    if (this.writer.backlog > 16) return this.writer.waitForBacklog(4);
-    return undefined;
+    return this.tickAndPace();
   }
 
   /** Replay: wait for the bus, and the protective stops' venue calls its events started (they publish again). */
@@ -482,8 +479,13 @@ export class Kernel {
       if (!bus.idle) await bus.drain();
       if (p !== null) await p;
     }
+    await this.tickAndPace();
+  }
+
+  /** The executor's timers; then, a promise when the writer thread is more than a few batches behind (backpressure). */
+  private tickAndPace(): Promise<void> | undefined {
     this.executor.tick();
-    if (this.writer.backlog > 16) await this.writer.waitForBacklog(4);
+    return this.writer.backlog > 16 ? this.writer.waitForBacklog(4) : undefined;
   }
 
   /**

@@ -329,11 +329,11 @@ export class KlineMerger {
 
   constructor(private readonly streams: readonly (readonly Kline[])[]) {
     this.pos = streams.map(() => 0);
-    const firstSymbol = (s: number): string | undefined => (streams[s] as readonly Kline[])[0]?.symbol;
-    const order = streams.map((_, s) => s).filter((s) => firstSymbol(s) !== undefined);
-    order.sort((a, b) => ((firstSymbol(a) as string) < (firstSymbol(b) as string) ? -1 : (firstSymbol(a) as string) > (firstSymbol(b) as string) ? 1 : a - b));
-    if (order.length > 1 && order.length <= LINEAR_MAX && order.every((s) => oneSymbol(streams[s] as readonly Kline[]))) {
-      this.linear = order;
+    // Non-empty streams in (symbol, index) order: the order of a group's klines.
+    const heads = streams.flatMap((st, s) => (st.length > 0 ? [{ s, symbol: (st[0] as Kline).symbol }] : []));
+    heads.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.s - b.s));
+    if (heads.length > 1 && heads.length <= LINEAR_MAX && heads.every((h) => oneSymbol(streams[h.s] as readonly Kline[]))) {
+      this.linear = heads.map((h) => h.s);
       return;
     }
     for (let s = 0; s < streams.length; s++) {
@@ -372,10 +372,7 @@ export class KlineMerger {
       const s = heap[0] as number;
       const stream = this.streams[s] as readonly Kline[];
       const k = stream[pos[s] as number] as Kline;
-      const last = group[group.length - 1];
-      if (last !== undefined && last.symbol === k.symbol) {
-        throw new DataError(`mergeKlines: symbol ${k.symbol} appears twice at openTime ${t} (${iso(t)})`, { stream: k.symbol, field: 'openTime' });
-      }
+      if (group.length > 0 && (group[group.length - 1] as Kline).symbol === k.symbol) this.twice(k, t);
       group.push(k);
       const next = (pos[s] as number) + 1;
       pos[s] = next;
@@ -411,15 +408,16 @@ export class KlineMerger {
       const i = pos[s] as number;
       const k = stream[i];
       if (k === undefined || k.openTime !== t) continue;
-      const last = group[group.length - 1];
-      if (last !== undefined && last.symbol === k.symbol) {
-        throw new DataError(`mergeKlines: symbol ${k.symbol} appears twice at openTime ${t} (${iso(t)})`, { stream: k.symbol, field: 'openTime' });
-      }
+      if (group.length > 0 && (group[group.length - 1] as Kline).symbol === k.symbol) this.twice(k, t);
       group.push(k);
       pos[s] = i + 1;
       if (i + 1 < stream.length && (stream[i + 1] as Kline).openTime <= t) this.unordered(s, k, i + 1);
     }
     return group;
+  }
+
+  private twice(k: Kline, t: number): never {
+    throw new DataError(`mergeKlines: symbol ${k.symbol} appears twice at openTime ${t} (${iso(t)})`, { stream: k.symbol, field: 'openTime' });
   }
 
   private unordered(s: number, k: Kline, next: number): never {

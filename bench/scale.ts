@@ -9,10 +9,13 @@
  * per kline, still one update per 250 ms). For each case it prints:
  * - start → ACTIVE: from spawning the bot to its heartbeat saying trading ACTIVE, s (includes
  *   node and tsx loading the sources), and from the bot's first log line to its ACTIVE line;
- * - the bot's CPU (% of one core) over a window after ACTIVE, its RSS at the window's start and
- *   end, and the simulator's CPU;
+ * - ACTIVE → warm: from ACTIVE to the end of the warm-up (every symbol back-filled and its first
+ *   live kline fed; the log line 'warm-up done'), s;
+ * - the bot's CPU (% of one core) over a window that starts `--settle-s` after the warm-up, its
+ *   RSS at the window's start and end, and the simulator's CPU;
  * - klines recorded (rows of candles_1m with open time in the window) vs klines the simulator
- *   closed in the window (× N), and the REST 429/418 answers the bot counted.
+ *   closed in the window (× N), counted once they are all in or 30 s after the window, and the
+ *   REST 429/418 answers the bot counted.
  *
  * The simulator gets one kline file per symbol: the bundled BTCUSDT file, cut to its first 2,000
  * rows, under each symbol name (symbols taken from data/exchange-info, TRADING perpetuals, 323 in the bundled file).
@@ -53,6 +56,16 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     } catch {
       // figure left out
     }
+    // The window measures the steady state: it starts `settleMs` after the warm-up (every symbol
+    // back-filled and streaming; at 300 symbols the back-fill's REST weight may push the last
+    // symbols into the next minute's budget).
+    let warmS = NaN;
+    try {
+      await waitFor('the warm-up', () => /warm-up done/.test(bot.out()) || bot.child.exitCode !== null, 240_000);
+      warmS = ((times(/warm-up done/) ?? NaN) - (times(/HALTED → ACTIVE/) ?? NaN)) / 1000;
+    } catch {
+      // figure left out; the window starts anyway
+    }
     await sleep(settleMs);
     const botCpu0 = cpuSeconds(bot.child.pid!);
     const simCpu0 = cpuSeconds(sim.child.pid!);
@@ -65,18 +78,23 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     const botCpu = ((cpuSeconds(bot.child.pid!) - botCpu0) / wall) * 100;
     const simCpu = ((cpuSeconds(sim.child.pid!) - simCpu0) / wall) * 100;
     const rss = rssMb(bot.child.pid!);
-    // Klines the simulator closed in the window, and the bot's rows for them (it may lag a few s).
-    await sleep(5_000);
+    // Klines the simulator closed in the window, and the bot's rows for them (they may lag a few
+    // s: counted again until all are there or 30 s passed).
     const closedPerSymbol = state1.klineIndex - state0.klineIndex;
     const from = state0.dataTime - (state0.dataTime % 60_000);
     const to = from + closedPerSymbol * 60_000;
-    const rows = candlesRecorded(bot.db, from, to);
+    let rows = 0;
+    for (const end = Date.now() + 30_000; Date.now() < end; await sleep(1_000)) {
+      rows = candlesRecorded(bot.db, from, to);
+      if (rows >= closedPerSymbol * n) break;
+    }
     const c = bot.heartbeat()?.counters ?? {};
     const limited = Number(c.restRateLimited ?? 0);
     return {
       N: speed === 1 ? n : `${n} stress ×${speed}`,
       'spawn→ACTIVE s': activeS.toFixed(1),
       'log→ACTIVE s': fromLogS.toFixed(1),
+      'ACTIVE→warm s': warmS.toFixed(1),
       'bot CPU %': botCpu.toFixed(1),
       'bot RSS MB start→end': `${rss0.toFixed(0)}→${rss.toFixed(0)}`,
       'sim CPU %': simCpu.toFixed(1),

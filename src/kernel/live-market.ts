@@ -5,7 +5,7 @@
 import { USDMClient, WebsocketClient } from 'binance';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import type { WallClock } from '../core/clock.ts';
+import type { Clock, WallClock } from '../core/clock.ts';
 import type { Kline, Symbol } from '../core/types.ts';
 import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
 import { buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
@@ -42,19 +42,7 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     symbols,
     wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
     newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libLog) as never,
-    fetchKlines: async (symbol, from, to) => {
-      const out: Kline[] = [];
-      for (let start = from; start <= to; ) {
-        const limit = klinePageLimit(Math.floor((to - start) / MINUTE) + 1);
-        const raw = await gate.call(klineWeight(limit), () => rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit }));
-        const page = mapRestKlines(raw, symbol, { now: clock.now() - CLOSED_MARGIN_MS }).filter((k) => k.closed);
-        if (page.length === 0) break;
-        out.push(...page);
-        start = page[page.length - 1]!.openTime + MINUTE;
-        if (Array.isArray(raw) && raw.length < limit) break; // the exchange has nothing more up to `to`
-      }
-      return out;
-    },
+    fetchKlines: restKlineFetcher(rest, gate, clock),
     mapKline: mapKlineFrame,
     mapMarkPrice: mapMarkPriceFrame,
     clock,
@@ -67,9 +55,40 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     // The warm-up (back-fill of every symbol) is over: give its garbage back (./heap.ts), a
     // second later so that what its last klines caused is handled first.
     onWarmedUp: () => {
+      log.info({ symbols: symbols.length }, 'warm-up done: every symbol back-filled and streaming');
       setTimeout(() => void collectGarbage(log, 'the warm-up'), 1_000).unref();
     },
   });
+}
+
+/**
+ * The market source's back-fill: closed 1m klines of `symbol` with open time in [from, to] (UTC
+ * epoch ms), paged through GET /fapi/v1/klines with the cheapest `limit` per kline
+ * ({@link klinePageLimit}), every request through `gate`.
+ *
+ * "Closed": a kline whose close time is before the clock minus {@link CLOSED_MARGIN_MS}, and
+ * every kline up to `to` whatever the clock says, because the callers only ask up to a minute
+ * they know closed (the minute before a kline the stream reported closed, or the last closed
+ * minute by this clock at a reconnection). A clock a little behind the exchange's would otherwise
+ * drop the minute where a back-fill meets the stream, and that minute would never be asked again.
+ * @throws what the REST call throws (the source retries with back-off); a DataError naming the
+ *   field of a malformed row
+ */
+export function restKlineFetcher(rest: Pick<USDMClient, 'getKlines'>, gate: Pick<RestGate, 'call'>, clock: Clock): (symbol: Symbol, from: number, to: number) => Promise<Kline[]> {
+  return async (symbol, from, to) => {
+    const out: Kline[] = [];
+    const closedBefore = () => Math.max(clock.now() - CLOSED_MARGIN_MS, to + MINUTE);
+    for (let start = from; start <= to; ) {
+      const limit = klinePageLimit(Math.floor((to - start) / MINUTE) + 1);
+      const raw = await gate.call(klineWeight(limit), () => rest.getKlines({ symbol, interval: '1m', startTime: start, endTime: to + MINUTE - 1, limit }));
+      const page = mapRestKlines(raw, symbol, { now: closedBefore() }).filter((k) => k.closed);
+      if (page.length === 0) break;
+      out.push(...page);
+      start = page[page.length - 1]!.openTime + MINUTE;
+      if (Array.isArray(raw) && raw.length < limit) break; // the exchange has nothing more up to `to`
+    }
+    return out;
+  };
 }
 
 /** The market source's counters for the heartbeat (`market*`). */

@@ -157,6 +157,16 @@ interface Shard {
   replaceNotBefore: number;
 }
 
+/** What a frame of one symbol updates (see BinanceMarketSource `streamsOf`). */
+interface SymbolStreams {
+  health: SourceHealth;
+  shard: Shard;
+  /** Wall time of the last frame of the symbol's kline stream, ms (0: none since (re)connecting). */
+  klineAt: number;
+  /** Wall time of the last frame of its mark price stream, ms (0: none since (re)connecting). */
+  markAt: number;
+}
+
 /** Market data from Binance's websockets, with REST back-fill. */
 export class BinanceMarketSource implements MarketDataSource {
   readonly name: string;
@@ -165,10 +175,12 @@ export class BinanceMarketSource implements MarketDataSource {
   private readonly state: Record<Symbol, SourceHealth> = {};
   /** Open time of the last closed kline fed, per symbol. */
   private readonly lastClosed = new Map<Symbol, number>();
-  /** Wall time of the last frame of each stream (`<symbol>:kline`, `<symbol>:markPriceUpdate`). */
-  private readonly lastFrameAt = new Map<string, number>();
+  /**
+   * Per symbol, what a frame updates, found with one lookup (frames come 1,500 a second at 300
+   * symbols): its health, its shard, and the wall time of the last frame of each of its streams.
+   */
+  private readonly streamsOf = new Map<Symbol, SymbolStreams>();
   private readonly shards: Shard[] = [];
-  private readonly shardOf = new Map<Symbol, Shard>();
   private feed: MarketFeed | null = null;
   /** Feed calls are chained per symbol: a symbol's back-fill finishes before its newer klines go out; other symbols never wait. */
   private readonly chains = new Map<Symbol, Promise<void>>();
@@ -202,7 +214,7 @@ export class BinanceMarketSource implements MarketDataSource {
     for (let i = 0; i * perShard < o.symbols.length || (i === 0 && o.symbols.length === 0); i++) {
       const shard: Shard = { index: i, symbols: o.symbols.slice(i * perShard, (i + 1) * perShard), client: null as unknown as MarketWsClient, connectedAt: 0, open: false, down: null, silentReplacements: 0, replaceNotBefore: 0 };
       this.shards.push(shard);
-      for (const s of shard.symbols) this.shardOf.set(s, shard);
+      for (const s of shard.symbols) this.streamsOf.set(s, { health: this.state[s]!, shard, klineAt: 0, markAt: 0 });
     }
   }
 
@@ -348,16 +360,17 @@ export class BinanceMarketSource implements MarketDataSource {
     const frame = (message ?? {}) as { e?: unknown; s?: unknown; k?: { x?: unknown } };
     const e = frame.e;
     const symbol = frame.s;
-    const h = typeof symbol === 'string' ? this.state[symbol] : undefined;
-    const wall = Date.now();
-    if (h) {
-      h.messages++;
-      h.lastMessageAt = wall;
-      if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
-      const shard = this.shardOf.get(symbol as string);
-      if (shard) shard.silentReplacements = 0;
+    const st = typeof symbol === 'string' ? this.streamsOf.get(symbol) : undefined;
+    const h = st?.health;
+    if (st !== undefined) {
+      const wall = Date.now();
+      st.health.messages++;
+      st.health.lastMessageAt = wall;
+      if (st.health.state === 'stale' || st.health.state === 'connecting') this.setState('connected', [symbol as string]);
+      st.shard.silentReplacements = 0;
+      if (e === 'kline') st.klineAt = wall;
+      else if (e === 'markPriceUpdate') st.markAt = wall;
     }
-    if (typeof symbol === 'string' && (e === 'kline' || e === 'markPriceUpdate')) this.lastFrameAt.set(`${symbol}:${e}`, wall);
     // Only closed klines are used: an update of the forming kline (x false; Binance sends one
     // every 250 ms per symbol, 4 of every 5 market frames) is counted above and mapped no further.
     if (e === 'kline' && frame.k?.x === false) return;
@@ -514,9 +527,10 @@ export class BinanceMarketSource implements MarketDataSource {
       if (!shard.open) continue;
       let silent = false;
       for (const s of shard.symbols) {
-        const h = this.state[s]!;
-        const kline = Math.max(this.lastFrameAt.get(`${s}:kline`) ?? 0, shard.connectedAt);
-        const mark = Math.max(this.lastFrameAt.get(`${s}:markPriceUpdate`) ?? 0, shard.connectedAt);
+        const st = this.streamsOf.get(s)!;
+        const h = st.health;
+        const kline = Math.max(st.klineAt, shard.connectedAt);
+        const mark = Math.max(st.markAt, shard.connectedAt);
         if (now - Math.min(kline, mark) > this.o.silenceMs) {
           silent = true;
           if (h.state !== 'stale') {
@@ -545,8 +559,9 @@ export class BinanceMarketSource implements MarketDataSource {
     const old = shard.client;
     shard.connectedAt = Date.now();
     for (const s of shard.symbols) {
-      this.lastFrameAt.delete(`${s}:kline`);
-      this.lastFrameAt.delete(`${s}:markPriceUpdate`);
+      const st = this.streamsOf.get(s)!;
+      st.klineAt = 0;
+      st.markAt = 0;
     }
     this.closeClient(old);
     this.connect(shard);

@@ -79,6 +79,7 @@ async function sigtermAt(moment: RegExp, baseUrl: string, wsUrl: string) {
 
 describe('SIGTERM during live start-up (real CLI, child process)', () => {
   const cases: Array<[string, RegExp]> = [
+    ['at the first log line (the bot not built yet: modules, database, kernel)', /"msg":"api token/],
     ['right after the start (before the clock offset)', /"msg":"live trading"/],
     ['after the clock offset (filters, account set-up)', /clock offset to Binance measured/],
     ['after the account set-up (user stream, reconciliation)', /account set up/],

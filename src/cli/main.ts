@@ -141,6 +141,27 @@ async function replayRun(
  * cannot be reached, the heartbeat saying degraded); the simulated venue (paper) or Binance (live).
  */
 async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live'): Promise<void> {
+  // SIGINT/SIGTERM are ours from the first line: one that arrives while the bot is still being
+  // built (modules, database, kernel) stops it as soon as it exists, instead of Node's default
+  // (killed at once, no 'stopped' heartbeat, the database not closed).
+  let bot: { stop(): Promise<void> } | null = null;
+  let stopRequested = false;
+  const off = withSignals(() => {
+    log.warn('signal received: stopping');
+    stopRequested = true;
+    if (bot) void bot.stop();
+  });
+  try {
+    await runOnBinanceUntilStopped(config, log, mode, (b) => {
+      bot = b;
+      if (stopRequested) void b.stop();
+    });
+  } finally {
+    off();
+  }
+}
+
+async function runOnBinanceUntilStopped(config: Config, log: Logger, mode: 'paper' | 'live', started: (bot: { stop(): Promise<void> }) => void): Promise<void> {
   const [{ loadExchangeInfo }, { startLive, startPaper }] = await Promise.all([import('../../executor/exchange-info.ts'), import('../kernel/live.ts')]);
   const { loadStrategyModules } = await import('../../strategies/loader.ts');
   await loadStrategyModules(config.strategies);
@@ -156,10 +177,7 @@ async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live')
     starting?.catch(() => undefined); // awaited below; not unhandled meanwhile
   };
   const bot = mode === 'paper' ? await startPaper(config, log, rules, config.symbols, { beforeRun }) : await startLive(config, log, rules, config.symbols, process.env, { beforeRun });
-  const off = withSignals(() => {
-    log.warn('signal received: stopping');
-    void bot.stop();
-  });
+  started(bot);
   let api = null as ApiServer | null;
   try {
     api = await starting;
@@ -168,7 +186,6 @@ async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live')
     await bot.stop();
     throw err;
   } finally {
-    off();
     await api?.close();
     await bot.kernel.close(null, 'stopped');
   }
@@ -188,7 +205,7 @@ async function withLogger<T>(config: Config, console: 'stdout' | 'stderr' | 'non
   let handle: LoggerHandle | undefined;
   try {
     const { createLogger } = await import('../logging/logger.ts');
-    handle = createLogger({ level: config.log.level, console, dir: config.log.file ? config.log.dir : null, rotateSize: config.log.rotateSize, keep: config.log.keep });
+    handle = await createLogger({ level: config.log.level, console, dir: config.log.file ? config.log.dir : null, rotateSize: config.log.rotateSize, keep: config.log.keep });
     return await body(handle.logger);
   } finally {
     await handle?.close();

@@ -330,7 +330,7 @@ export function registerOperatorCommands(program: Command, setExit: SetExit): vo
       try {
         const config = await loadConfig({ file: flags.config, overrides: { db: flags.db, 'api.port': flags.port, 'log.file': 'false' } });
         const { createLogger } = await import('../logging/logger.ts');
-        const h = createLogger({ level: config.log.level, console: 'stderr', dir: null, rotateSize: config.log.rotateSize, keep: config.log.keep });
+        const h = await createLogger({ level: config.log.level, console: 'stderr', dir: null, rotateSize: config.log.rotateSize, keep: config.log.keep });
         try {
           await serveFinishedRun(config, h.logger, config.db, flags.run);
         } finally {

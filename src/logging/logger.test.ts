@@ -1,7 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { projectPath } from '../core/paths.ts';
 import { createLogger, REDACT_PATHS, scrub, silentLogger } from './logger.ts';
 
 function tempDir(): string {
@@ -20,9 +22,9 @@ function readLogs(dir: string): { files: string[]; lines: Record<string, unknown
 }
 
 /** Log with a fresh file logger, close it, return what reached the files. */
-async function logged(write: (log: ReturnType<typeof createLogger>['logger']) => void, level = 'info') {
+async function logged(write: (log: Awaited<ReturnType<typeof createLogger>>['logger']) => void, level = 'info') {
   const dir = join(tempDir(), 'logs'); // does not exist yet: createLogger must create it
-  const h = createLogger({ level, console: 'none', dir });
+  const h = await createLogger({ level, console: 'none', dir });
   write(h.logger);
   await h.close();
   await h.close(); // safe twice
@@ -59,7 +61,7 @@ describe('createLogger files', () => {
   });
 
   it('dir null and console none: a disabled logger, nothing written, close resolves', async () => {
-    const h = createLogger({ level: 'info', console: 'none', dir: null });
+    const h = await createLogger({ level: 'info', console: 'none', dir: null });
     expect(h.logger.isLevelEnabled('info')).toBe(false);
     h.logger.info('nowhere');
     await h.close();
@@ -178,5 +180,27 @@ describe('secrets inside text', () => {
   it('a signed URL logged as a field is scrubbed', async () => {
     const { text } = await logged((log) => log.info({ url: `https://fapi.binance.com/fapi/v1/order?symbol=BTCUSDT&signature=${SIG}` }, 'request'));
     expect(text).not.toContain(SIG);
+  });
+});
+
+describe('lines logged just before the process dies are in the file', () => {
+  it('an uncaught exception right after logging, without close(): the line is written (the exit handler flushes)', () => {
+    const dir = tempDir();
+    const logs = join(dir, 'logs');
+    const f = join(dir, 'die.mts');
+    writeFileSync(
+      f,
+      `import { createLogger } from ${JSON.stringify(projectPath('src/logging/logger.ts'))};\n` +
+        `const h = await createLogger({ level: 'info', console: 'none', dir: ${JSON.stringify(logs)} });\n` +
+        `for (let i = 0; i < 2000; i++) h.logger.info({ i }, 'line ' + i);\n` +
+        `h.logger.error('the last words');\n` +
+        `throw new Error('boom');\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', f], { encoding: 'utf8', cwd: projectPath(), timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('boom');
+    const { lines } = readLogs(logs);
+    expect(lines).toHaveLength(2001);
+    expect(lines.at(-1)).toMatchObject({ level: 50, msg: 'the last words' });
   });
 });

@@ -5,6 +5,7 @@
  * also when they hide inside an error message or a URL query.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { scrub } from './scrub.ts';
@@ -76,45 +77,74 @@ export interface LoggerOptions {
 /** A root logger and how to flush it before exit. */
 export interface LoggerHandle {
   logger: Logger;
-  /** Flush and close the file transport. Safe to call twice. */
+  /** Flush and close the streams (the files; the console is flushed, not closed). Safe to call twice. */
   close(): Promise<void>;
 }
 
+/** What {@link createLogger} needs of a destination stream (sonic-boom's). */
+interface Destination extends NodeJS.WritableStream {
+  /** The file descriptor; -1 until the file is open. */
+  readonly fd: number;
+  flushSync(): void;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close' | 'finish' | 'ready', listener: () => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+}
+
 /**
- * Create the root logger. Files are written by a pino-roll worker thread:
- * `<dir>/perpbot.<n>.log`, rotated daily and at `rotateSize`, `keep` files kept.
+ * Create the root logger. It writes in-process, without a worker thread (a thread costs ~12 MB
+ * of RSS): the console copy through an asynchronous sonic-boom (pino-pretty, synchronous, on a
+ * terminal), the files through pino-roll: `<dir>/perpbot.<n>.log`, rotated daily and at
+ * `rotateSize`, `keep` files kept.
+ *
+ * Durability: writes are asynchronous (libuv), so a line is on its way when the call returns; at
+ * process exit, also an exit on an uncaught exception, what is still buffered is written
+ * synchronously (an 'exit' handler); a SIGKILL loses at most what was buffered. A failing
+ * destination (disk full, a file removed) never throws into the bot: the error is reported on
+ * stderr once per destination and the logger goes on with the others.
+ * @throws Error when `dir` cannot be created (before anything is written)
  */
-export function createLogger(opts: LoggerOptions): LoggerHandle {
-  const targets: pino.TransportTargetOptions[] = [];
+export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
+  const streams: pino.StreamEntry[] = [];
+  const destinations: Destination[] = [];
+  const watch = (d: Destination, what: string): Destination => {
+    let reported = false;
+    d.on('error', (err) => {
+      if (reported) return;
+      reported = true;
+      process.stderr.write(`perpbot: log destination ${what} failed: ${scrub(err.message)}\n`);
+    });
+    destinations.push(d);
+    return d;
+  };
   if (opts.console !== 'none') {
     const fd = opts.console === 'stdout' ? 1 : 2;
     const pretty = opts.pretty ?? (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY) === true;
-    targets.push(
-      pretty
-        ? {
-            target: 'pino-pretty',
-            level: opts.level,
-            // One line per record: time, level, component, message; the structured fields stay in the files.
-            options: { destination: fd, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true },
-          }
-        : { target: 'pino/file', level: opts.level, options: { destination: fd } },
-    );
+    if (pretty) {
+      const { default: pinoPretty } = await import('pino-pretty');
+      // One line per record: time, level, component, message; the structured fields stay in the files.
+      const stream = pinoPretty({ destination: fd, sync: true, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true });
+      streams.push({ level: opts.level as pino.Level, stream });
+    } else {
+      streams.push({ level: opts.level as pino.Level, stream: watch(pino.destination({ dest: fd, sync: false }) as unknown as Destination, opts.console) });
+    }
   }
   if (opts.dir) {
     const dir = resolve(opts.dir);
     mkdirSync(dir, { recursive: true });
-    targets.push({
-      target: 'pino-roll',
-      level: opts.level,
-      options: {
-        file: join(dir, 'perpbot'),
-        extension: '.log',
-        frequency: 'daily',
-        size: opts.rotateSize ?? '10m',
-        mkdir: true,
-        limit: { count: opts.keep ?? 14 },
-      },
+    // pino-roll ships no types (CommonJS): required, its options as its README gives them.
+    const pinoRoll = createRequire(import.meta.url)('pino-roll') as (o: Record<string, unknown>) => Promise<Destination>;
+    const file = await pinoRoll({
+      file: join(dir, 'perpbot'),
+      extension: '.log',
+      frequency: 'daily',
+      size: opts.rotateSize ?? '10m',
+      mkdir: true,
+      limit: { count: opts.keep ?? 14 },
     });
+    // The file opens asynchronously: wait for it, so that the exit handler can flush from the first line on.
+    if (file.fd === -1) await new Promise<void>((ready, fail) => file.once('ready', ready).once('error', fail));
+    streams.push({ level: opts.level as pino.Level, stream: watch(file, dir) });
   }
   const base: pino.LoggerOptions = {
     level: opts.level,
@@ -136,25 +166,43 @@ export function createLogger(opts: LoggerOptions): LoggerHandle {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  if (targets.length === 0) {
+  if (streams.length === 0) {
     const logger = pino({ ...base, enabled: false });
     return { logger, close: async () => {} };
   }
-  const transport = pino.transport({ targets });
-  const logger = pino(base, transport);
+  const logger = pino(base, pino.multistream(streams));
+  const flushAtExit = () => {
+    for (const d of destinations) {
+      try {
+        d.flushSync();
+      } catch {
+        // not open yet, or already closed: nothing buffered to save
+      }
+    }
+  };
+  process.on('exit', flushAtExit);
   let closed: Promise<void> | null = null;
   return {
     logger,
     close: () =>
-      (closed ??= new Promise<void>((done) => {
-        const timer = setTimeout(done, 2_000);
-        transport.once('close', () => {
-          clearTimeout(timer);
-          done();
-        });
-        logger.flush();
-        transport.end();
-      })),
+      (closed ??= (async () => {
+        process.off('exit', flushAtExit);
+        await Promise.all(
+          destinations.map(
+            (d) =>
+              new Promise<void>((done) => {
+                const timer = setTimeout(done, 2_000);
+                const end = () => {
+                  clearTimeout(timer);
+                  done();
+                };
+                d.once('close', end);
+                d.once('finish', end);
+                d.end();
+              }),
+          ),
+        );
+      })()),
   };
 }
 

@@ -89,7 +89,7 @@ describe('console output', () => {
     writeFileSync(
       f,
       `import { createLogger } from ${JSON.stringify(projectPath('src/logging/logger.ts'))};\n` +
-        `const h = createLogger({ level: 'info', console: 'stdout', dir: null });\n` +
+        `const h = await createLogger({ level: 'info', console: 'stdout', dir: null });\n` +
         `h.logger.child({ component: 'trades' }).info({ trade: 'fill', symbol: 'BTCUSDT' }, 'fill BTCUSDT BUY 0.015 @ 65010.2');\n` +
         `await h.close();\n`,
     );

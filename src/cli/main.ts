@@ -161,6 +161,7 @@ async function runOnBinance(config: Config, log: Logger, mode: 'paper' | 'live')
   }
 }
 
+/** Build and run the paper or live bot; `started` gets it as soon as it exists (to stop it). */
 async function runOnBinanceUntilStopped(config: Config, log: Logger, mode: 'paper' | 'live', started: (bot: { stop(): Promise<void> }) => void): Promise<void> {
   const [{ loadExchangeInfo }, { startLive, startPaper }] = await Promise.all([import('../../executor/exchange-info.ts'), import('../kernel/live.ts')]);
   const { loadStrategyModules } = await import('../../strategies/loader.ts');

@@ -296,7 +296,7 @@ describe('live bot against the simulator: faults and recovery', () => {
     const t = await setup();
     t.sim.advance(1);
     const before = { ...t.bot.venue.stats };
-    await admin(t.sim, 'rest-hang', { count: 1 });
+    await admin(t.sim, 'rest-hang', { count: 1, request: 'POST /fapi/v1/order' }); // not a back-fill or a poll that happens to come first
     await orderRoundTrip(t, 'pb-fault-hang-1', '0.002', 20_000);
     expect(t.sim.state().faults.restHangs).toBe(0);
     expect(t.bot.venue.stats.retries - before.retries).toBe(1);

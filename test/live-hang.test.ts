@@ -1,7 +1,9 @@
 /**
  * The executor never waits on the network (issue #7 item 1), end to end: the live bot (real
- * `binance` library, real SQLite) against the simulator, whose `POST /admin/rest-hang` makes the
- * next REST request — the BTCUSDT order's POST — never answer (the library times out after
+ * `binance` library, real SQLite) against the simulator, whose `POST /admin/rest-hang` (limited to
+ * `POST /fapi/v1/order`: the bot's other REST calls, such as a back-fill after the paused
+ * simulator's silent market stream was replaced, must not take the hang) makes the BTCUSDT
+ * order's POST never answer (the library times out after
  * 10 s, then the venue queries the order). While that submit hangs, an ETHUSDT order is placed,
  * filled and its fill and position handled, and an operator HALT applies. Elapsed times are
  * printed, not asserted (no timed asserts in tests); the test asserts that all of it happened
@@ -79,7 +81,7 @@ describe('live: a hanging order POST holds up nothing else', () => {
       return submit(i).finally(() => pending.delete(i.clientOrderId));
     };
 
-    const hang = await fetch(`${sim.url}/admin/rest-hang`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: 1 }) });
+    const hang = await fetch(`${sim.url}/admin/rest-hang`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: 1, request: 'POST /fapi/v1/order' }) });
     expect(hang.ok).toBe(true);
     const order = (symbol: string, quantity: string) =>
       bot.kernel.publish('order.request', {

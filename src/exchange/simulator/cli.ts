@@ -24,7 +24,7 @@ export const ADMIN_ENDPOINTS: readonly string[] = [
   'POST /admin/drop-websockets                        terminate every websocket',
   'POST /admin/stall {"stream":"btcusdt@kline_1m"|"user"|"*","ms":n?} | /admin/unstall {"stream"?}',
   'POST /admin/rest-errors {"count":n,"status":503}   answer the next n REST requests with a 5xx',
-  'POST /admin/rest-hang {"count":n}                  never answer the next n REST requests',
+  'POST /admin/rest-hang {"count":n,"request"?}       never answer the next n REST requests (only "METHOD /path" ones if given)',
   'POST /admin/expire-listen-keys                     listenKeyExpired now, sockets closed',
   'POST /admin/clock-skew {"ms":±n}                   skew the server clock',
   'POST /admin/order-ack-delay {"ms":n}               delay POST/DELETE /fapi/v1/order responses',

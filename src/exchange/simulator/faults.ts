@@ -8,7 +8,7 @@ import type { FaultState } from './types.ts';
 
 /** The fault switches at rest. */
 export function noFaults(): FaultState {
-  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [], partialFills: 0, userEventsReorder: false, userEventsDuplicate: false };
+  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, restHangRequest: null, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [], partialFills: 0, userEventsReorder: false, userEventsDuplicate: false };
 }
 
 /** Install `pruneStalls` and `stalled(stream)` on the context. */
@@ -65,6 +65,8 @@ export function faultAdmin(ctx: SimContext, key: string, body: Record<string, un
       return { ok: true };
     case 'POST /admin/rest-hang':
       faults.restHangs = num('count', 1);
+      if (body.request !== undefined && (typeof body.request !== 'string' || !/^(GET|POST|PUT|DELETE) \/\S+$/.test(body.request))) throw new Error('request: expected "METHOD /path", e.g. "POST /fapi/v1/order"');
+      faults.restHangRequest = typeof body.request === 'string' ? body.request : null;
       return { ok: true };
     case 'POST /admin/expire-listen-keys': {
       const keys = [...ctx.listenKeys.keys()];

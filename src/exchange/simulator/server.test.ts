@@ -311,6 +311,22 @@ describe('admin fault injection', () => {
     expect(await c.testConnectivity()).toEqual({});
   });
 
+  it('hangs only the requests of the given "METHOD /path" when asked so; other requests are answered meanwhile', async () => {
+    const s = await sim();
+    const c = rest(s);
+    await adminPost(s, 'rest-hang', { count: 1, request: 'GET /fapi/v1/time' });
+    expect(await c.testConnectivity()).toEqual({}); // GET /fapi/v1/ping: answered, the hang still armed
+    expect(s.state().faults.restHangs).toBe(1);
+    const hung = new USDMClient({ baseUrl: s.url }, { proxy: false, timeout: 200 });
+    const h = (await err(hung.getServerTime())) as unknown as { code?: string; message?: string };
+    expect(String(h.code ?? h.message)).toMatch(/ECONNABORTED|timeout/);
+    expect(s.state().faults.restHangs).toBe(0);
+    expect(typeof (await c.getServerTime())).toBe('number');
+    const bad = await fetch(`${s.url}/admin/rest-hang`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: 1, request: 'fapi/v1/order' }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toContain('request: expected "METHOD /path"');
+  });
+
   it('delays order acknowledgements while the order is already live', async () => {
     const s = await sim();
     const c = rest(s);

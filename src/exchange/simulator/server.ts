@@ -209,7 +209,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       handleAdmin(ctx, clock, req.method ?? 'GET', path, rawBody, res, send);
       return;
     }
-    if (faults.restHangs > 0) {
+    if (faults.restHangs > 0 && (faults.restHangRequest === null || faults.restHangRequest === `${req.method} ${path}`)) {
       faults.restHangs--;
       hanging.add(res);
       res.on('close', () => hanging.delete(res));

@@ -132,6 +132,8 @@ export interface FaultState {
   restErrorStatus: number;
   /** REST requests still to leave unanswered. */
   restHangs: number;
+  /** Only requests of this `METHOD /path` hang (e.g. `POST /fapi/v1/order`); null: any request. */
+  restHangRequest: string | null;
   /** Server-clock skew, ms. */
   clockSkewMs: number;
   /** Delay of order acknowledgements (POST/DELETE /fapi/v1/order responses), ms. */

@@ -48,9 +48,8 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
   // a core at 300 symbols): ACTIVE is read from the log line instead.
   const bot = await startBotCli({ sim, symbols, runDir: join(dir, `n${n}-x${speed}`), env: { PERPBOT_HEARTBEAT_INTERVAL_MS: '5000' } });
   try {
-    await waitFor('trading ACTIVE', () => /HALTED → ACTIVE/.test(bot.out()) || (bot.child.exitCode !== null && `exited: ${bot.out().slice(-2000)}`), 600_000).then((r) => {
-      if (typeof r === 'string') throw new Error(`the bot ${r}`);
-    });
+    await waitFor('trading ACTIVE', () => /HALTED → ACTIVE/.test(bot.out()) || bot.child.exitCode !== null, 600_000);
+    if (bot.child.exitCode !== null) throw new Error(`the bot exited ${bot.child.exitCode}: ${bot.out().slice(-2000)}`);
     // The same from the bot's own log: its first line ('live trading', after node and tsx loaded) to ACTIVE.
     const times = (re: RegExp) => bot.out().split('\n').filter((l) => re.test(l)).map((l) => Date.parse((JSON.parse(l) as { time: string }).time))[0];
     const activeS = ((times(/HALTED → ACTIVE/) ?? NaN) - t0) / 1000;

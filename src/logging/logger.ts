@@ -171,6 +171,7 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
     return { logger, close: async () => {} };
   }
   const logger = pino(base, pino.multistream(streams));
+  // pino.destination flushes itself at exit too; pino-roll's stream does not: both are flushed here.
   const flushAtExit = () => {
     for (const d of destinations) {
       try {

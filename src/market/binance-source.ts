@@ -362,11 +362,11 @@ export class BinanceMarketSource implements MarketDataSource {
     const symbol = frame.s;
     const st = typeof symbol === 'string' ? this.streamsOf.get(symbol) : undefined;
     const h = st?.health;
-    if (st !== undefined) {
+    if (st !== undefined && h !== undefined) {
       const wall = Date.now();
-      st.health.messages++;
-      st.health.lastMessageAt = wall;
-      if (st.health.state === 'stale' || st.health.state === 'connecting') this.setState('connected', [symbol as string]);
+      h.messages++;
+      h.lastMessageAt = wall;
+      if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
       st.shard.silentReplacements = 0;
       if (e === 'kline') st.klineAt = wall;
       else if (e === 'markPriceUpdate') st.markAt = wall;

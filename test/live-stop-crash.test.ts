@@ -273,7 +273,14 @@ describe('live mode: protective stops survive a SIGKILL (the real CLI in a child
 
     // ---- 3. restart: a new stop for the held position
     const b3 = await startBot();
-    await until('a stop placed again at start-up', () => algos().length === 1, 60_000); // a whole live start-up under the full suite's load
+    // a whole live start-up under the full suite's load
+    await until('a stop placed again at start-up', () => algos().length === 1, 60_000).catch((err: unknown) => {
+      const s = sim.state();
+      throw new Error(
+        `${String(err)} (position ${position()}, algo orders ${s.openAlgoOrders.length}, open orders ${s.openOrders.length}, stop deleted ${stop2} at ${stop2Level}); ` +
+          `bot output: ${b3.out.join('').slice(-4000)}`,
+      );
+    });
     note('stop3 = algos()[0]!.clientOrde');
     stop3 = algos()[0]!.clientOrderId;
     stop3Level = algos()[0]!.stopPrice!;

@@ -233,7 +233,9 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
 export function reconcileStops(stops: ProtectiveStops, db: Db, runId: string, state: ExchangeState, log: Logger): StartupStopPlan {
   const held: Record<Symbol, number> = {};
   for (const [s, q] of Object.entries(state.positions)) if (!new Decimal(q).isZero()) held[s] = new Decimal(q).isPos() ? 1 : -1;
-  const levels = stopLevelsOf(db, runId, held);
+  // What the exchange has filled that the database may not show yet (see stopLevelsOf).
+  const filled = [...state.openOrders, ...Object.values(state.settled)].flatMap((o) => (o !== null && !new Decimal(o.executedQty).isZero() ? [o.clientOrderId] : []));
+  const levels = stopLevelsOf(db, runId, held, filled);
   const plan = planStartupStops(
     Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, stopsOfSignal: levels[symbol]?.stopsOfSignal ?? 0, ...(levels[symbol]?.level ? { level: levels[symbol]!.level! } : {}) })),
     state.openOrders.filter((o) => isStopId(o.clientOrderId)),

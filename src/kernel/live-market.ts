@@ -41,7 +41,7 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
   return new BinanceMarketSource({
     symbols,
     wsKey: network === 'testnet' ? 'usdmTestnetMarket' : 'usdmMarket',
-    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings), libLog) as never,
+    newClient: () => new WebsocketClient(buildWebsocketClientOptions(publicSettings, 'market'), libLog) as never,
     fetchKlines: restKlineFetcher(rest, gate, clock),
     mapKline: mapKlineFrame,
     mapMarkPrice: mapMarkPriceFrame,

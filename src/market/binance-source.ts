@@ -372,7 +372,8 @@ export class BinanceMarketSource implements MarketDataSource {
       else if (e === 'markPriceUpdate') st.markAt = wall;
     }
     // Only closed klines are used: an update of the forming kline (x false; Binance sends one
-    // every 250 ms per symbol, 4 of every 5 market frames) is counted above and mapped no further.
+    // every 250 ms per symbol, 4 of every 5 market frames) is counted above and mapped no further
+    // (its frame's `k` holds only `x`: json.ts parseMarketFrame).
     if (e === 'kline' && frame.k?.x === false) return;
     // The library adds its own fields to every frame object; the mapper sees Binance's only.
     const { wsKey: _k, isWSAPIResponse: _w, ...data } = frame as Record<string, unknown>;

@@ -12,7 +12,8 @@
  * - `beautifyResponses: false` / `beautify: false`: the beautifier turns some money fields into
  *   floats; perpbot reads raw payloads only (mapper.ts).
  * - Lossless JSON (json.ts): axios `transformResponse` for REST, `customParseJSONFn` for
- *   websockets, so int64 ids beyond 2^53 arrive exact.
+ *   websockets, so int64 ids beyond 2^53 arrive exact. Market connections parse with
+ *   `parseMarketFrame`, which recognises a still-forming kline's frame without parsing it.
  * - `parseExceptions: false`: rejections stay axios errors, which carry the HTTP status
  *   (the library's parsed rejection drops it); errors.ts maps both shapes.
  * - `disableTimeSync: true`: perpbot measures the clock offset itself (clock-sync.ts) and
@@ -24,7 +25,7 @@
  */
 import type { USDMClient, WSClientConfigurableOptions } from 'binance';
 import { ConfigError } from '../../core/errors.ts';
-import { parseBinanceJson, transformBinanceResponse } from './json.ts';
+import { parseBinanceJson, parseMarketFrame, transformBinanceResponse } from './json.ts';
 
 /** Which Binance network. */
 export type BinanceEnv = 'testnet' | 'mainnet';
@@ -166,10 +167,13 @@ export function buildUsdmClientOptions(s: BinanceConnectionSettings): UsdmClient
 /**
  * Build `new WebsocketClient(options)`'s options: raw (non-beautified) events parsed losslessly,
  * the env's endpoints or the `wsUrl` override, and the REST options its listen-key calls use.
+ * @param streams `market` for market-stream connections: frames are parsed by `parseMarketFrame`
+ *   (a still-forming kline's frame reduced to what perpbot uses); `user` (default) parses every
+ *   frame whole
  * @returns the options (they contain the keys: never log them)
  * @throws ConfigError as {@link resolveEndpoints}
  */
-export function buildWebsocketClientOptions(s: BinanceConnectionSettings): WSClientConfigurableOptions {
+export function buildWebsocketClientOptions(s: BinanceConnectionSettings, streams: 'user' | 'market' = 'user'): WSClientConfigurableOptions {
   const ep = resolveEndpoints(s);
   const { restOptions, requestOptions } = restParts(s, ep);
   const opts: WSClientConfigurableOptions = {
@@ -178,7 +182,7 @@ export function buildWebsocketClientOptions(s: BinanceConnectionSettings): WSCli
     recvWindow: s.recvWindowMs ?? 5000,
     restOptions,
     requestOptions,
-    customParseJSONFn: (raw: string) => parseBinanceJson(raw) as object,
+    customParseJSONFn: streams === 'market' ? (raw: string) => parseMarketFrame(raw) as object : (raw: string) => parseBinanceJson(raw) as object,
   };
   if (ep.network === 'custom') opts.wsUrl = ep.wsBaseUrl;
   if (s.apiKey !== undefined && s.apiSecret !== undefined) {

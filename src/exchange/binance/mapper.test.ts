@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../core/errors.ts';
 import type { OrderFilled } from '../../core/types.ts';
-import { parseBinanceJson, quoteUnsafeIntegers, transformBinanceResponse } from './json.ts';
+import { hasDigitRun, parseBinanceJson, parseMarketFrame, quoteUnsafeIntegers, transformBinanceResponse } from './json.ts';
 import {
   mapAccount,
   mapAccountUpdate,
@@ -91,11 +91,54 @@ describe('parseBinanceJson (int64 ids)', () => {
     expect(parseBinanceJson(t)).toEqual({ m: 'x","i":12345678901234567890,', i: '12345678901234567890' });
   });
 
+  it('hasDigitRun answers as /\\d{n}/ does, on 20,000 random texts of digits and separators', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (let k = 0; k < 20_000; k++) {
+      let t = '';
+      const len = Math.floor(rnd() * 70);
+      for (let j = 0; j < len; j++) t += rnd() < 0.8 ? String(Math.floor(rnd() * 10)) : ',":'[Math.floor(rnd() * 3)];
+      for (const n of [1, 5, 16]) expect(hasDigitRun(t, n), `${n} in ${t}`).toBe(new RegExp(`\\d{${n}}`).test(t));
+    }
+  });
+
   it('transformBinanceResponse parses JSON bodies and passes others through', () => {
     expect(transformBinanceResponse('{"orderId":8389766049535966587}')).toEqual({ orderId: '8389766049535966587' });
     expect(transformBinanceResponse('<html>502 Bad Gateway</html>')).toBe('<html>502 Bad Gateway</html>');
     expect(transformBinanceResponse('')).toBe('');
     expect(transformBinanceResponse({ a: 1 })).toEqual({ a: 1 });
+  });
+});
+
+describe('parseMarketFrame (market connections)', () => {
+  it('a forming kline frame: stream, E, s and x only, the same as parsed whole; a closed one parsed whole', () => {
+    let forming = 0;
+    for (const l of KLINE_LINES) {
+      const whole = JSON.parse(l) as { stream: string; data: { E: number; s: string; k: { x: boolean } } };
+      if (whole.data.k.x) {
+        expect(parseMarketFrame(l)).toEqual(whole);
+        continue;
+      }
+      forming++;
+      expect(parseMarketFrame(l)).toEqual({ stream: whole.stream, data: { e: 'kline', E: whole.data.E, s: whole.data.s, k: { x: false } } });
+    }
+    expect(forming).toBe(63);
+  });
+
+  it('anything else is parsed whole and losslessly: mark prices, another field order, an int64', () => {
+    const mark = publicFrame('btcusdt@markPrice');
+    expect(parseMarketFrame(mark)).toEqual(JSON.parse(mark));
+    const forming = KLINE_LINES.find((l) => l.includes('"x":false'))!;
+    const reordered = forming.replace('"e":"kline","E":', '"E":').replace(/,"s":"CTKUSDT","k"/, ',"e":"kline","s":"CTKUSDT","k"');
+    expect(parseMarketFrame(reordered)).toEqual(JSON.parse(forming));
+    const closed = KLINE_LINES.find((l) => l.includes('"x":true'))!;
+    expect(parseMarketFrame(closed.replace(/"f":\d+/, '"f":8389766049535966587'))).toMatchObject({ data: { k: { f: '8389766049535966587', x: true } } });
+  });
+
+  it('a broken forming kline frame is not taken for one: it throws as JSON.parse', () => {
+    const forming = KLINE_LINES.find((l) => l.includes('"x":false'))!;
+    expect(() => parseMarketFrame(forming.slice(0, -1))).toThrow(SyntaxError);
+    expect(() => parseMarketFrame(forming.replace('"o":"1.01000"', '"o":1.01.0'))).toThrow(SyntaxError);
   });
 });
 
@@ -170,6 +213,31 @@ describe('mapMarkPriceFrame', () => {
       fundingRate: '0.00058455',
       nextFundingTime: 1617321600000,
     });
+  });
+
+  it('agrees with the schema (mapMarkPriceFrames) on good and bad values of every field', () => {
+    const f = publicFrame('btcusdt@markPrice');
+    const outcome = (fn: () => unknown) => {
+      try {
+        return fn();
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    };
+    const values = ['"58940.1"', '"-1"', '"1e-8"', '""', '"x"', '" 1"', '1', '-1', '1.5', '9007199254740993', 'null', 'true', '[]', '{}', '"markPriceUpdate"'];
+    let compared = 0;
+    for (const key of ['e', 'E', 's', 'p', 'P', 'i', 'r', 'T']) {
+      for (const v of values) {
+        const frame = setField(f, key, v);
+        const one = outcome(() => mapMarkPriceFrame(frame));
+        expect(one, `${key}: ${v}`).toEqual(outcome(() => mapMarkPriceFrames(frame)[0]));
+        compared++;
+      }
+      const without = dropField(f, key);
+      if (without !== f) expect(outcome(() => mapMarkPriceFrame(without)), `${key} absent`).toEqual(outcome(() => mapMarkPriceFrames(without)[0]));
+    }
+    expect(outcome(() => mapMarkPriceFrame(JSON.parse(f).data))).toEqual(mapMarkPriceFrame(f));
+    expect(compared).toBe(120);
   });
 
   it('maps the !markPrice@arr frame to one event per symbol', () => {

@@ -23,6 +23,7 @@
  * market-data: Kline-Candlestick-Data, Mark-Price, Check-Server-Time).
  */
 import { z } from 'zod';
+import { isDecimalString } from '../../core/decimal.ts';
 import { DataError } from '../../core/errors.ts';
 import type { ExternalOrderInfo, Fill, Kline, MarkPriceUpdated, OrderEvent, PositionChanged } from '../../core/types.ts';
 import { BINANCE_ORDER_STATUSES, anyText, bool, count, dec, decOrEmpty, describeIssue, field, int64, lit, ms, oneOf, parseWith, show, side, text, toValue, type PositionExtras } from './wire-fields.ts';
@@ -226,6 +227,38 @@ function markPriceEvent(ev: BinanceMarkPriceEvent): MarkPriceUpdated {
   return out;
 }
 
+const isEpochMs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isDecOrEmpty = (v: unknown): boolean => v === '' || isDecimalString(v);
+
+/**
+ * {@link BinanceMarkPriceEventSchema}'s checks written out, for the stream's ~1 frame per symbol
+ * per second: the event as zod would return it, or undefined when any field fails (zod then
+ * names it). Tested to agree with the schema on every field's good and bad values.
+ */
+function wellFormedMarkPriceEvent(v: unknown): BinanceMarkPriceEvent | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (o.e !== 'markPriceUpdate' || !isEpochMs(o.E) || typeof o.s !== 'string' || o.s === '' || !isDecimalString(o.p)) return undefined;
+  const ev: BinanceMarkPriceEvent = { e: 'markPriceUpdate', E: o.E, s: o.s, p: o.p };
+  if (o.i !== undefined) {
+    if (!isDecimalString(o.i)) return undefined;
+    ev.i = o.i;
+  }
+  if (o.P !== undefined) {
+    if (!isDecOrEmpty(o.P)) return undefined;
+    ev.P = o.P as string;
+  }
+  if (o.r !== undefined) {
+    if (!isDecOrEmpty(o.r)) return undefined;
+    ev.r = o.r as string;
+  }
+  if (o.T !== undefined) {
+    if (!isEpochMs(o.T)) return undefined;
+    ev.T = o.T;
+  }
+  return ev;
+}
+
 /**
  * Map one `<symbol>@markPrice` frame to {@link MarkPriceUpdated} (`ts` = event time `E`).
  *
@@ -235,7 +268,7 @@ function markPriceEvent(ev: BinanceMarkPriceEvent): MarkPriceUpdated {
  */
 export function mapMarkPriceFrame(raw: unknown): MarkPriceUpdated {
   const { stream, data } = unwrap(raw, 'markPriceUpdate');
-  return markPriceEvent(parseWith(BinanceMarkPriceEventSchema, data, stream));
+  return markPriceEvent(wellFormedMarkPriceEvent(data) ?? parseWith(BinanceMarkPriceEventSchema, data, stream));
 }
 
 /**

@@ -23,10 +23,11 @@
  *
  * Options: `--n 10,50,150,300`, `--window-s 65` (the measuring window), `--settle-s 10` (the
  * window starts this long after the warm-up: the steady state, without the start-up's tail),
- * `--steps-per-kline 240`, `--no-stress`.
+ * `--steps-per-kline 240`, `--no-stress`, `--cpu-prof DIR` (a V8 CPU profile of the bot over each
+ * window, through its inspector, written into DIR; the profiler's own cost is in that run's CPU).
  * Linux only (reads /proc for CPU and RSS).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { candlesRecorded, cpuSeconds, rssMb, sleep, startBotCli, startSimulatorCli, stopChild, symbolsFromExchangeInfo, waitFor, writeKlineCsv } from './helpers/processes.ts';
@@ -38,6 +39,8 @@ const windowMs = Number(opt('--window-s', '65')) * 1000;
 const settleMs = Number(opt('--settle-s', '10')) * 1000;
 const stepsPerKline = Number(opt('--steps-per-kline', '240'));
 const stress = !args.includes('--no-stress');
+/** `--cpu-prof DIR`: a V8 CPU profile of the bot over each window, written into DIR. */
+const cpuProfDir = args.includes('--cpu-prof') ? opt('--cpu-prof', '') : '';
 
 /** One case: N symbols, the simulator at `speed` × real time with `steps` sub-steps per kline. */
 async function runOnce(n: number, dir: string, csv: string, speed: number, steps: number): Promise<Record<string, string | number>> {
@@ -46,7 +49,7 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
   const t0 = Date.now();
   // The heartbeat at its default interval (5 s; the helper's 500 ms would cost the bot ~0.3 % of
   // a core at 300 symbols): ACTIVE is read from the log line instead.
-  const bot = await startBotCli({ sim, symbols, runDir: join(dir, `n${n}-x${speed}`), env: { PERPBOT_HEARTBEAT_INTERVAL_MS: '5000' } });
+  const bot = await startBotCli({ sim, symbols, runDir: join(dir, `n${n}-x${speed}`), env: { PERPBOT_HEARTBEAT_INTERVAL_MS: '5000' }, inspect: cpuProfDir !== '' });
   try {
     await waitFor('trading ACTIVE', () => /HALTED → ACTIVE/.test(bot.out()) || bot.child.exitCode !== null, 600_000);
     if (bot.child.exitCode !== null) throw new Error(`the bot exited ${bot.child.exitCode}: ${bot.out().slice(-2000)}`);
@@ -70,8 +73,16 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     const rss0 = rssMb(bot.child.pid!);
     const w0 = Date.now();
     const state0 = await sim.state();
+    if (cpuProfDir) await bot.startCpuProfile();
     await sleep(windowMs);
     const state1 = await sim.state();
+    if (cpuProfDir) {
+      const file = join(cpuProfDir, `bot-n${n}-x${speed}.cpuprofile`);
+      mkdirSync(cpuProfDir, { recursive: true });
+      writeFileSync(file, JSON.stringify(await bot.stopCpuProfile()));
+      bot.closeInspector();
+      console.log(`CPU profile of the window: ${file}`);
+    }
     const wall = (Date.now() - w0) / 1000;
     const botCpu = ((cpuSeconds(bot.child.pid!) - botCpu0) / wall) * 100;
     const simCpu = ((cpuSeconds(sim.child.pid!) - simCpu0) / wall) * 100;

@@ -164,6 +164,13 @@ export interface BotCli {
    * @throws Error unless started with `inspect`
    */
   collectGarbage(): Promise<void>;
+  /**
+   * Start V8's CPU profiler in the bot (inspector `Profiler.start`).
+   * @throws Error unless started with `inspect`
+   */
+  startCpuProfile(): Promise<void>;
+  /** Stop it: the profile (`Profiler.Profile`, the `.cpuprofile` format) since the start. */
+  stopCpuProfile(): Promise<unknown>;
   /** Close the inspector session, if any. */
   closeInspector(): void;
 }
@@ -172,7 +179,7 @@ export interface BotCli {
  * One Chrome DevTools Protocol call on an inspector session, opened on first use.
  * @param url the `ws://127.0.0.1:PORT/UUID` the process printed ("Debugger listening on …")
  */
-function inspectorSession(url: () => string | undefined): { call(method: string): Promise<void>; close(): void } {
+function inspectorSession(url: () => string | undefined): { call(method: string, params?: object): Promise<unknown>; close(): void } {
   let ws: Promise<WebSocket> | null = null;
   let seq = 0;
   const open = (): Promise<WebSocket> =>
@@ -184,19 +191,19 @@ function inspectorSession(url: () => string | undefined): { call(method: string)
       s.once('error', reject);
     });
   return {
-    async call(method) {
+    async call(method, params) {
       const s = await (ws ??= open());
       const id = ++seq;
-      await new Promise<void>((resolve, reject) => {
+      return new Promise<unknown>((resolve, reject) => {
         const onMessage = (data: WebSocket.RawData) => {
-          const m = JSON.parse(data.toString()) as { id?: number; error?: { message: string } };
+          const m = JSON.parse(data.toString()) as { id?: number; error?: { message: string }; result?: unknown };
           if (m.id !== id) return;
           s.off('message', onMessage);
           if (m.error) reject(new Error(`${method}: ${m.error.message}`));
-          else resolve();
+          else resolve(m.result);
         };
         s.on('message', onMessage);
-        s.send(JSON.stringify({ id, method }));
+        s.send(JSON.stringify({ id, method, ...(params ? { params } : {}) }));
       });
     },
     close() {
@@ -256,7 +263,12 @@ export async function startBotCli(o: { sim: Pick<SimulatorCli, 'url' | 'wsUrl'>;
       }
       return m;
     },
-    collectGarbage: () => inspector.call('HeapProfiler.collectGarbage'),
+    collectGarbage: async () => void (await inspector.call('HeapProfiler.collectGarbage')),
+    startCpuProfile: async () => {
+      await inspector.call('Profiler.enable');
+      await inspector.call('Profiler.start');
+    },
+    stopCpuProfile: async () => ((await inspector.call('Profiler.stop')) as { profile: unknown }).profile,
     closeInspector: () => inspector.close(),
   };
 }

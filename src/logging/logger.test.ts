@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectPath } from '../core/paths.ts';
-import { createLogger, REDACT_PATHS, scrub, silentLogger } from './logger.ts';
+import { CONSOLE_BUFFER_MAX_BYTES, createLogger, REDACT_PATHS, scrub, silentLogger } from './logger.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'perpbot-log-'));
@@ -203,4 +203,40 @@ describe('lines logged just before the process dies are in the file', () => {
     expect(lines).toHaveLength(2001);
     expect(lines.at(-1)).toMatchObject({ level: 50, msg: 'the last words' });
   });
+});
+
+describe('a console nobody reads (a stuck pipe reader)', () => {
+  it('holds at most CONSOLE_BUFFER_MAX_BYTES: later console lines are dropped, said once in the files, which keep every line; the process still exits', async () => {
+    const dir = tempDir();
+    const logs = join(dir, 'logs');
+    const f = join(dir, 'stuck.mts');
+    // 40,000 lines of ~1 KB (~40 MB): more than the bound while stdout is not read.
+    writeFileSync(
+      f,
+      `import { createLogger } from ${JSON.stringify(projectPath('src/logging/logger.ts'))};\n` +
+        `const h = await createLogger({ level: 'info', console: 'stdout', pretty: false, dir: ${JSON.stringify(logs)} });\n` +
+        `const pad = 'a few words '.repeat(85);\n` +
+        `for (let i = 0; i < 40000; i++) h.logger.info({ i, pad }, 'line ' + i);\n` +
+        `await new Promise((r) => setTimeout(r, 200));\n` +
+        `process.stderr.write('rss ' + process.memoryUsage().rss + '\\n');\n` +
+        `await h.close();\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', f], { cwd: projectPath(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pause(); // nobody reads stdout until the child said it is done
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const end = Date.now() + 60_000;
+    while (!/rss \d+/.test(err) && Date.now() < end && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    let consoleBytes = 0;
+    child.stdout.on('data', (d: Buffer) => (consoleBytes += d.length)).resume(); // now drain it
+    expect(await exited).toBe(0);
+    expect(err).toMatch(/rss \d+/);
+    const { lines } = readLogs(logs);
+    expect(lines.filter((l) => typeof l.i === 'number')).toHaveLength(40_000);
+    expect(lines.filter((l) => /console log output is not being read/.test(String(l.msg)))).toHaveLength(1);
+    // What reached the console: the bound, not the 40 MB.
+    expect(consoleBytes).toBeLessThan(CONSOLE_BUFFER_MAX_BYTES + 2 * 1024 * 1024);
+    expect(consoleBytes).toBeGreaterThan(1024 * 1024);
+  }, 90_000);
 });

@@ -92,6 +92,16 @@ interface Destination extends NodeJS.WritableStream {
 }
 
 /**
+ * Most the console copy holds while its reader does not keep up (a stuck pipe reader, a full
+ * terminal), bytes: past it, console lines are dropped (the files keep every line), so a blocked
+ * stdout never grows the bot's memory without bound.
+ */
+export const CONSOLE_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+
+/** At exit, how long the console copy keeps retrying a stdout that does not drain, ms: then the process ends anyway. */
+const CONSOLE_EXIT_WAIT_MS = 2_000;
+
+/**
  * Create the root logger. It writes in-process, without a worker thread (a thread costs ~12 MB
  * of RSS): the console copy through an asynchronous sonic-boom (pino-pretty, synchronous, on a
  * terminal), the files through pino-roll: `<dir>/perpbot.<n>.log`, rotated daily and at
@@ -101,11 +111,22 @@ interface Destination extends NodeJS.WritableStream {
  * process exit, also an exit on an uncaught exception, what is still buffered is written
  * synchronously (an 'exit' handler); a SIGKILL loses at most what was buffered. A failing
  * destination (disk full, a file removed) never throws into the bot: the error is reported on
- * stderr once per destination and the logger goes on with the others.
+ * stderr once per destination and the logger goes on with the others. A console that does not
+ * drain costs at most {@link CONSOLE_BUFFER_MAX_BYTES} (then its lines are dropped, said once in
+ * the files) and holds up the exit at most {@link CONSOLE_EXIT_WAIT_MS}.
  * @throws Error when `dir` cannot be created (before anything is written)
  */
 export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
   const streams: pino.StreamEntry[] = [];
+  let logger: Logger | undefined;
+  let consoleDropped = false;
+  // Registered before any destination's own exit flush (pino.destination has one), so the
+  // console's retry limit starts counting from the process's exit.
+  let exitingAt = 0;
+  const noteExit = () => {
+    exitingAt = Date.now();
+  };
+  process.on('exit', noteExit);
   const destinations: Destination[] = [];
   const watch = (d: Destination, what: string): Destination => {
     let reported = false;
@@ -126,7 +147,21 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
       const stream = pinoPretty({ destination: fd, sync: true, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true });
       streams.push({ level: opts.level as pino.Level, stream });
     } else {
-      streams.push({ level: opts.level as pino.Level, stream: watch(pino.destination({ dest: fd, sync: false }) as unknown as Destination, opts.console) });
+      const dest = pino.destination({
+        dest: fd,
+        sync: false,
+        maxLength: CONSOLE_BUFFER_MAX_BYTES,
+        // A reader that does not drain (EAGAIN): keep trying while the bot runs; at exit, only
+        // for a while (the exit flush would otherwise spin forever and the process never end).
+        retryEAGAIN: () => exitingAt === 0 || Date.now() - exitingAt < CONSOLE_EXIT_WAIT_MS,
+      });
+      dest.on('drop', () => {
+        if (consoleDropped) return;
+        consoleDropped = true;
+        // Said in the files (the console is the stream that does not drain).
+        setImmediate(() => logger?.warn({ console: opts.console, maxBytes: CONSOLE_BUFFER_MAX_BYTES }, 'the console log output is not being read (its buffer is full): console lines are dropped from now on; the log files keep every line'));
+      });
+      streams.push({ level: opts.level as pino.Level, stream: watch(dest as unknown as Destination, opts.console) });
     }
   }
   if (opts.dir) {
@@ -167,10 +202,10 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (streams.length === 0) {
-    const logger = pino({ ...base, enabled: false });
-    return { logger, close: async () => {} };
+    process.off('exit', noteExit);
+    return { logger: pino({ ...base, enabled: false }), close: async () => {} };
   }
-  const logger = pino(base, pino.multistream(streams));
+  logger = pino(base, pino.multistream(streams));
   // pino.destination flushes itself at exit too; pino-roll's stream does not: both are flushed here.
   const flushAtExit = () => {
     for (const d of destinations) {
@@ -188,6 +223,7 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
     close: () =>
       (closed ??= (async () => {
         process.off('exit', flushAtExit);
+        process.off('exit', noteExit);
         await Promise.all(
           destinations.map(
             (d) =>

@@ -120,13 +120,10 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
   const streams: pino.StreamEntry[] = [];
   let logger: Logger | undefined;
   let consoleDropped = false;
-  // Registered before any destination's own exit flush (pino.destination has one), so the
-  // console's retry limit starts counting from the process's exit.
   let exitingAt = 0;
   const noteExit = () => {
     exitingAt = Date.now();
   };
-  process.on('exit', noteExit);
   const destinations: Destination[] = [];
   const watch = (d: Destination, what: string): Destination => {
     let reported = false;
@@ -147,6 +144,9 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
       const stream = pinoPretty({ destination: fd, sync: true, colorize: true, translateTime: 'UTC:HH:MM:ss.l', ignore: 'pid,hostname', messageFormat: '{if component}[{component}] {end}{msg}', hideObject: true, singleLine: true });
       streams.push({ level: opts.level as pino.Level, stream });
     } else {
+      // Registered before the destination's own exit flush (pino.destination has one), so the
+      // console's retry limit counts from the process's exit.
+      process.on('exit', noteExit);
       const dest = pino.destination({
         dest: fd,
         sync: false,

@@ -202,7 +202,6 @@ export async function createLogger(opts: LoggerOptions): Promise<LoggerHandle> {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (streams.length === 0) {
-    process.off('exit', noteExit);
     return { logger: pino({ ...base, enabled: false }), close: async () => {} };
   }
   logger = pino(base, pino.multistream(streams));

@@ -361,9 +361,9 @@ export class BinanceMarketSource implements MarketDataSource {
     const e = frame.e;
     const symbol = frame.s;
     const st = typeof symbol === 'string' ? this.streamsOf.get(symbol) : undefined;
-    const h = st?.health;
-    if (st !== undefined && h !== undefined) {
+    if (st !== undefined) {
       const wall = Date.now();
+      const h = st.health;
       h.messages++;
       h.lastMessageAt = wall;
       if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
@@ -389,7 +389,7 @@ export class BinanceMarketSource implements MarketDataSource {
       }
     } catch (err) {
       this.stats.malformed++;
-      if (h) h.errors++;
+      if (st) st.health.errors++;
       this.o.log.warn({ stream: typeof symbol === 'string' ? symbol : 'unknown' }, `malformed market frame skipped: ${errorMessage(err)}`);
     }
   }

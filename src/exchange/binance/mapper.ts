@@ -26,7 +26,7 @@ import { z } from 'zod';
 import { isDecimalString } from '../../core/decimal.ts';
 import { DataError } from '../../core/errors.ts';
 import type { ExternalOrderInfo, Fill, Kline, MarkPriceUpdated, OrderEvent, PositionChanged } from '../../core/types.ts';
-import { BINANCE_ORDER_STATUSES, anyText, bool, count, dec, decOrEmpty, describeIssue, field, int64, lit, ms, oneOf, parseWith, show, side, text, toValue, type PositionExtras } from './wire-fields.ts';
+import { BINANCE_ORDER_STATUSES, anyText, bool, count, dec, decOrEmpty, describeIssue, field, int64, isDecimalOrEmpty, isEpochMs, lit, ms, oneOf, parseWith, show, side, text, toValue, type PositionExtras } from './wire-fields.ts';
 
 export * from './wire-fields.ts';
 export * from './rest-mapper.ts';
@@ -227,11 +227,8 @@ function markPriceEvent(ev: BinanceMarkPriceEvent): MarkPriceUpdated {
   return out;
 }
 
-const isEpochMs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isDecOrEmpty = (v: unknown): boolean => v === '' || isDecimalString(v);
-
 /**
- * {@link BinanceMarkPriceEventSchema}'s checks written out, for the stream's ~1 frame per symbol
+ * {@link BinanceMarkPriceEventSchema}'s checks (the same predicates as its fields) written out, for the stream's ~1 frame per symbol
  * per second: the event as zod would return it, or undefined when any field fails (zod then
  * names it). Tested to agree with the schema on every field's good and bad values.
  */
@@ -245,12 +242,12 @@ function wellFormedMarkPriceEvent(v: unknown): BinanceMarkPriceEvent | undefined
     ev.i = o.i;
   }
   if (o.P !== undefined) {
-    if (!isDecOrEmpty(o.P)) return undefined;
-    ev.P = o.P as string;
+    if (!isDecimalOrEmpty(o.P)) return undefined;
+    ev.P = o.P;
   }
   if (o.r !== undefined) {
-    if (!isDecOrEmpty(o.r)) return undefined;
-    ev.r = o.r as string;
+    if (!isDecimalOrEmpty(o.r)) return undefined;
+    ev.r = o.r;
   }
   if (o.T !== undefined) {
     if (!isEpochMs(o.T)) return undefined;

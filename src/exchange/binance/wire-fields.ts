@@ -31,10 +31,11 @@ export function field<T>(what: string, check: (v: unknown) => T | undefined) {
 /** Decimal text ("0.8464", "-3367", "1e-8"), kept verbatim. */
 export const dec = field<string>('a decimal number', (v) => (isDecimalString(v) ? v : undefined));
 
+/** Whether `v` is decimal text or "" (the check of {@link decOrEmpty}). */
+export const isDecimalOrEmpty = (v: unknown): v is string => v === '' || isDecimalString(v);
+
 /** Decimal text, or "" (Binance sends "" for some absent values, e.g. `r` of delivery symbols). */
-export const decOrEmpty = field<string>('a decimal number or ""', (v) =>
-  v === '' || isDecimalString(v) ? (v as string) : undefined,
-);
+export const decOrEmpty = field<string>('a decimal number or ""', (v) => (isDecimalOrEmpty(v) ? v : undefined));
 
 const INT_TEXT = /^-?\d+$/;
 /**
@@ -48,10 +49,11 @@ export const int64 = field<string>('an int64 id (integer number below 2^53, or i
   return undefined;
 });
 
+/** Whether `v` is UTC epoch milliseconds: a non-negative safe integer (the check of {@link ms}). */
+export const isEpochMs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 /** UTC epoch milliseconds: a non-negative safe integer. */
-export const ms = field<number>('a time in epoch milliseconds', (v) =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined,
-);
+export const ms = field<number>('a time in epoch milliseconds', (v) => (isEpochMs(v) ? v : undefined));
 
 /** A non-negative safe integer count. */
 export const count = field<number>('a non-negative integer', (v) =>

@@ -312,12 +312,19 @@ describe(`live mode over recorded real data = a replay of the same data: ${label
     // each fill is at the open of the kline after its signal's kline, moved 1 bps against the taker
     const opens = new Map(live.candles.map((c) => [c.open_time, c.open]));
     const signalOf = new Map(live.orders.map((o) => [o.client_order_id, o.signal_id]));
-    // a triggered stop fills at its stop price, moved 1 bps against the taker
+    // a triggered stop fills at its stop price, moved 1 bps against the taker; or, when the first
+    // price the simulator shows after the stop arrived is already beyond it (a gap through the
+    // stop: how soon the stop lands after its entry depends on timing), at that price, which is
+    // worse than the stop (src/exchange/sim/matching-engine.ts matchStops)
     const stopOf = new Map(live.orders.filter((o) => o.stop_price !== null).map((o) => [o.client_order_id, Number(o.stop_price)]));
     for (const f of live.fills) {
       const stop = stopOf.get(f.client_order_id);
       if (stop !== undefined) {
-        expect(Math.abs(Number(f.price) - stop) / stop).toBeLessThan(0.00011);
+        const price = Number(f.price);
+        const off = Math.abs(price - stop) / stop;
+        const gapped = f.side === 'SELL' ? price < stop : price > stop;
+        // at the stop ± 1 bps, or through it by at most one sub-step's move
+        expect(off < 0.00011 || (gapped && off < 0.002), `${f.side} stop fill at ${price}, stop ${stop}`).toBe(true);
         continue;
       }
       const t = Number(signalOf.get(f.client_order_id)!.split(':')[2]);

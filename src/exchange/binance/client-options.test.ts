@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/errors.ts';
 import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection, resolveEndpoints, type BinanceConnectionSettings } from './client-options.ts';
 import { mapRestOrder } from './mapper.ts';
+import { signRequest } from './signing.ts';
 
 const KEY = 'testKeyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const SECRET = 'testSecretBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
@@ -30,6 +31,7 @@ describe('buildUsdmClientOptions', () => {
       beautifyResponses: false,
       parseExceptions: false,
       keepAlive: true,
+      customSignMessageFn: signRequest,
     });
     expect(requestOptions).toMatchObject({ proxy: false, timeout: 10_000 });
     expect(requestOptions.transformResponse).toHaveLength(1);

@@ -19,6 +19,8 @@
  * - `disableTimeSync: true`: perpbot measures the clock offset itself (clock-sync.ts) and
  *   sets it with `client.setTimeOffset(offsetMs)`.
  * - `proxy: false`: axios ignores HTTP(S)_PROXY environment variables.
+ * - `customSignMessageFn`: signed requests are signed synchronously with node:crypto
+ *   (signing.ts), not through Web Crypto on the thread pool, which held every order back.
  *
  * Keys come from the caller (which reads BINANCE_API_KEY / BINANCE_API_SECRET); these objects
  * hold them and must never be logged: log {@link describeConnection} instead.
@@ -26,6 +28,7 @@
 import type { USDMClient, WSClientConfigurableOptions } from 'binance';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBinanceJson, parseMarketFrame, transformBinanceResponse } from './json.ts';
+import { signRequest } from './signing.ts';
 
 /** Which Binance network. */
 export type BinanceEnv = 'testnet' | 'mainnet';
@@ -143,11 +146,16 @@ function restParts(s: BinanceConnectionSettings, ep: ResolvedEndpoints): UsdmCli
   if (s.apiKey !== undefined && s.apiSecret !== undefined) {
     restOptions.api_key = s.apiKey;
     restOptions.api_secret = s.apiSecret;
+    // node:crypto, synchronously, instead of the library's Web Crypto on the thread pool
+    restOptions.customSignMessageFn = signRequest;
   }
   if (ep.network === 'custom') restOptions.baseUrl = ep.restBaseUrl;
   else restOptions.testnet = ep.network === 'testnet';
   const requestOptions: UsdmClientArgs['requestOptions'] = {
     proxy: false,
+    // Binance never redirects an API call (a redirected signed POST would be a fault): axios then
+    // sends through node:http itself, not through the follow-redirects wrapper.
+    maxRedirects: 0,
     timeout: s.timeoutMs ?? 10_000,
     // Replaces axios's default JSON.parse step (which would round int64 ids).
     transformResponse: [transformBinanceResponse],

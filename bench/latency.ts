@@ -18,7 +18,9 @@
  * - t0: BinanceMarketSource.prototype.run is wrapped so the feed it receives records the entry of
  *   `feed.klines` (the source handing the closed kline to the kernel); a second figure takes the
  *   websocket frame's arrival in the source (`onFrame`) for closed-kline frames;
- * - t1: the venue's REST port `submitNewOrder` (before the library signs and sends it).
+ * - t1: the venue's REST port `submitNewOrder` (before the library signs and sends it);
+ * - t2: the order's HTTP request handed to its socket (`ClientRequest.prototype.end` of the
+ *   POST /fapi/v1/order, wrapped): t1 plus the library's signing and axios.
  * What lies between: bus → strategy → signal → executor (sizing, filters, risk) → write-ahead of
  * the intent (one line appended to the intent journal, database/intent-journal.ts) → venue
  * (rate-limit budget). All of it runs in the turn of the kline's websocket message: no other
@@ -34,9 +36,14 @@
  * Also printed: the share of the write-ahead of the order intent (`IntentJournal.append`, timed
  * by wrapping it: the duplicate check, JSON, one write(2)).
  *
+ * Also printed: how many of the slowest 1 % overlapped a garbage collection of the bot's thread
+ * (a PerformanceObserver of `gc` entries), to tell the tail's causes apart.
+ *
  * Options: `--orders N` (default 1,000; after 50 unmeasured orders).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { ClientRequest } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -81,6 +88,7 @@ if (!strategyNames().includes('bench-flip')) {
 let t0Feed = 0;
 let t0Frame = 0;
 let t1 = 0;
+let t2 = 0;
 let onOrderRequest: (() => void) | null = null;
 
 const proto = BinanceMarketSource.prototype as unknown as {
@@ -99,6 +107,11 @@ proto.run = function (this: BinanceMarketSource, feed: MarketFeed) {
   };
   return origRun.call(this, timed);
 };
+const origEnd = ClientRequest.prototype.end;
+ClientRequest.prototype.end = function (this: ClientRequest, ...a: unknown[]) {
+  if (this.method === 'POST' && this.path.startsWith('/fapi/v1/order') && t2 === 0) t2 = performance.now();
+  return (origEnd as (...x: unknown[]) => ClientRequest).apply(this, a);
+} as typeof origEnd;
 const origOnFrame = proto.onFrame;
 proto.onFrame = function (this: BinanceMarketSource, message: unknown) {
   const m = message as { e?: unknown; k?: { x?: unknown } } | null;
@@ -181,7 +194,18 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 let accepted = 0;
 bot.kernel.bus.consume('order.update', (m) => void (m.type === 'OrderAccepted' && accepted++), { name: 'bench' });
 
+// garbage collections of the bot's thread, to tell their share of the tail
+const gcs: Array<{ start: number; end: number }> = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+/** Milliseconds of garbage collection inside [a, b]. */
+const gcWithin = (a: number, b: number) => gcs.reduce((ms, g) => ms + Math.max(0, Math.min(b, g.end) - Math.max(a, g.start)), 0);
+
 const feedToOrder: number[] = [];
+const feedToWire: number[] = [];
+const gcInOrder: number[] = [];
 const frameToOrder: number[] = [];
 const intentWrite: number[] = [];
 const withoutIntent: number[] = [];
@@ -203,7 +227,7 @@ try {
     const long = i % 2 === 0; // the strategy's target for this kline
     const requested = new Promise<void>((r) => (onOrderRequest = r));
     const next = sleep(70); // pacing: ≤ ~143 orders per 10 s, ≤ ~860 per minute
-    t0Feed = t0Frame = t1 = 0;
+    t0Feed = t0Frame = t1 = t2 = 0;
     intentMs = 0;
     if (i === WARMUP) throttleWaits = throttleWaitMs = 0;
     if ((await sim.advance(1)) !== 1) throw new Error('latency bench: the simulator ran out of data');
@@ -217,9 +241,11 @@ try {
       frameToOrder.push(t1 - t0Frame);
       intentWrite.push(intentMs);
       withoutIntent.push(t1 - t0Feed - intentMs);
+      gcInOrder.push(gcWithin(t0Feed, t1));
     }
     // let the order be accepted, fill it on the next sub-step, and wait for the bot to know
     await until('order accepted', () => accepted > 0 || bot.kernel.executor.openOrders().length === 0);
+    if (i >= WARMUP) feedToWire.push(t2 - t0Feed);
     accepted = 0;
     await sim.step(1);
     await until('fill and position known to the bot', () => {
@@ -235,6 +261,8 @@ try {
   rmSync(dir, { recursive: true, force: true });
   proto.run = origRun;
   proto.onFrame = origOnFrame;
+  ClientRequest.prototype.end = origEnd;
+  gcObserver.disconnect();
 }
 
 function pct(xs: number[], p: number): number {
@@ -249,4 +277,7 @@ console.log(line('kline-close → order request', feedToOrder));
 console.log(line('(websocket frame arrival → order request)', frameToOrder));
 console.log(line('  of which the write-ahead of the intent (journal append)', intentWrite));
 console.log(line('  kline-close → order request without the write-ahead', withoutIntent));
+console.log(line('kline-close → order request on its socket (signed, through axios)', feedToWire));
+const slowest = feedToOrder.map((x, i) => [x, gcInOrder[i]!] as const).sort((a, b) => b[0] - a[0]).slice(0, Math.max(1, Math.floor(feedToOrder.length / 100)));
+console.log(`the slowest 1 % (${slowest.length} orders): ${slowest.filter(([, g]) => g > 0).length} overlapped a garbage collection of the bot's thread (${gcs.length} in the run)`);
 console.log(`venue waits (rate-limit budget or retry backoff) during the measured orders: ${throttleWaits}, ${throttleWaitMs.toFixed(0)} ms in all`);

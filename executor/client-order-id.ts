@@ -11,7 +11,7 @@
  * like `web_…`, `ios_…`, `android_…` or a bare random string, or another program's own id) is
  * external: recorded, shown and alerted, but attributed to no strategy.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The prefix every perpbot client order id starts with. */
 export const CLIENT_ORDER_PREFIX = 'pb-';
@@ -22,10 +22,11 @@ export const CLIENT_ORDER_PREFIX = 'pb-';
  * write-ahead journal (the id was written before: `duplicate`, never sent again) and, while the
  * first order is still open, by Binance itself (-4116; Binance checks open orders only).
  * Format `pb-<22 chars base64url of sha256>`, 25 chars, within Binance's ^[.A-Z:/a-z0-9_-]{1,36}$
- * (POST /fapi/v1/order `newClientOrderId`).
+ * (POST /fapi/v1/order `newClientOrderId`). On the order path: one-shot `crypto.hash` (Node ≥ 20.12),
+ * ~4× cheaper than a `createHash` object, same digest.
  */
 export function clientOrderIdFor(signalId: string, leg: string): string {
-  return `pb-${createHash('sha256').update(`${signalId}|${leg}`).digest('base64url').slice(0, 22)}`;
+  return `pb-${hash('sha256', `${signalId}|${leg}`, 'base64url').slice(0, 22)}`;
 }
 
 /**

@@ -371,12 +371,13 @@ export class Executor {
       this.deny({ ...base, clientOrderId: clientOrderIdFor(s.signalId, 'x'), side, quantity: '0', reduceOnly: want === 0 }, 'orderInFlight', why);
       return;
     }
-    this.stops?.onSignal(s, clientOrderIdFor(s.signalId, 'open'), have, want);
+    const entryId = clientOrderIdFor(s.signalId, 'open');
+    this.stops?.onSignal(s, entryId, have, want);
     if (want === have) {
       this.stats.ignoredSignals++;
       return;
     }
-    this.inLane(s.symbol, () => this.actOn(s, base, pos, want, have), (err) => {
+    this.inLane(s.symbol, () => this.actOn(s, base, entryId, pos, want, have), (err) => {
       // A bug or bad data must not swallow an exit silently: say so as a denial.
       this.lastError = `signal ${s.signalId}: ${errorMessage(err)}`;
       this.d.log.error({ err, signalId: s.signalId }, 'signal could not be turned into an order');
@@ -400,9 +401,11 @@ export class Executor {
     );
   }
 
+  /** Turn a signal into orders: close what is held (reduce-only), then the entry `entryId`. */
   private async actOn(
     s: SignalEmitted,
     base: Omit<OrderIntent, 'clientOrderId' | 'side' | 'quantity' | 'reduceOnly'>,
+    entryId: string,
     pos: Decimal,
     want: number,
     have: number,
@@ -425,7 +428,7 @@ export class Executor {
       leverage: this.d.sizing.leverage,
       side,
     });
-    const intent: OrderIntent = { ...base, clientOrderId: clientOrderIdFor(s.signalId, 'open'), side, quantity: '0', reduceOnly: false };
+    const intent: OrderIntent = { ...base, clientOrderId: entryId, side, quantity: '0', reduceOnly: false };
     if ('violation' in sized) {
       this.deny(intent, 'sizing', sized.violation);
       return;

@@ -85,6 +85,20 @@ describe('roundQuantity', () => {
   it('rejects non-decimal input', () => {
     expect(() => roundQuantity(BTC, '1e', 'LIMIT')).toThrow(TypeError);
   });
+
+  it('parses the lot rules of frozen (loaded) filters once, and never serves one type\'s rules for another', () => {
+    expect(lotSizeFor(BTC, 'MARKET')).toBe(lotSizeFor(BTC, 'MARKET'));
+    expect(lotSizeFor(BTC, 'LIMIT')).toBe(lotSizeFor(BTC, 'LIMIT'));
+    expect(lotSizeFor(BTC, 'LIMIT').filter).toBe('LOT_SIZE');
+    expect(lotSizeFor(BTC, 'MARKET').filter).toBe('MARKET_LOT_SIZE');
+    expect(Object.isFrozen(lotSizeFor(BTC, 'MARKET'))).toBe(true);
+    // filters that are not frozen may change: read every time
+    const lotSize = { ...BTC.lotSize };
+    const open: SymbolRules = { ...BTC, lotSize, marketLotSize: null };
+    expect(str(lotSizeFor(open, 'MARKET').stepSize)).toBe(BTC.lotSize.stepSize);
+    lotSize.stepSize = '0.01';
+    expect(str(lotSizeFor(open, 'MARKET').stepSize)).toBe('0.01');
+  });
 });
 
 describe('roundPrice', () => {

@@ -96,24 +96,47 @@ export interface EffectiveLotSize {
 }
 
 /**
+ * Effective lot rules of frozen filter objects (what loadExchangeInfo builds), by LOT_SIZE, then
+ * MARKET_LOT_SIZE (or LOT_SIZE again when there is none): parsed once, not on every order.
+ * Frozen objects cannot change, and Decimals are immutable, so sharing them is safe.
+ */
+const lotCache = new WeakMap<LotSizeRules, WeakMap<LotSizeRules, EffectiveLotSize>>();
+
+/**
  * The quantity rules for an order type: LOT_SIZE for LIMIT, MARKET_LOT_SIZE for MARKET.
  * When the symbol has no MARKET_LOT_SIZE, LOT_SIZE applies to MARKET orders too; a `"0"` field in
  * MARKET_LOT_SIZE (e.g. `stepSize: "0"`) falls back to the same field of LOT_SIZE.
  * Quantities in the base asset. Source: Binance "Filters" (LOT_SIZE, MARKET_LOT_SIZE).
+ * Memoised for frozen filter objects (see `lotCache`); the result must not be mutated.
  */
 export function lotSizeFor(rules: SymbolRules, type: OrderType): EffectiveLotSize {
   const lot = rules.lotSize;
   const market: LotSizeRules | null = type === 'MARKET' ? rules.marketLotSize : null;
-  if (market === null) {
-    return { filter: 'LOT_SIZE', minQty: dec(lot.minQty), maxQty: dec(lot.maxQty), stepSize: dec(lot.stepSize) };
+  const cacheable = Object.isFrozen(lot) && (market === null || Object.isFrozen(market));
+  if (cacheable) {
+    const hit = lotCache.get(lot)?.get(market ?? lot);
+    if (hit !== undefined) return hit;
   }
-  const pick = (m: string, l: string): Decimal => (dec(m).isZero() ? dec(l) : dec(m));
-  return {
-    filter: 'MARKET_LOT_SIZE',
-    minQty: pick(market.minQty, lot.minQty),
-    maxQty: pick(market.maxQty, lot.maxQty),
-    stepSize: pick(market.stepSize, lot.stepSize),
-  };
+  const effective: EffectiveLotSize =
+    market === null
+      ? { filter: 'LOT_SIZE', minQty: dec(lot.minQty), maxQty: dec(lot.maxQty), stepSize: dec(lot.stepSize) }
+      : {
+          filter: 'MARKET_LOT_SIZE',
+          minQty: pickLot(market.minQty, lot.minQty),
+          maxQty: pickLot(market.maxQty, lot.maxQty),
+          stepSize: pickLot(market.stepSize, lot.stepSize),
+        };
+  if (cacheable) {
+    let byMarket = lotCache.get(lot);
+    if (byMarket === undefined) lotCache.set(lot, (byMarket = new WeakMap()));
+    byMarket.set(market ?? lot, Object.freeze(effective));
+  }
+  return effective;
+}
+
+/** MARKET_LOT_SIZE's field, or LOT_SIZE's when it is "0". */
+function pickLot(market: string, lot: string): Decimal {
+  return dec(market).isZero() ? dec(lot) : dec(market);
 }
 
 /** Largest multiple of `m` (> 0) that is ≤ `x`. Exact. */

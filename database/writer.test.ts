@@ -14,7 +14,8 @@ import type {
 } from '../src/core/types.ts';
 import { openDatabase, type Db } from './client.ts';
 import { countRows, fillsForRun, lastRun, openOrders, ordersForRun, positionsForRun, signalsForRun } from './queries.ts';
-import { RecordWriter, redactJson } from './writer.ts';
+import { redactJson } from './record-checks.ts';
+import { RecordWriter } from './writer.ts';
 
 const RUN = 'run-1';
 const T0 = 1_730_000_000_000;

@@ -29,7 +29,7 @@ import type { Config } from '../src/config/schema.ts';
 import { projectPath } from '../src/core/paths.ts';
 import { silentLogger } from '../src/logging/logger.ts';
 import { startSimulator, type Simulator } from '../src/exchange/simulator/server.ts';
-import { restPort, startLive, type RunningLiveBot } from '../src/kernel/live.ts';
+import { restPort, startLive, type LiveTimings, type RunningLiveBot } from '../src/kernel/live.ts';
 import { RateLimitTracker } from '../src/exchange/binance/retry.ts';
 import type { BinanceMarketSource } from '../src/market/binance-source.ts';
 import { loadExchangeInfo } from '../executor/exchange-info.ts';
@@ -81,7 +81,7 @@ interface Setup {
   stop(): Promise<void>;
 }
 
-async function setup(opts: { overrides?: Record<string, unknown>; wsUrl?: (sim: Simulator) => Promise<string> } = {}): Promise<Setup> {
+async function setup(opts: { overrides?: Record<string, unknown>; wsUrl?: (sim: Simulator) => Promise<string>; timings?: LiveTimings } = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'perpbot-faults-'));
   const sim = await startSimulator({ data: [`BTCUSDT=${BTC}`], paused: true, history: 120, alignToNow: false });
   cleanup.push(async () => {
@@ -105,7 +105,7 @@ async function setup(opts: { overrides?: Record<string, unknown>; wsUrl?: (sim: 
       ...opts.overrides,
     },
   });
-  const bot = await startLive(config, silentLogger(), RULES, ['BTCUSDT'], { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret });
+  const bot = await startLive(config, silentLogger(), RULES, ['BTCUSDT'], { BINANCE_API_KEY: sim.apiKey, BINANCE_API_SECRET: sim.apiSecret }, opts.timings);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -270,6 +270,44 @@ describe('live bot against the simulator: faults and recovery', () => {
     await admin(t.sim, 'stall', { stream: 'btcusdt@kline_1m', ms: 3_000 });
     await until('the silent kline stream marked stale and replaced', () => t.source.stats.staleStreams > staleBefore && t.source.stats.reconnects > reconnectsBefore, 10_000);
   });
+
+  it('user-data events lost while the stream stays up → the order audit finds the filled order missing from the open orders and settles it from REST; the position follows', async () => {
+    // Recovery means: with every user-data frame dropped (the connection up, so no REST polling),
+    // the order the exchange filled is settled within a few audit intervals: FILLED in the
+    // executor's book and the database, its fill recorded once, the position read from REST once
+    // the fill stays without a position report (the executor's overdue check, 10 s).
+    const t = await setup({ timings: { pollMs: 200, auditMs: 1_000 } });
+    t.sim.advance(1);
+    await admin(t.sim, 'user-events', { drop: true });
+    const polls = t.bot.venue.stats.polls;
+    submit(t, 'pb-fault-lost-1');
+    await until('order on the exchange', () => t.sim.engine.getOrder('pb-fault-lost-1') !== undefined);
+    t.sim.advance(1); // fills it at the next open; no ORDER_TRADE_UPDATE or ACCOUNT_UPDATE reaches the bot
+    await until('filled on the exchange', () => t.sim.engine.getOrder('pb-fault-lost-1')?.status === 'FILLED');
+    await until('the fill settled by the audit', () => t.bot.kernel.executor.stats.fills === 1, 10_000);
+    expect(t.bot.kernel.executor.openOrders()).toEqual([]);
+    expect(t.bot.venue.stats.auditSettled).toBe(1);
+    expect(t.bot.venue.stats.polls).toBe(polls); // the stream was up all along: no polling
+    await until('position read from REST', () => t.bot.kernel.executor.positionSnapshot().BTCUSDT === '0.002', 20_000);
+    // An order still open on the exchange is left alone: found in the open orders, not queried.
+    await admin(t.sim, 'user-events', { drop: false });
+    const mark = Number(t.sim.markPrice('BTCUSDT'));
+    const price = (Math.floor((mark * 0.97) / 10) * 10).toFixed(1); // resting, within PERCENT_PRICE
+    void t.bot.kernel.publish('order.request', {
+      type: 'SubmitOrder',
+      ts: Date.now(),
+      intent: { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', price, timeInForce: 'GTC', quantity: '0.002', reduceOnly: false, strategyId: 'operator', refPrice: t.sim.markPrice('BTCUSDT'), clientOrderId: 'pb-fault-rest-1' },
+    });
+    await until('the resting order accepted', () => t.sim.engine.getOrder('pb-fault-rest-1')?.status === 'NEW' && t.bot.kernel.executor.openOrders().length === 1);
+    const before = { ...t.bot.venue.stats };
+    await until('two more audits', () => t.bot.venue.stats.audits >= before.audits + 2, 10_000);
+    expect(t.bot.venue.stats.queries).toBe(before.queries);
+    expect(t.bot.venue.stats.auditSettled).toBe(1);
+    expect(t.bot.kernel.executor.openOrders().map((o) => o.clientOrderId)).toEqual(['pb-fault-rest-1']);
+    await t.stop();
+    expect(t.sim.state().fills.filter((f) => f.clientOrderId === 'pb-fault-lost-1').reduce((a, f) => a + Number(f.quantity), 0)).toBeCloseTo(0.002, 12);
+    expect(dbOrder(t, 'pb-fault-lost-1')).toEqual([{ status: 'FILLED', executed_qty: '0.002' }]);
+  }, 45_000);
 
   it('5xx on the next REST requests during an order → retried safely (queried by client order id before resending): one order on the exchange, FILLED in the database', async () => {
     // Recovery means: the venue treats the 503 on POST /fapi/v1/order as "maybe placed", asks

@@ -56,6 +56,12 @@ export interface LiveTimings extends MarketTimings {
   /** Interval of the order-status poller (unknown outcomes; every open order while the user stream is down), ms. Default 5000. */
   pollMs?: number;
   /**
+   * While the user stream is up, how often the venue compares its unfinished orders with the
+   * exchange's open orders, and how old an order must be to take part (BinanceVenue.audit), ms.
+   * Default 60,000: at most 80 weight a minute (of 2,400) while orders are open, none otherwise.
+   */
+  auditMs?: number;
+  /**
    * Listen-key keepalive interval (PUT /fapi/v1/listenKey), ms. Default 30 minutes: a key lives
    * 60 minutes after its last keepalive (Binance USDⓈ-M "User Data Streams"); the library's own
    * 50-minute keepalive stays on as a second line.
@@ -427,6 +433,8 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
       venueQueries: venue.stats.queries,
       venueUnknownOutcomes: venue.stats.unknownOutcomes,
       venuePolls: venue.stats.polls,
+      venueAudits: venue.stats.audits,
+      venueAuditSettled: venue.stats.auditSettled,
       venueResolved: venue.stats.resolved,
       userStreamUp: userUp ? 1 : 0,
       malformedUserFrames,
@@ -461,7 +469,11 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     userUp = false;
   });
   // Every 5 s: settle orders whose outcome is unknown (always); poll every open order while the
-  // user stream is down. One pass at a time.
+  // user stream is down; while it is up, every auditMs, settle the orders that ended on the
+  // exchange without their stream event (a lost frame). One pass at a time.
+  const auditMs = timings.auditMs ?? 60_000;
+  const auditLog = streakLogger(log, 'comparing open orders with the exchange');
+  let lastAudit = Date.now();
   let polling = false;
   const poller = setInterval(() => {
     if (stopped || polling) return;
@@ -469,6 +481,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     void (async () => {
       await venue.resolvePending().then(() => settleLog.ok(), (err: unknown) => settleLog.fail(err));
       if (!userUp && !stopped) await venue.poll().then(() => pollLog.ok(), (err: unknown) => pollLog.fail(err));
+      else if (userUp && !stopped && Date.now() - lastAudit >= auditMs) {
+        lastAudit = Date.now();
+        await venue.audit(auditMs).then(() => auditLog.ok(), (err: unknown) => auditLog.fail(err));
+      }
     })().finally(() => {
       polling = false;
     });

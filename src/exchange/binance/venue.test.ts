@@ -48,7 +48,7 @@ const http = (status: number, headers: Record<string, string> = {}) => ({ respon
 
 type Step = (() => unknown) | { throw: unknown };
 
-function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[] }) {
+function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[]; open?: () => unknown[] }) {
   const calls: string[] = [];
   const take = (list: Step[] | undefined, what: string) => {
     calls.push(what);
@@ -64,7 +64,10 @@ function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[] }) {
     },
     getOrder: async () => take(script.get, 'GET order'),
     cancelOrder: async () => take(script.cancel, 'DELETE order'),
-    getAllOpenOrders: async () => [],
+    getAllOpenOrders: async () => {
+      calls.push('GET openOrders');
+      return script.open?.() ?? [];
+    },
     getPositionsV3: async () => [],
     getAccountTrades: async () => [],
   };
@@ -88,6 +91,39 @@ function venue(script: { submit?: Step[]; get?: Step[]; cancel?: Step[] }) {
   v.onEvent((e) => events.push(e));
   return { v, calls, events, halts, sleeps, clock };
 }
+
+describe('BinanceVenue.audit (user stream up: orders that ended without their stream event)', () => {
+  it('asks nothing while no accepted order is old enough', async () => {
+    const t = venue({ submit: [() => restOrder()] });
+    expect(await t.v.audit(60_000)).toBe(0); // no order at all
+    await t.v.submit(intent);
+    t.clock.set(t.clock.now() + 59_999);
+    expect(await t.v.audit(60_000)).toBe(0); // accepted, not old enough
+    expect(t.calls).toEqual(['POST order']);
+    expect(t.v.stats.audits).toBe(0);
+  });
+
+  it('leaves an order the exchange lists as open alone, and settles one it does not list from its REST status', async () => {
+    let open = [restOrder()];
+    const t = venue({ submit: [() => restOrder()], get: [() => restOrder({ status: 'CANCELED', updateTime: 1751760130000 })], open: () => open });
+    await t.v.submit(intent);
+    t.clock.set(t.clock.now() + 60_000);
+    expect(await t.v.audit(60_000)).toBe(0);
+    expect(t.calls).toEqual(['POST order', 'GET openOrders']);
+    t.clock.set(t.clock.now() + 30_000);
+    expect(await t.v.audit(60_000)).toBe(0); // checked 30 s ago: not due yet
+    expect(t.calls).toHaveLength(2);
+    open = [];
+    t.clock.set(t.clock.now() + 30_000);
+    expect(await t.v.audit(60_000)).toBe(1);
+    expect(t.calls).toEqual(['POST order', 'GET openOrders', 'GET openOrders', 'GET order']);
+    expect(t.events.at(-1)).toMatchObject({ type: 'OrderCanceled', clientOrderId: intent.clientOrderId });
+    expect(t.v.stats).toMatchObject({ audits: 2, auditSettled: 1 });
+    t.clock.set(t.clock.now() + 120_000);
+    expect(await t.v.audit(60_000)).toBe(0); // settled: never asked about again
+    expect(t.calls).toHaveLength(4);
+  });
+});
 
 describe('BinanceVenue.submit', () => {
   it('accepted: one POST, one OrderAccepted with the int64 id as exact text', async () => {

@@ -110,6 +110,8 @@ interface Tracked {
   unknownSince: number | null;
   /** A submit() of this order is running (the background resolver leaves it alone). */
   submitting: boolean;
+  /** When the order was last compared with the exchange's open orders ({@link BinanceVenue.audit}), or first tracked; local clock, UTC epoch ms. */
+  checkedAt: number;
 }
 
 const TERMINAL = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED']);
@@ -130,7 +132,7 @@ export class BinanceVenue implements Venue {
   /** No REST call before this exchange time (a 429's or 418's Retry-After), UTC epoch ms. */
   private blockedUntil = 0;
   /** Counters for the heartbeat. */
-  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0, externalEvents: 0 };
+  readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0, externalEvents: 0, audits: 0, auditSettled: 0 };
 
   constructor(private readonly o: BinanceVenueOptions) {
     this.attempts = o.attempts ?? 5;
@@ -185,6 +187,7 @@ export class BinanceVenue implements Venue {
         tradeIds: new Set(x.tradeIds ?? []),
         unknownSince: null,
         submitting: false,
+        checkedAt: this.o.clock.now(),
       });
     }
   }
@@ -274,6 +277,7 @@ export class BinanceVenue implements Venue {
       tradeIds: new Set(),
       unknownSince: null,
       submitting: false,
+      checkedAt: this.o.clock.now(),
     };
     this.orders.set(intent.clientOrderId, t);
     t.submitting = true;
@@ -364,7 +368,7 @@ export class BinanceVenue implements Venue {
 
   /** A protective stop, through the Algo Order API (see ./algo-venue.ts). */
   private async submitStop(intent: OrderIntent): Promise<SubmitResult> {
-    const t: Tracked = this.orders.get(intent.clientOrderId) ?? { intent, orderId: null, accepted: false, terminal: false, executed: new Decimal(0), tradeIds: new Set(), unknownSince: null, submitting: false };
+    const t: Tracked = this.orders.get(intent.clientOrderId) ?? { intent, orderId: null, accepted: false, terminal: false, executed: new Decimal(0), tradeIds: new Set(), unknownSince: null, submitting: false, checkedAt: this.o.clock.now() };
     this.orders.set(intent.clientOrderId, t);
     let ctx: AlgoVenueContext;
     try {
@@ -590,6 +594,45 @@ export class BinanceVenue implements Venue {
       await this.settleFromRest(t, q.order);
     }
     for (const p of await this.positions()) this.emit({ type: 'PositionChanged', ts: this.o.clock.now(), position: p } satisfies PositionChanged);
+  }
+
+  /**
+   * While the user-data stream is up: find the orders that ended on the exchange without their
+   * stream event reaching perpbot (a frame lost between Binance and here), and settle them from
+   * REST, as {@link poll} does while the stream is down. Otherwise such an order would stay open
+   * in the executor's book, and hold its symbol, until a reconnect or a restart.
+   *
+   * Only accepted, unfinished orders tracked or last checked at least `minAgeMs` ago are
+   * considered; when there are none, nothing is asked. Otherwise one GET /fapi/v1/openOrders
+   * (weight 40) and the open algo orders (weight 40) are read, and only the considered orders
+   * missing from them are queried one by one (GET /fapi/v1/order, weight 1) and settled. Safe
+   * against a stream event arriving meanwhile: fills are applied once per trade id and a final
+   * status once, whichever path brings them first. Positions are not read here (a REST position
+   * can be older than the stream's last ACCOUNT_UPDATE): fills without a position report are
+   * matched by the executor, which asks the venue for positions when they stay unmatched.
+   * @returns the number of orders settled to a final status
+   * @throws VenueError when the open orders cannot be read (the caller logs and tries later)
+   */
+  async audit(minAgeMs: number): Promise<number> {
+    const now = this.o.clock.now();
+    const due = [...this.orders.values()].filter((t) => t.accepted && !t.terminal && !t.submitting && now - t.checkedAt >= minAgeMs);
+    if (due.length === 0) return 0;
+    this.stats.audits++;
+    const open = new Set((await this.openOrders()).map((o) => o.clientOrderId));
+    let settled = 0;
+    for (const t of due) {
+      t.checkedAt = now;
+      if (t.terminal || open.has(t.intent.clientOrderId)) continue;
+      const q = await this.query(t.intent.symbol, t.intent.clientOrderId);
+      if (q.kind !== 'found') continue;
+      await this.settleFromRest(t, q.order);
+      if (t.terminal) {
+        settled++;
+        this.o.log.warn({ clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, status: q.order.status }, 'order ended on the exchange without its user-data event reaching perpbot: settled from REST');
+      }
+    }
+    this.stats.auditSettled += settled;
+    return settled;
   }
 
   /**

@@ -8,7 +8,7 @@ import type { FaultState } from './types.ts';
 
 /** The fault switches at rest. */
 export function noFaults(): FaultState {
-  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, restHangRequest: null, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [], partialFills: 0, userEventsReorder: false, userEventsDuplicate: false };
+  return { restErrors: 0, restErrorStatus: 503, restHangs: 0, restHangRequest: null, clockSkewMs: 0, orderAckDelayMs: 0, stalled: [], partialFills: 0, userEventsReorder: false, userEventsDuplicate: false, userEventsDrop: false };
 }
 
 /** Install `pruneStalls` and `stalled(stream)` on the context. */
@@ -88,6 +88,7 @@ export function faultAdmin(ctx: SimContext, key: string, body: Record<string, un
     case 'POST /admin/user-events':
       faults.userEventsReorder = body.reorder === true;
       faults.userEventsDuplicate = body.duplicate === true;
+      faults.userEventsDrop = body.drop === true;
       return { ok: true };
     case 'POST /admin/clear-faults':
       Object.assign(faults, noFaults());

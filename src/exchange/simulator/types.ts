@@ -149,6 +149,8 @@ export interface FaultState {
   userEventsReorder: boolean;
   /** Send every user-data event twice. */
   userEventsDuplicate: boolean;
+  /** Send no user-data event (lost in transit; the connection stays up). */
+  userEventsDrop: boolean;
 }
 
 /**

@@ -114,9 +114,11 @@ export function installUserEvents(ctx: SimContext): void {
  * Send one batch of user-data frames (the events of one engine call, in Binance's usual order:
  * ORDER_TRADE_UPDATE, then the ACCOUNT_UPDATE it caused). Fault switches (POST /admin/user-events):
  * `reorder` sends each ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE that caused it (Binance does
- * not order them: ARCHITECTURE.md), `duplicate` sends every frame twice.
+ * not order them: ARCHITECTURE.md), `duplicate` sends every frame twice, `drop` sends none (frames
+ * lost between Binance and the bot, the connection staying up).
  */
 export function flushUserEvents(ctx: SimContext, frames: unknown[]): void {
+  if (ctx.faults.userEventsDrop) return;
   let list = frames;
   if (ctx.faults.userEventsReorder && list.length > 1) {
     const isAccount = (f: unknown): boolean => (f as { e?: unknown }).e === 'ACCOUNT_UPDATE';

@@ -125,6 +125,65 @@ describe('BinanceVenue.audit (user stream up: orders that ended without their st
   });
 });
 
+describe('BinanceVenue.audit of protective stops (algo orders)', () => {
+  const stop = { clientOrderId: 'pb-stop-abc', symbol: 'ETHUSDT', side: 'SELL' as const, type: 'STOP_MARKET' as const, quantity: '0', reduceOnly: true };
+  const algoRow = (algoStatus: string) => ({
+    algoId: 2000000037542090, clientAlgoId: 'pb-stop-abc', algoType: 'CONDITIONAL', orderType: 'STOP_MARKET', symbol: 'ETHUSDT', side: 'SELL',
+    positionSide: 'BOTH', timeInForce: 'GTC', quantity: '0', algoStatus, triggerPrice: '3000.00', price: '0', workingType: 'MARK_PRICE',
+    closePosition: true, reduceOnly: true, createTime: 1751760000000, updateTime: 1751760090000,
+  });
+  function stopVenue(algoStatus: string, openAlgo: unknown[]) {
+    const calls: string[] = [];
+    const clock = new ReplayClock(1751760060000);
+    const v = new BinanceVenue({
+      rest: {
+        submitNewOrder: async () => Promise.reject(new Error('not in this test')),
+        getOrder: async () => {
+          calls.push('GET order');
+          return Promise.reject(binance(-2013, 'Order does not exist.'));
+        },
+        cancelOrder: async () => Promise.reject(new Error('not in this test')),
+        getAllOpenOrders: async () => (calls.push('GET openOrders'), []),
+        getPositionsV3: async () => [],
+        getAccountTrades: async () => [],
+        algo: {
+          submitNewAlgoOrder: async () => Promise.reject(new Error('not in this test')),
+          cancelAlgoOrder: async () => Promise.reject(new Error('not in this test')),
+          getAlgoOrder: async () => (calls.push('GET algoOrder'), algoRow(algoStatus)),
+          getOpenAlgoOrders: async () => (calls.push('GET openAlgoOrders'), openAlgo),
+        },
+      },
+      clock,
+      log: silentLogger(),
+      sleep: async () => undefined,
+    });
+    const events: VenueEvent[] = [];
+    v.onEvent((e) => events.push(e));
+    v.adopt([{ intent: stop, orderId: '2000000037542090', executedQty: '0' }]);
+    clock.set(clock.now() + 60_000);
+    return { v, calls, events };
+  }
+
+  it('a stop the exchange still lists is left alone', async () => {
+    const t = stopVenue('NEW', [algoRow('NEW')]);
+    expect(await t.v.audit(60_000)).toBe(0);
+    expect(t.calls).toEqual(['GET openOrders', 'GET openAlgoOrders']);
+  });
+
+  it('a stop canceled on the exchange (its ALGO_UPDATE lost) is settled as canceled', async () => {
+    const t = stopVenue('CANCELED', []);
+    expect(await t.v.audit(60_000)).toBe(1);
+    expect(t.calls).toEqual(['GET openOrders', 'GET openAlgoOrders', 'GET order', 'GET algoOrder']);
+    expect(t.events).toEqual([expect.objectContaining({ type: 'OrderCanceled', clientOrderId: 'pb-stop-abc' })]);
+  });
+
+  it('a FINISHED algo without its triggered order is not settled from the algo (its order is the truth)', async () => {
+    const t = stopVenue('FINISHED', []);
+    expect(await t.v.audit(60_000)).toBe(0);
+    expect(t.events).toEqual([]);
+  });
+});
+
 describe('BinanceVenue.submit', () => {
   it('accepted: one POST, one OrderAccepted with the int64 id as exact text', async () => {
     const t = venue({ submit: [() => restOrder()] });

@@ -605,13 +605,15 @@ export class BinanceVenue implements Venue {
    * Only accepted, unfinished orders tracked or last checked at least `minAgeMs` ago are
    * considered; when there are none, nothing is asked. Otherwise one GET /fapi/v1/openOrders
    * (weight 40) and the open algo orders (weight 40) are read, and only the considered orders
-   * missing from them are queried one by one (GET /fapi/v1/order, weight 1) and settled. Safe
+   * missing from them are queried one by one (GET /fapi/v1/order, weight 1; a protective stop
+   * that never triggered, GET /fapi/v1/algoOrder) and settled. Safe
    * against a stream event arriving meanwhile: fills are applied once per trade id and a final
    * status once, whichever path brings them first. Positions are not read here (a REST position
    * can be older than the stream's last ACCOUNT_UPDATE): fills without a position report are
    * matched by the executor, which asks the venue for positions when they stay unmatched.
    * @returns the number of orders settled to a final status
-   * @throws VenueError when the open orders cannot be read (the caller logs and tries later)
+   * @throws VenueError when the open orders or an order cannot be read (the caller logs it and
+   *   tries again at the next audit; orders already settled stay settled)
    */
   async audit(minAgeMs: number): Promise<number> {
     const now = this.o.clock.now();
@@ -623,12 +625,14 @@ export class BinanceVenue implements Venue {
     for (const t of due) {
       t.checkedAt = now;
       if (t.terminal || open.has(t.intent.clientOrderId)) continue;
-      const q = await this.query(t.intent.symbol, t.intent.clientOrderId);
-      if (q.kind !== 'found') continue;
-      await this.settleFromRest(t, q.order);
+      // A protective stop that triggered is an order under the same client id; one that did not
+      // is only an algo order (lookup asks for it), settled here when it was canceled or expired.
+      const o = await this.lookup(t.intent.symbol, t.intent.clientOrderId);
+      if (o === null || ('algoStatus' in o && o.status !== 'CANCELED' && o.status !== 'EXPIRED')) continue;
+      await this.settleFromRest(t, o);
       if (t.terminal) {
         settled++;
-        this.o.log.warn({ clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, status: q.order.status }, 'order ended on the exchange without its user-data event reaching perpbot: settled from REST');
+        this.o.log.warn({ clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, status: o.status }, 'order ended on the exchange without its user-data event reaching perpbot: settled from REST');
       }
     }
     this.stats.auditSettled += settled;

@@ -40,6 +40,7 @@ import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../ex
 import { VenueError, toVenueError } from './errors.ts';
 import { mapAccountUpdate, mapExternalOrderInfo, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
 import { backoffDelay, type RateLimitTracker } from './retry.ts';
+import { readUserTrades } from './user-trades.ts';
 import { mapAlgoUpdate } from './algo-mapper.ts';
 import { cancelAlgoStop, lookupAlgo, openAlgoOrders, submitAlgoStop, type AlgoRestPort, type AlgoVenueContext } from './algo-venue.ts';
 
@@ -696,35 +697,11 @@ export class BinanceVenue implements Venue {
   }
 
   /**
-   * Trades of `symbol` from `startTime` (UTC epoch ms) on, oldest first (GET /fapi/v1/userTrades).
-   * Binance answers for windows of at most 7 days, so the span is walked window by window up to a
-   * day past now; a full page (1,000) continues from the last trade id.
+   * Trades of `symbol` from `startTime` (UTC epoch ms) on, oldest first (GET /fapi/v1/userTrades,
+   * walked in 7-day windows and 1,000-trade pages: ./user-trades.ts).
    */
-  async trades(symbol: Symbol, startTime: number, clientOrderIdOf: (orderId: string) => string | undefined): Promise<Fill[]> {
-    const WEEK = 7 * 86_400_000 - 1;
-    const end = this.o.clock.now() + 86_400_000;
-    const out: Fill[] = [];
-    const seen = new Set<string>();
-    for (let from = startTime; from <= end; from += WEEK + 1) {
-      let page: Fill[];
-      let fromId: string | undefined;
-      do {
-        await this.throttle(5, 0);
-        const params: { symbol: string; startTime?: number; endTime?: number; fromId?: string; limit: number } = { symbol, limit: 1000 };
-        if (fromId === undefined) {
-          params.startTime = from;
-          params.endTime = Math.min(from + WEEK, end);
-        } else params.fromId = fromId;
-        page = mapUserTrades(await this.o.rest.getAccountTrades(params), clientOrderIdOf);
-        for (const f of page) {
-          if (f.time > Math.min(from + WEEK, end) || seen.has(f.tradeId)) continue;
-          seen.add(f.tradeId);
-          out.push(f);
-        }
-        fromId = page.length === 1000 ? (BigInt(page[page.length - 1]!.tradeId) + 1n).toString() : undefined;
-      } while (fromId !== undefined);
-    }
-    return out.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : BigInt(a.tradeId) > BigInt(b.tradeId) ? 1 : 0));
+  trades(symbol: Symbol, startTime: number, clientOrderIdOf: (orderId: string) => string | undefined): Promise<Fill[]> {
+    return readUserTrades({ rest: this.o.rest, now: () => this.o.clock.now(), throttle: (w, n) => this.throttle(w, n) }, symbol, startTime, clientOrderIdOf);
   }
 
 }

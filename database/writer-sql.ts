@@ -34,6 +34,11 @@ export const SQL = {
     ON CONFLICT (run_id, client_order_id) DO UPDATE SET status = 'DENIED', denied_check = excluded.denied_check,
       reason = excluded.reason, updated_at = excluded.updated_at
     WHERE orders.status = 'PENDING_NEW'`,
+  // A denial of an intent never written ahead: recorded, but never over an existing row of the id.
+  insertDenied: `INSERT INTO orders (${ORDER_COLUMNS})
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
+      @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
+    ON CONFLICT (run_id, client_order_id) DO NOTHING`,
   orderExists: `SELECT 1 FROM orders WHERE run_id = ? AND client_order_id = ?`,
   insertExternalOrder: `INSERT INTO orders (${ORDER_COLUMNS}, external)
     VALUES (@runId, @clientOrderId, @orderId, @symbol, @side, @type, @quantity, @price, NULL, NULL, @reduceOnly,

@@ -233,6 +233,23 @@ describe('RecordWriter: the life of an order', () => {
     expect(w.stats().orders).toBe(1);
   });
 
+  it('a denial never overwrites an order written ahead earlier (maybe sent), unless this process wrote it and stopped it', () => {
+    const w = started();
+    const sent = intent('pb-sent-before-a-restart');
+    const stopped = intent('pb-written-then-halted');
+    expect(w.writeIntentNow(sent)).toBe(true);
+    expect(w.writeIntentNow(stopped)).toBe(true);
+    // after a restart, the same signal decided again (same deterministic id) is denied: the
+    // earlier order stays open, for reconciliation to settle from the exchange
+    w.orderEvent({ type: 'OrderDenied', ts: T0 + 5, intent: sent, check: 'tradingState', reason: 'starting' });
+    // this process wrote the intent ahead, then a halt stopped it before sending: DENIED
+    w.orderEvent({ type: 'OrderDenied', ts: T0 + 5, intent: stopped, check: 'tradingState', reason: 'halted while written ahead', writtenAhead: true });
+    w.flush();
+    const byId = Object.fromEntries(ordersForRun(db, RUN).map((o) => [o.clientOrderId, o.status]));
+    expect(byId).toEqual({ 'pb-sent-before-a-restart': 'PENDING_NEW', 'pb-written-then-halted': 'DENIED' });
+    expect(openOrders(db, RUN).map((o) => o.clientOrderId)).toEqual(['pb-sent-before-a-restart']);
+  });
+
   it('records rejections with code and reason, cancels and expiries; a status never moves backwards', () => {
     const w = started();
     const a = intent('a'), b = intent('b'), c = intent('c');

@@ -331,8 +331,9 @@ export class RecordWriter {
    * Buffer an order event; applied in arrival order at the next flush:
    * - OrderSubmitted: insert the order, status PENDING_NEW (no-op when the row exists, e.g.
    *   written ahead by {@link writeIntentNow});
-   * - OrderDenied: insert with status DENIED, `denied_check` and `reason` (a PENDING_NEW row
-   *   becomes DENIED);
+   * - OrderDenied: insert with status DENIED, `denied_check` and `reason`; an existing row of the
+   *   id changes only when the denial says `writtenAhead` (a PENDING_NEW row becomes DENIED):
+   *   otherwise that row is an earlier process's order, which may be on the exchange;
    * - OrderAccepted: set `order_id`, PENDING_NEW → NEW;
    * - OrderRejected: REJECTED with `reject_code` and `reason` (from PENDING_NEW or NEW);
    * - OrderFilled: insert the fill (no-op when (run, symbol, tradeId) exists); for a new fill,
@@ -514,7 +515,7 @@ export class RecordWriter {
         return;
       case 'OrderDenied': {
         const existed = s.orderExists.get(runId, e.intent.clientOrderId) !== undefined;
-        s.upsertDenied.run({ ...this.orderParams(e.intent, e.ts), check: e.check, reason: e.reason });
+        (e.writtenAhead === true ? s.upsertDenied : s.insertDenied).run({ ...this.orderParams(e.intent, e.ts), check: e.check, reason: e.reason });
         if (!existed) delta.orders++;
         return;
       }

@@ -272,6 +272,8 @@ describe('Executor: asynchronous write-ahead', () => {
     expect(h.sent).toHaveLength(0);
     const denied = h.events.filter((e) => e.type === 'OrderDenied').map((e) => (e.type === 'OrderDenied' ? `${e.intent.symbol} ${e.check}` : ''));
     expect(denied).toEqual(['BTCUSDT journal', 'ETHUSDT duplicate']);
+    // neither was written ahead by this process: an earlier row of the id (the duplicate's) is kept
+    expect(h.events.filter((e) => e.type === 'OrderDenied' && e.writtenAhead)).toEqual([]);
     expect(h.executor.openOrders()).toEqual([]);
     // the symbols are free again: a new signal on BTCUSDT is decided (and waits for its commit)
     h.signal('BTCUSDT', 'LONG', 2);
@@ -293,6 +295,8 @@ describe('Executor: asynchronous write-ahead', () => {
     expect(h.sent).toHaveLength(0);
     const d = h.events.find((e) => e.type === 'OrderDenied');
     expect(d?.type === 'OrderDenied' && d.check).toBe('tradingState');
+    // written ahead by this process and never sent: its row may become DENIED
+    expect(d?.type === 'OrderDenied' && d.writtenAhead).toBe(true);
     expect(h.executor.openOrders()).toEqual([]);
   });
 

@@ -28,6 +28,7 @@ import { clientOrderIdFor } from './client-order-id.ts';
 import { Lanes } from './lanes.ts';
 import { POSITION_REPORT_OVERDUE_MS, type ExecutorDeps, type ExecutorStats, type OpenOrder, type RoundTrip, type Trip } from './executor-types.ts';
 import type {
+  OrderDenied,
   MarkPriceUpdated,
   OrderEvent,
   OrderIntent,
@@ -488,7 +489,7 @@ export class Executor {
       const late = tradingStateCheck(intent, this.risk.view(intent, this.d.clock.now(), nowPos, this.openPositionCount(), this.projected(intent.symbol, nowPos), this.funding.get(intent.symbol)), this.d.limits);
       if (late) {
         this.closeOrder(intent.clientOrderId);
-        this.deny(intent, 'tradingState', `${late.reason} (${this.risk.haltReason}; it changed while the order was written ahead: not sent)`);
+        this.deny(intent, 'tradingState', `${late.reason} (${this.risk.haltReason}; it changed while the order was written ahead: not sent)`, true);
         return false;
       }
     }
@@ -506,11 +507,14 @@ export class Executor {
     }
   }
 
-  private deny(intent: OrderIntent, check: string, reason: string): void {
+  /** @param writtenAhead the intent was written ahead by this process (see OrderDenied.writtenAhead) */
+  private deny(intent: OrderIntent, check: string, reason: string, writtenAhead = false): void {
     this.stats.denied++;
     this.stats.deniedByCheck[check] = (this.stats.deniedByCheck[check] ?? 0) + 1;
     this.d.log.debug({ clientOrderId: intent.clientOrderId, symbol: intent.symbol, check, reason }, 'order denied');
-    void this.d.bus.publish('order.update', { type: 'OrderDenied', ts: this.d.clock.now(), intent, check, reason });
+    const e: OrderDenied = { type: 'OrderDenied', ts: this.d.clock.now(), intent, check, reason };
+    if (writtenAhead) e.writtenAhead = true;
+    void this.d.bus.publish('order.update', e);
   }
 
   /** The position of `symbol` once every open order of it has filled (signed, base asset). */

@@ -267,6 +267,13 @@ export interface OrderDenied {
   intent: OrderIntent;
   check: string;
   reason: string;
+  /**
+   * True when this process wrote the intent ahead (and then stopped it before sending): a
+   * PENDING_NEW row of it becomes DENIED. Otherwise the denial never touches an existing row of
+   * that client order id: that row is an order an earlier process wrote ahead and may have sent
+   * (a signal decided again after a restart carries the same deterministic id).
+   */
+  writtenAhead?: boolean;
 }
 
 /** Part or all of an order was executed. */

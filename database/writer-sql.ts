@@ -12,6 +12,12 @@ export const CANDLE_ROW = '(?,?,?,?,?,?,?,?,?,?)';
 const ORDER_COLUMNS =
   'run_id, client_order_id, order_id, symbol, side, type, quantity, price, stop_price, time_in_force, reduce_only, strategy_id, signal_id, ref_price, status, executed_qty, cum_quote, avg_price, reject_code, reason, denied_check, created_at, updated_at';
 
+/** A DENIED order row; the conflict action follows. */
+const INSERT_DENIED = `INSERT INTO orders (${ORDER_COLUMNS})
+    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
+      @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
+    ON CONFLICT (run_id, client_order_id)`;
+
 /** The writer's other statements, by name (prepared once per writer). */
 export const SQL = {
   insertRun: `INSERT INTO runs (id, mode, started_at, ended_at, status, config_json, summary_json)
@@ -28,17 +34,12 @@ export const SQL = {
     VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
       @strategyId, @signalId, @refPrice, 'PENDING_NEW', '0', '0', NULL, NULL, NULL, NULL, @createdAt, @updatedAt)
     ON CONFLICT (run_id, client_order_id) DO NOTHING`,
-  upsertDenied: `INSERT INTO orders (${ORDER_COLUMNS})
-    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
-      @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
-    ON CONFLICT (run_id, client_order_id) DO UPDATE SET status = 'DENIED', denied_check = excluded.denied_check,
+  // A denial of an intent this process wrote ahead and stopped: its PENDING_NEW row becomes DENIED.
+  upsertDenied: `${INSERT_DENIED} DO UPDATE SET status = 'DENIED', denied_check = excluded.denied_check,
       reason = excluded.reason, updated_at = excluded.updated_at
     WHERE orders.status = 'PENDING_NEW'`,
-  // A denial of an intent never written ahead: recorded, but never over an existing row of the id.
-  insertDenied: `INSERT INTO orders (${ORDER_COLUMNS})
-    VALUES (@runId, @clientOrderId, NULL, @symbol, @side, @type, @quantity, @price, @stopPrice, @timeInForce, @reduceOnly,
-      @strategyId, @signalId, @refPrice, 'DENIED', '0', '0', NULL, NULL, @reason, @check, @createdAt, @updatedAt)
-    ON CONFLICT (run_id, client_order_id) DO NOTHING`,
+  // Any other denial: recorded, but never over an existing row of the id (an earlier order).
+  insertDenied: `${INSERT_DENIED} DO NOTHING`,
   orderExists: `SELECT 1 FROM orders WHERE run_id = ? AND client_order_id = ?`,
   insertExternalOrder: `INSERT INTO orders (${ORDER_COLUMNS}, external)
     VALUES (@runId, @clientOrderId, @orderId, @symbol, @side, @type, @quantity, @price, NULL, NULL, @reduceOnly,

@@ -51,21 +51,17 @@ function pemKey(secret: string): KeyObject {
 }
 
 /**
- * Sign a request's query string, synchronously (the promise is already settled).
+ * Sign a request's query string, synchronously (async only because the library awaits a promise).
  * @param message the serialised parameters, as the library passes them (`a=1&b=2…&timestamp=…`)
  * @param secret the API secret: an HMAC secret or a PEM private key (Ed25519 or RSA)
  * @returns the value of the `signature` parameter: hex for HMAC, URL-encoded base64 for PEM keys
  * @throws Error (as a rejected promise) when a PEM secret cannot be read; the message does not
  *   contain the secret
  */
-export function signRequest(message: string, secret: string): Promise<string> {
-  try {
-    const type = signKeyType(secret);
-    if (type === 'HMAC') return Promise.resolve(createHmac('sha256', secret).update(message).digest('hex'));
-    const key = pemKey(secret);
-    const signature = type === 'Ed25519' ? sign(null, Buffer.from(message), key) : sign('sha256', Buffer.from(message), key);
-    return Promise.resolve(encodeURIComponent(signature.toString('base64')));
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
+export async function signRequest(message: string, secret: string): Promise<string> {
+  const type = signKeyType(secret);
+  if (type === 'HMAC') return createHmac('sha256', secret).update(message).digest('hex');
+  const key = pemKey(secret);
+  const signature = type === 'Ed25519' ? sign(null, Buffer.from(message), key) : sign('sha256', Buffer.from(message), key);
+  return encodeURIComponent(signature.toString('base64'));
 }

@@ -106,6 +106,10 @@ export async function startPaperBot(extraEnv: Record<string, string> = {}): Prom
     PERPBOT_API_PORT: String(port),
     PERPBOT_API_TOKEN_FILE: paths.tokenFile,
     PERPBOT_DAILY_SUMMARY_CRON: '',
+    // The warm-up back-fill covers the simulator's 300 klines of history at any hour: by default it
+    // reaches back to the UTC session's start or 60 minutes, so between 00:00 and ~05:00 UTC the
+    // bot would start with fewer klines than the tests count on.
+    PERPBOT_LIVE_WARMUP_MINUTES: '300',
     ...extraEnv,
   };
   let out = '';

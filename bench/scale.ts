@@ -30,7 +30,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { candlesRecorded, cpuSeconds, rssMb, sleep, startBotCli, startSimulatorCli, stopChild, symbolsFromExchangeInfo, waitFor, writeKlineCsv } from './helpers/processes.ts';
+import { candlesRecorded, cpuSeconds, rssMb, threadCpuSeconds, sleep, startBotCli, startSimulatorCli, stopChild, symbolsFromExchangeInfo, waitFor, writeKlineCsv } from './helpers/processes.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : def);
@@ -69,6 +69,7 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     }
     await sleep(settleMs);
     const botCpu0 = cpuSeconds(bot.child.pid!);
+    const threads0 = threadCpuSeconds(bot.child.pid!);
     const simCpu0 = cpuSeconds(sim.child.pid!);
     const rss0 = rssMb(bot.child.pid!);
     const w0 = Date.now();
@@ -87,6 +88,18 @@ async function runOnce(n: number, dir: string, csv: string, speed: number, steps
     const botCpu = ((cpuSeconds(bot.child.pid!) - botCpu0) / wall) * 100;
     const simCpu = ((cpuSeconds(sim.child.pid!) - simCpu0) / wall) * 100;
     const rss = rssMb(bot.child.pid!);
+    // Where the bot's CPU went, by thread (% of one core over the window).
+    const threads1 = threadCpuSeconds(bot.child.pid!);
+    const pct = (s: number) => (s / wall) * 100;
+    const byThread = [...threads1]
+      .map(([t, s]) => {
+        const b = threads0.get(t) ?? { user: 0, system: 0 };
+        return { t: t === `node#${bot.child.pid}` ? 'main' : t, user: pct(s.user - b.user), system: pct(s.system - b.system) };
+      })
+      .filter((x) => x.user + x.system >= 0.05)
+      .sort((a, b) => b.user + b.system - (a.user + a.system))
+      .map((x) => `${x.t} ${x.user.toFixed(2)} user + ${x.system.toFixed(2)} sys`);
+    console.log(`bot CPU by thread, % of one core: ${byThread.join('; ')}`);
     // Klines the simulator closed in the window, and the bot's rows for them (they may lag a few
     // s: counted again until all are there or 30 s passed).
     const closedPerSymbol = state1.klineIndex - state0.klineIndex;

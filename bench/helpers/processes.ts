@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
@@ -47,6 +47,26 @@ export function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/**
+ * CPU seconds of each thread of a process, user and system, keyed by thread name (`comm`; Node
+ * names most of its threads `node`) and thread id: `node#1234`. The main thread's id is the
+ * process id. Threads that exited are not counted. Linux only (`/proc/<pid>/task`).
+ */
+export function threadCpuSeconds(pid: number): Map<string, { user: number; system: number }> {
+  const out = new Map<string, { user: number; system: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'));
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      out.set(`${name}#${tid}`, { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS });
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return out;
 }
 
 /** Resident set size of a process (VmRSS), MB (2^20 bytes); NaN when unreadable. */

@@ -53,7 +53,7 @@ function capturingLogger() {
   return { log: pino({ level: 'debug' }, stream), lines };
 }
 
-function liveConfig(dir: string, url: string, wsUrl: string, symbols: string[]) {
+function liveConfig(dir: string, url: string, wsUrl: string, symbols: string[], overrides: Record<string, unknown> = {}) {
   return loadConfig({
     env: { BINANCE_BASE_URL: url, BINANCE_WS_URL: wsUrl },
     dotenvFile: null,
@@ -64,13 +64,14 @@ function liveConfig(dir: string, url: string, wsUrl: string, symbols: string[]) 
       symbols,
       'risk.fundingBlackoutMinutes': '0',
       strategies: [{ id: 'vwap-adx', name: 'vwap-adx', params: { allowLong: false, allowShort: false } }],
+      ...overrides,
     },
   });
 }
 
-async function withBot(symbols: string[], url: string, wsUrl: string, timings: Parameters<typeof startLive>[5], log = capturingLogger()) {
+async function withBot(symbols: string[], url: string, wsUrl: string, timings: Parameters<typeof startLive>[5], log = capturingLogger(), overrides: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'perpbot-streams-'));
-  const config = liveConfig(dir, url, wsUrl, symbols);
+  const config = liveConfig(dir, url, wsUrl, symbols, overrides);
   const bot: RunningLiveBot = await startLive(config, log.log, RULES, symbols, KEYS, timings);
   cleanup.push(async () => {
     await bot.stop();
@@ -169,7 +170,7 @@ describe('live streams (simulator on 127.0.0.1)', () => {
     expect((bot.kernel.healthSnapshot().counters as Record<string, number>).listenKeyKeepalives).toBe(keepalives);
   }, 120_000);
 
-  it('spreads many symbols over several connections (2 streams per symbol, ≤ live.streamsPerConnection each)', async () => {
+  it('spreads many symbols over several connections; from 50 symbols mark prices come from the one all-market stream', async () => {
     const symbols = RULES.symbols().filter((s) => s.endsWith('USDT')).slice(0, 130);
     // One short kline file reused under every name (parsing 130 full files would dominate the test).
     const dir = mkdtempSync(join(tmpdir(), 'perpbot-streams-data-'));
@@ -178,10 +179,32 @@ describe('live streams (simulator on 127.0.0.1)', () => {
     writeFileSync(csv, readFileSync(BTC, 'utf8').split('\n').slice(0, 400).join('\n') + '\n');
     const sim: Simulator = await startSimulator({ data: symbols.map((s) => `${s}=${csv}`), history: 60, speed: 60 });
     cleanup.push(() => sim.close());
-    const { bot, source } = await withBot(symbols, sim.url, sim.wsUrl, {});
-    expect(source.connectionCount).toBe(2); // 260 streams, 200 per connection
+    // live.markPriceStreams auto: 130 symbols take the all-market stream, so a connection holds
+    // 99 kline streams plus (on the first) the all-market one.
+    const { bot, source } = await withBot(symbols, sim.url, sim.wsUrl, {}, capturingLogger(), { 'live.streamsPerConnection': '100' });
+    expect(source.connectionCount).toBe(2);
+    const marked = new Set<string>();
+    bot.kernel.bus.consume('market.markPrice.*', (m) => void marked.add(m.symbol), { name: 'test-marks' });
     await bot.ready;
-    await until('frames on every symbol', () => symbols.every((s) => source.health()[s]!.messages > 0), 90_000);
+    await until('klines and mark prices on every symbol', () => symbols.every((s) => source.health()[s]!.messages > 0) && marked.size === symbols.length, 90_000);
+    const streams = sim.state().connections.streams;
+    expect(streams).toContain('!markPrice@arr@1s');
+    expect(streams.filter((s) => s.includes('@markPrice'))).toEqual([]);
+    expect(streams.filter((s) => s.endsWith('@kline_1m'))).toHaveLength(130);
     expect((bot.kernel.healthSnapshot().counters as Record<string, number>).restRateLimited).toBe(0);
   }, 180_000);
+
+  it('live.markPriceStreams perSymbol: 2 streams per symbol, ≤ live.streamsPerConnection each', async () => {
+    const symbols = RULES.symbols().filter((s) => s.endsWith('USDT')).slice(0, 6);
+    const sim: Simulator = await startSimulator({ data: symbols.map((s) => `${s}=${BTC}`), history: 60, speed: 60 });
+    cleanup.push(() => sim.close());
+    const { bot, source } = await withBot(symbols, sim.url, sim.wsUrl, {}, capturingLogger(), { 'live.streamsPerConnection': '4', 'live.markPriceStreams': 'perSymbol' });
+    expect(source.connectionCount).toBe(3); // 12 streams, 4 per connection
+    const marked = new Set<string>();
+    bot.kernel.bus.consume('market.markPrice.*', (m) => void marked.add(m.symbol), { name: 'test-marks' });
+    await bot.ready;
+    await until('mark prices on every symbol', () => marked.size === symbols.length, 60_000);
+    expect(sim.state().connections.streams.filter((s) => s.endsWith('@markPrice@1s'))).toHaveLength(6);
+    expect(sim.state().connections.market).toBe(3);
+  }, 120_000);
 });

@@ -59,6 +59,7 @@ export const ENV_KEYS: Record<string, { key: string; kind: Kind; secret?: boolea
   PERPBOT_LIVE_STREAM_SILENCE_MS: { key: 'live.streamSilenceMs', kind: 'string' },
   PERPBOT_LIVE_ROTATE_AFTER_MINUTES: { key: 'live.rotateAfterMinutes', kind: 'string' },
   PERPBOT_LIVE_STREAMS_PER_CONNECTION: { key: 'live.streamsPerConnection', kind: 'string' },
+  PERPBOT_LIVE_MARK_PRICE_STREAMS: { key: 'live.markPriceStreams', kind: 'string' },
   PERPBOT_LIVE_RECONNECT_MAX_MS: { key: 'live.reconnectMaxMs', kind: 'string' },
   PERPBOT_LIVE_LIMIT_ORDER_TTL_MS: { key: 'live.limitOrderTtlMs', kind: 'string' },
   PERPBOT_LIVE_ORDER_ATTEMPTS: { key: 'live.orderAttempts', kind: 'string' },

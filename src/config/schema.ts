@@ -200,6 +200,12 @@ export const configSchema = z.strictObject({
        * connection's subscription in one message.
        */
       streamsPerConnection: positiveInt('streams, 2–1024').pipe(z.number().min(2, 'expected 2–1024').max(1024, 'expected 2–1024')).default(200),
+      /**
+       * How mark prices are subscribed: `perSymbol` (`<symbol>@markPrice@1s`, a frame per symbol a
+       * second), `allMarket` (one `!markPrice@arr@1s` frame a second for every symbol), or `auto`:
+       * all-market from 50 symbols on, where it costs the bot less.
+       */
+      markPriceStreams: z.enum(['auto', 'perSymbol', 'allMarket']).default('auto'),
       /** Longest wait between websocket reconnect attempts (exponential back-off from 0.5 s, jittered), ms. */
       reconnectMaxMs: positiveInt('milliseconds ≥ 1').pipe(z.number().min(500, 'expected ≥ 500')).default(30_000),
       /** LIMIT orders still open after this long are canceled, ms. */

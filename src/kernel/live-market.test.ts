@@ -9,7 +9,7 @@ import { projectPath } from '../core/paths.ts';
 import { RestGate } from '../exchange/binance/rest-gate.ts';
 import { RateLimitTracker } from '../exchange/binance/retry.ts';
 import { startSimulator, type Simulator } from '../exchange/simulator/server.ts';
-import { restKlineFetcher } from './live-market.ts';
+import { markPriceStreamsFor, restKlineFetcher } from './live-market.ts';
 
 const BTC = projectPath('data/klines/BTCUSDT-1m-2025-07-06_2025-07-17.csv');
 const MINUTE = 60_000;
@@ -49,5 +49,16 @@ describe('restKlineFetcher (the back-fill of live and paper)', () => {
     const { fetch } = fetcherAt(() => to + MINUTE - 30_000);
     const ks = await fetch('BTCUSDT', to - 4 * MINUTE, to);
     expect(ks.map((k) => k.openTime)).toEqual([0, 1, 2, 3, 4].map((i) => to - (4 - i) * MINUTE));
+  });
+});
+
+describe('markPriceStreamsFor (live.markPriceStreams)', () => {
+  it('auto takes the all-market stream from 50 symbols on; an explicit setting is kept whatever the count', () => {
+    expect(markPriceStreamsFor('auto', 1)).toBe('perSymbol');
+    expect(markPriceStreamsFor('auto', 49)).toBe('perSymbol');
+    expect(markPriceStreamsFor('auto', 50)).toBe('allMarket');
+    expect(markPriceStreamsFor('auto', 500)).toBe('allMarket');
+    expect(markPriceStreamsFor('perSymbol', 500)).toBe('perSymbol');
+    expect(markPriceStreamsFor('allMarket', 1)).toBe('allMarket');
   });
 });

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { Clock, WallClock } from '../core/clock.ts';
 import type { Kline, Symbol } from '../core/types.ts';
-import { BinanceMarketSource, CLOSED_MARGIN_MS } from '../market/binance-source.ts';
+import { ALL_MARKET_MARK_PRICES_FROM, BinanceMarketSource, CLOSED_MARGIN_MS, type MarkPriceStreams } from '../market/binance-source.ts';
 import { buildWebsocketClientOptions, describeConnection, type BinanceConnectionSettings } from '../exchange/binance/client-options.ts';
 import { mapKlineFrame, mapMarkPriceFrame, mapRestKlines } from '../exchange/binance/mapper.ts';
 import { libraryLogger } from './live-setup.ts';
@@ -50,6 +50,7 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
     rotateAfterMs: timings.rotateAfterMs ?? config.live.rotateAfterMinutes * MINUTE,
     reconnect: timings.reconnect ?? { baseMs: 500, maxMs: config.live.reconnectMaxMs },
     streamsPerConnection: config.live.streamsPerConnection,
+    markPriceStreams: markPriceStreamsFor(config.live.markPriceStreams, symbols.length),
     ...(timings.sleep ? { sleep: timings.sleep } : {}),
     log: log.child({ component: 'market' }),
     // The warm-up (back-fill of every symbol) is over: give its garbage back (./heap.ts), a
@@ -59,6 +60,16 @@ export function marketSource(settings: BinanceConnectionSettings, symbols: Symbo
       setTimeout(() => void collectGarbage(log, 'the warm-up'), 1_000).unref();
     },
   });
+}
+
+/**
+ * The mark price subscription for `symbols` symbols: the configured one, or with `auto` the
+ * all-market stream from {@link ALL_MARKET_MARK_PRICES_FROM} symbols on (one frame a second
+ * instead of one per symbol).
+ */
+export function markPriceStreamsFor(setting: Config['live']['markPriceStreams'], symbols: number): MarkPriceStreams {
+  if (setting !== 'auto') return setting;
+  return symbols >= ALL_MARKET_MARK_PRICES_FROM ? 'allMarket' : 'perSymbol';
 }
 
 /**

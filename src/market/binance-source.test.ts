@@ -14,7 +14,7 @@ import type { Kline, MarkPriceUpdated } from '../core/types.ts';
 import { silentLogger } from '../logging/logger.ts';
 import { mapKlineFrame, mapMarkPriceFrame } from '../exchange/binance/mapper.ts';
 import { parseBinanceJson } from '../exchange/binance/json.ts';
-import { BinanceMarketSource } from './binance-source.ts';
+import { BinanceMarketSource, type MarkPriceStreams } from './binance-source.ts';
 import type { MarketFeed } from './source.ts';
 
 const rows = (file: string, n: number) =>
@@ -25,6 +25,11 @@ const rows = (file: string, n: number) =>
     .map((l) => l.split(','));
 const BTC = rows('BTCUSDT-1m-2025-07-06_2025-07-17.csv', 10);
 const ETH = rows('ETHUSDT-1m-2025-07-06_2025-07-17.csv', 10);
+
+/** A Binance markPriceUpdate event of `symbol` at `price`. */
+function markEvent(symbol: string, price: string) {
+  return { e: 'markPriceUpdate', E: 1751760061000, s: symbol, p: price, i: price, P: price, r: '0.00010000', T: 1751788800000 };
+}
 
 /** A Binance kline event for CSV row `r` (open_time,open,high,low,close,volume). */
 function klineEvent(symbol: string, r: string[], closed: boolean) {
@@ -40,19 +45,28 @@ interface FakeBinance {
   url: string;
   sockets: WebSocket[];
   subscribed: string[][];
+  /** Send on the newest connection. */
   send(stream: string, data: unknown): void;
+  /** Send on the newest connection subscribed to `stream`. */
+  sendOn(stream: string, data: unknown): void;
   close(): Promise<void>;
 }
 
 async function fakeBinance(): Promise<FakeBinance> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
+  const topicsOf = new Map<WebSocket, string[]>();
   const f: FakeBinance = {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     sockets: [],
     subscribed: [],
     send(stream, data) {
       const ws = f.sockets[f.sockets.length - 1]!;
+      ws.send(JSON.stringify({ stream, data }));
+    },
+    sendOn(stream, data) {
+      const ws = f.sockets.filter((w) => topicsOf.get(w)?.includes(stream)).at(-1);
+      if (!ws) throw new Error(`no connection is subscribed to ${stream}`);
       ws.send(JSON.stringify({ stream, data }));
     },
     close: () =>
@@ -68,6 +82,7 @@ async function fakeBinance(): Promise<FakeBinance> {
       const m = JSON.parse(buf.toString()) as { method: string; params: string[]; id: number };
       if (m.method === 'SUBSCRIBE') {
         f.subscribed.push(m.params);
+        topicsOf.set(ws, [...(topicsOf.get(ws) ?? []), ...m.params]);
         ws.send(JSON.stringify({ result: null, id: m.id }));
       }
     });
@@ -102,7 +117,7 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailures?: number; feedThrowsAt?: number; onWarmedUp?: () => void } = {}) {
+async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailures?: number; feedThrowsAt?: number; onWarmedUp?: () => void; markPriceStreams?: MarkPriceStreams; streamsPerConnection?: number } = {}) {
   let failuresLeft = opts.fetchFailures ?? 0;
   const server = await fakeBinance();
   const fetchCalls: Array<[string, number, number]> = [];
@@ -128,6 +143,8 @@ async function setup(opts: { silenceMs?: number; fetched?: Kline[]; fetchFailure
     log: silentLogger(),
     sleep: () => new Promise((r) => setTimeout(r, 5)),
     ...(opts.onWarmedUp ? { onWarmedUp: opts.onWarmedUp } : {}),
+    ...(opts.markPriceStreams ? { markPriceStreams: opts.markPriceStreams } : {}),
+    ...(opts.streamsPerConnection ? { streamsPerConnection: opts.streamsPerConnection } : {}),
   });
   const c = collectingFeed();
   if (opts.feedThrowsAt !== undefined) {
@@ -247,5 +264,51 @@ describe('BinanceMarketSource (real binance WebsocketClient, local server)', () 
     await until(() => t.klines.length === 2);
     expect(t.klines.map((k) => k.split(':')[0])).toEqual(BTC.slice(1, 3).map((r) => `BTCUSDT@${r[0]}`));
     expect(t.source.stats.feedErrors).toBe(1);
+  });
+
+  it('allMarket: one !markPrice@arr@1s instead of a stream per symbol; only its own symbols are mapped from the all-market frame', async () => {
+    const t = await setup({ markPriceStreams: 'allMarket' });
+    expect(t.server.subscribed[0]!.sort()).toEqual(['!markPrice@arr@1s', 'btcusdt@kline_1m', 'ethusdt@kline_1m']);
+    // Binance's frame carries every symbol of the exchange; XRPUSDT's entry is not ours (its
+    // malformed price is never looked at).
+    t.server.send('!markPrice@arr@1s', [markEvent('BTCUSDT', '108160.10000000'), markEvent('XRPUSDT', 'abc'), markEvent('ETHUSDT', '2515.26000000')]);
+    await until(() => t.marks.length === 2);
+    expect(t.marks.map((m) => `${m.symbol}:${m.markPrice}`)).toEqual(['BTCUSDT:108160.10000000', 'ETHUSDT:2515.26000000']);
+    expect(t.source.stats).toMatchObject({ frames: 1, malformed: 0 });
+    expect(t.source.health().ETHUSDT).toMatchObject({ state: 'connected', messages: 1 });
+    // A malformed entry of ours is counted on its symbol; the other entries still go out.
+    t.server.send('!markPrice@arr@1s', [markEvent('BTCUSDT', 'abc'), markEvent('ETHUSDT', '2516.00000000')]);
+    await until(() => t.marks.length === 3);
+    expect(t.marks[2]).toMatchObject({ symbol: 'ETHUSDT', markPrice: '2516.00000000' });
+    expect(t.source.stats.malformed).toBe(1);
+    expect(t.source.health().BTCUSDT!.errors).toBe(1);
+    // Klines still come per symbol.
+    t.server.send('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, true));
+    await until(() => t.klines.length === 1);
+  });
+
+  it('allMarket: a silent all-market stream replaces the connection that carries it, not the one whose klines still flow', async () => {
+    // 2 streams per connection: BTC's klines and the all-market stream on the first, ETH's klines on the second.
+    const t = await setup({ markPriceStreams: 'allMarket', streamsPerConnection: 2, silenceMs: 400 });
+    await until(() => t.server.subscribed.length === 2);
+    expect(t.source.connectionCount).toBe(2);
+    expect(t.server.subscribed.map((p) => [...p].sort())).toEqual(expect.arrayContaining([['!markPrice@arr@1s', 'btcusdt@kline_1m'], ['ethusdt@kline_1m']]));
+    let marks = true;
+    const tick = setInterval(() => {
+      t.server.sendOn('btcusdt@kline_1m', klineEvent('BTCUSDT', BTC[0]!, false));
+      t.server.sendOn('ethusdt@kline_1m', klineEvent('ETHUSDT', ETH[0]!, false));
+      if (marks) t.server.sendOn('!markPrice@arr@1s', [markEvent('BTCUSDT', '108160.1'), markEvent('ETHUSDT', '2515.26')]);
+    }, 100);
+    cleanup.push(() => clearInterval(tick));
+    // Everything flowing: nothing is replaced.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(t.source.stats.reconnects).toBe(0);
+    expect(t.server.subscribed).toHaveLength(2);
+    // The all-market stream stops; both kline streams go on.
+    marks = false;
+    await until(() => t.server.subscribed.length >= 3, 5_000);
+    // ETH's mark prices went silent too (they come on the first connection): stale, but its own connection stays.
+    expect(t.source.stats.staleStreams).toBeGreaterThanOrEqual(2);
+    expect(t.server.subscribed.slice(2).every((p) => p.includes('!markPrice@arr@1s'))).toBe(true);
   });
 });

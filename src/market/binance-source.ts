@@ -1,7 +1,9 @@
 /**
- * Binance USDⓈ-M market data for paper and live: `<symbol>@kline_1m` and `<symbol>@markPrice@1s`
- * over the `binance` library's WebsocketClient (the current /market/stream URL scheme), mapped
- * from RAW frames (never the library's beautified ones, which turn prices into floats).
+ * Binance USDⓈ-M market data for paper and live: `<symbol>@kline_1m` and mark prices every second,
+ * either `<symbol>@markPrice@1s` per symbol or one `!markPrice@arr@1s` for all (see
+ * {@link MarkPriceStreams}), over the `binance` library's WebsocketClient (the current
+ * /market/stream URL scheme), mapped from RAW frames (never the library's beautified ones, which
+ * turn prices into floats).
  *
  * What it guarantees the kernel:
  * - closed klines reach the feed once each, in time order per symbol, with no minute skipped:
@@ -13,7 +15,8 @@
  * - a malformed frame is counted on its stream and logged; it never stops the source.
  *
  * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
- * (kline/candlestick streams, mark price stream, "A single connection is only valid for 24 hours").
+ * (kline/candlestick streams, mark price stream, mark price stream for all market, "A single
+ * connection is only valid for 24 hours").
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
@@ -22,6 +25,7 @@ import type { Kline, MarkPriceUpdated, Symbol } from '../core/types.ts';
 import type { SourceHealth } from '../health/heartbeat.ts';
 import type { MarketDataSource, MarketFeed } from './source.ts';
 import { backoffDelay } from '../exchange/binance/retry.ts';
+import { KlineBackfill } from './kline-backfill.ts';
 
 const MINUTE = 60_000;
 
@@ -33,9 +37,6 @@ const MINUTE = 60_000;
  */
 export const CLOSED_MARGIN_MS = 2_000;
 
-/** Back-off between attempts of a failed back-fill, ms: 1 s doubling to 30 s, with jitter. */
-const BACKFILL_RETRY_MS = { first: 1_000, max: 30_000 } as const;
-
 /**
  * Streams per connection. Binance allows 1024 streams per connection and 10 incoming messages
  * per second per connection; the `binance` library sends at most 250 topics per SUBSCRIBE
@@ -46,6 +47,30 @@ const BACKFILL_RETRY_MS = { first: 1_000, max: 30_000 } as const;
  * second", "300 connections per attempt every 5 minutes per IP").
  */
 export const DEFAULT_STREAMS_PER_CONNECTION = 200;
+
+/**
+ * How mark prices are subscribed:
+ * - `perSymbol`: `<symbol>@markPrice@1s` for each symbol, a frame per symbol a second (2 streams
+ *   per symbol with its klines);
+ * - `allMarket`: one `!markPrice@arr@1s` on the first connection, a single frame a second with
+ *   every symbol of the exchange (~560 entries, ~90 KB), of which only the source's are mapped
+ *   (1 stream per symbol with its klines, plus this one).
+ * Beyond a few dozen symbols one frame a second costs less than a frame per symbol: see
+ * {@link ALL_MARKET_MARK_PRICES_FROM}.
+ * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream-for-All-market
+ */
+export type MarkPriceStreams = 'perSymbol' | 'allMarket';
+
+/** The all-market mark price stream (every symbol, every second). */
+export const ALL_MARKET_MARK_PRICE_STREAM = '!markPrice@arr@1s';
+
+/**
+ * From this many symbols the live kernel subscribes mark prices through the all-market stream
+ * (config `live.markPriceStreams: auto`). Measured on the 2-core dev VM: a per-symbol frame costs
+ * the bot ~15 µs all in (socket read, the library, parsing, health), the all-market frame with
+ * 560 entries ~0.7 ms, so the all-market frame is the cheaper from about 45 symbols on.
+ */
+export const ALL_MARKET_MARK_PRICES_FROM = 50;
 
 /** Default reconnect back-off of a market connection: 0.5 s doubling to 30 s, full jitter. */
 export const DEFAULT_RECONNECT = { baseMs: 500, maxMs: 30_000 } as const;
@@ -85,8 +110,10 @@ export interface BinanceMarketSourceOptions {
   fetchKlines: (symbol: Symbol, fromOpenTime: number, toOpenTime: number) => Promise<Kline[]>;
   /** Maps a raw kline frame (throws a DataError naming the field when malformed). */
   mapKline: (raw: unknown) => Kline;
-  /** Maps a raw markPriceUpdate frame. */
+  /** Maps a raw markPriceUpdate frame (one event: a per-symbol frame or an all-market entry). */
   mapMarkPrice: (raw: unknown) => MarkPriceUpdated;
+  /** How mark prices are subscribed. Default `perSymbol`. */
+  markPriceStreams?: MarkPriceStreams;
   /** Wall clock (corrected by the exchange offset), UTC epoch ms. */
   clock: Clock;
   /** A stream silent this long is stale and its connection replaced, ms. */
@@ -97,9 +124,13 @@ export interface BinanceMarketSourceOptions {
    */
   rotateAfterMs: number;
   log: Logger;
-  /** Waits between back-fill attempts and silent-connection replacements (tests shorten it). Default: a timer. */
+  /** Waits between back-fill attempts (tests shorten it). Default: a timer that {@link BinanceMarketSource.stop} ends early. */
   sleep?: (ms: number) => Promise<void>;
-  /** Streams per connection, 2..1024 (2 per symbol). Default {@link DEFAULT_STREAMS_PER_CONNECTION}. */
+  /**
+   * Streams per connection, 2..1024: 2 per symbol with `perSymbol` mark prices, 1 per symbol
+   * (and the all-market stream on the first connection) with `allMarket`. Default
+   * {@link DEFAULT_STREAMS_PER_CONNECTION}.
+   */
   streamsPerConnection?: number;
   /** Reconnect back-off of a connection, ms (tests shorten it). Default {@link DEFAULT_RECONNECT}. */
   reconnect?: { baseMs: number; maxMs: number };
@@ -135,10 +166,13 @@ export interface BinanceSourceStats {
   reconnectAttempts: number;
 }
 
-/** Topics of one symbol. */
-export function topicsFor(symbol: Symbol): string[] {
+/**
+ * Topics of one symbol: its 1m klines, and its mark price stream unless mark prices come from
+ * the all-market stream.
+ */
+export function topicsFor(symbol: Symbol, markPrices: MarkPriceStreams = 'perSymbol'): string[] {
   const s = symbol.toLowerCase();
-  return [`${s}@kline_1m`, `${s}@markPrice@1s`];
+  return markPrices === 'perSymbol' ? [`${s}@kline_1m`, `${s}@markPrice@1s`] : [`${s}@kline_1m`];
 }
 
 /** One websocket connection and the symbols whose streams it carries. */
@@ -160,7 +194,10 @@ interface Shard {
 /** What a frame of one symbol updates (see BinanceMarketSource `streamsOf`). */
 interface SymbolStreams {
   health: SourceHealth;
+  /** The connection of the symbol's kline stream. */
   shard: Shard;
+  /** The connection of its mark prices: `shard`, or the first one with the all-market stream. */
+  markShard: Shard;
   /** Wall time of the last frame of the symbol's kline stream, ms (0: none since (re)connecting). */
   klineAt: number;
   /** Wall time of the last frame of its mark price stream, ms (0: none since (re)connecting). */
@@ -184,19 +221,18 @@ export class BinanceMarketSource implements MarketDataSource {
   private feed: MarketFeed | null = null;
   /** Feed calls are chained per symbol: a symbol's back-fill finishes before its newer klines go out; other symbols never wait. */
   private readonly chains = new Map<Symbol, Promise<void>>();
-  /** Symbols whose back-fill is failing now (logged once when the first starts, once when the last recovers). */
-  private readonly failing = new Set<Symbol>();
-  private backfillsInFlight = 0;
+  /** REST back-fills (bounded concurrency, retried with back-off). */
+  private readonly backfill: KlineBackfill;
+  /** {@link deliver} bound, for the back-fill. */
+  private readonly deliverOne = (k: Kline): Promise<void> => this.deliver(k);
   /** Symbols whose first closed kline after start-up has not been fed yet; null once none is left. */
   private warming: Set<Symbol> | null;
-  private readonly backfillQueue: Array<() => void> = [];
-  /** Pending back-off waits, ended by {@link stop}. */
-  private readonly wakeSleepers = new Set<() => void>();
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = false;
   private done: (() => void) | null = null;
   private readonly random: () => number;
   private readonly reconnect: { baseMs: number; maxMs: number };
+  private readonly markPrices: MarkPriceStreams;
 
   /** @throws RangeError when `streamsPerConnection` is outside 2..1024 */
   constructor(private readonly o: BinanceMarketSourceOptions) {
@@ -205,16 +241,19 @@ export class BinanceMarketSource implements MarketDataSource {
     this.warming = o.symbols.length > 0 ? new Set(o.symbols) : null;
     this.random = o.random ?? Math.random;
     this.reconnect = o.reconnect ?? DEFAULT_RECONNECT;
+    this.backfill = new KlineBackfill({ fetchKlines: o.fetchKlines, concurrency: o.backfillConcurrency ?? 8, stats: this.stats, log: o.log, random: this.random, ...(o.sleep ? { sleep: o.sleep } : {}) });
     const streams = o.streamsPerConnection ?? DEFAULT_STREAMS_PER_CONNECTION;
     if (!(Number.isInteger(streams) && streams >= 2 && streams <= 1024)) throw new RangeError(`streamsPerConnection must be an integer in 2..1024, got ${streams}`);
-    const perShard = Math.floor(streams / 2);
+    this.markPrices = o.markPriceStreams ?? 'perSymbol';
+    // With the all-market stream, each connection keeps one stream free for it (the first carries it).
+    const perShard = this.markPrices === 'perSymbol' ? Math.floor(streams / 2) : streams - 1;
     for (const s of o.symbols) {
       this.state[s] = { state: 'connecting', lastMessageAt: null, ageMs: null, lastEventTime: null, messages: 0, errors: 0 };
     }
     for (let i = 0; i * perShard < o.symbols.length || (i === 0 && o.symbols.length === 0); i++) {
       const shard: Shard = { index: i, symbols: o.symbols.slice(i * perShard, (i + 1) * perShard), client: null as unknown as MarketWsClient, connectedAt: 0, open: false, down: null, silentReplacements: 0, replaceNotBefore: 0 };
       this.shards.push(shard);
-      for (const s of shard.symbols) this.streamsOf.set(s, { health: this.state[s]!, shard, klineAt: 0, markAt: 0 });
+      for (const s of shard.symbols) this.streamsOf.set(s, { health: this.state[s]!, shard, markShard: this.markPrices === 'perSymbol' ? shard : this.shards[0]!, klineAt: 0, markAt: 0 });
     }
   }
 
@@ -253,9 +292,7 @@ export class BinanceMarketSource implements MarketDataSource {
     this.watchdog = null;
     for (const shard of this.shards) this.closeClient(shard.client);
     for (const h of Object.values(this.state)) h.state = 'disconnected';
-    for (const wake of this.backfillQueue.splice(0)) wake();
-    for (const wake of this.wakeSleepers) wake();
-    this.wakeSleepers.clear();
+    this.backfill.stop();
     void Promise.all([...this.chains.values()]).finally(() => this.done?.());
   }
 
@@ -292,7 +329,10 @@ export class BinanceMarketSource implements MarketDataSource {
     if (changed) this.feed?.healthChanged();
   }
 
-  /** Open shard's connection with a fresh client and subscribe its streams (one SUBSCRIBE message). */
+  /**
+   * Open shard's connection with a fresh client and subscribe its streams (one SUBSCRIBE
+   * message), the all-market mark price stream included on the first.
+   */
   private connect(shard: Shard): void {
     const client = this.o.newClient(shard.index);
     shard.client = client;
@@ -300,7 +340,8 @@ export class BinanceMarketSource implements MarketDataSource {
     this.stats.connections++;
     if (client.options) client.options.reconnectTimeout = this.reconnect.baseMs;
     this.attach(shard, client);
-    const topics = shard.symbols.flatMap(topicsFor);
+    const topics = shard.symbols.flatMap((s) => topicsFor(s, this.markPrices));
+    if (this.markPrices === 'allMarket' && shard.index === 0 && topics.length > 0) topics.push(ALL_MARKET_MARK_PRICE_STREAM);
     if (topics.length === 0) return;
     client.subscribe(topics, this.o.wsKey).catch((err: unknown) => {
       this.o.log.debug({ err, connection: shard.index }, `subscribing to market streams failed: ${errorMessage(err)}; the library retries on reconnect`);
@@ -355,21 +396,40 @@ export class BinanceMarketSource implements MarketDataSource {
     });
   }
 
+  /**
+   * One frame: an event, or the all-market mark price frame, which the library hands over as an
+   * array of events (every symbol of the exchange: only the source's are looked at).
+   */
   private onFrame(message: unknown): void {
     this.stats.frames++;
+    if (!Array.isArray(message)) {
+      this.onEvent(message, false);
+      return;
+    }
+    for (const event of message) this.onEvent(event, true);
+  }
+
+  /** One event of a frame; `ofAllMarket`: an entry of the all-market frame. */
+  private onEvent(message: unknown, ofAllMarket: boolean): void {
     const frame = (message ?? {}) as { e?: unknown; s?: unknown; k?: { x?: unknown } };
     const e = frame.e;
     const symbol = frame.s;
     const st = typeof symbol === 'string' ? this.streamsOf.get(symbol) : undefined;
+    // Another symbol's entry in the all-market frame: not ours, and not mapped.
+    if (ofAllMarket && st === undefined && typeof symbol === 'string') return;
     if (st !== undefined) {
       const wall = Date.now();
       const h = st.health;
       h.messages++;
       h.lastMessageAt = wall;
       if (h.state === 'stale' || h.state === 'connecting') this.setState('connected', [symbol as string]);
-      st.shard.silentReplacements = 0;
-      if (e === 'kline') st.klineAt = wall;
-      else if (e === 'markPriceUpdate') st.markAt = wall;
+      if (e === 'kline') {
+        st.klineAt = wall;
+        st.shard.silentReplacements = 0;
+      } else if (e === 'markPriceUpdate') {
+        st.markAt = wall;
+        st.markShard.silentReplacements = 0;
+      }
     }
     // Only closed klines are used: an update of the forming kline (x false; Binance sends one
     // every 250 ms per symbol, 4 of every 5 market frames) is counted above and mapped no further
@@ -402,7 +462,7 @@ export class BinanceMarketSource implements MarketDataSource {
         this.stats.duplicates++;
         return;
       }
-      if (last !== undefined && k.openTime > last + MINUTE) await this.backfill(k.symbol, last + MINUTE, k.openTime - MINUTE);
+      if (last !== undefined && k.openTime > last + MINUTE) await this.backfill.run(k.symbol, last + MINUTE, k.openTime - MINUTE, this.deliverOne);
       if (this.stopped) return;
       await this.deliver(k);
       if (this.warming !== null && this.warming.delete(k.symbol) && this.warming.size === 0) {
@@ -423,80 +483,6 @@ export class BinanceMarketSource implements MarketDataSource {
     await this.feed?.klines([k]);
   }
 
-  /** Waits `ms` (the injected sleep, else a timer that {@link stop} ends early). */
-  private sleep(ms: number): Promise<void> {
-    if (this.o.sleep) return this.o.sleep(ms);
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeSleepers.delete(wake);
-        resolve();
-      }, ms);
-      t.unref?.();
-      const wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-      this.wakeSleepers.add(wake);
-    });
-  }
-
-  /** Wait for one of the `backfillConcurrency` back-fill slots. */
-  private async slot(): Promise<void> {
-    if (this.backfillsInFlight < (this.o.backfillConcurrency ?? 8)) {
-      this.backfillsInFlight++;
-      return;
-    }
-    await new Promise<void>((r) => this.backfillQueue.push(r));
-    this.backfillsInFlight++;
-  }
-
-  private release(): void {
-    this.backfillsInFlight--;
-    this.backfillQueue.shift()?.();
-  }
-
-  /**
-   * Fetch and feed the closed klines of `symbol` with openTime in [from, to]. A failed request is
-   * retried with back-off (1 s doubling to 30 s, jittered) until it succeeds or the source stops;
-   * meanwhile this symbol's later klines wait (signals on them are then refused as stale by the
-   * executor), other symbols' do not. Minutes the exchange itself does not return (an exchange
-   * outage) are not asked again: the next kline follows them. Failures are logged once when the
-   * first symbol starts failing and once when the last recovers (then at debug level).
-   */
-  private async backfill(symbol: Symbol, from: number, to: number): Promise<void> {
-    if (to < from) return;
-    for (let attempt = 1; !this.stopped; attempt++) {
-      let ks: Kline[] | null = null;
-      let wait = 0;
-      await this.slot();
-      try {
-        if (this.stopped) return;
-        ks = await this.o.fetchKlines(symbol, from, to);
-      } catch (err) {
-        if (this.stopped || (err as { name?: unknown } | null)?.name === 'StoppedError') return; // the bot is stopping
-        this.stats.backfillFailures++;
-        wait = Math.max(BACKFILL_RETRY_MS.first, backoffDelay(attempt, BACKFILL_RETRY_MS.first, BACKFILL_RETRY_MS.max, true, this.random));
-        if (this.failing.size === 0) this.o.log.error({ symbol, from, to }, `kline back-fill failing: ${errorMessage(err)}; retrying with back-off up to ${BACKFILL_RETRY_MS.max / 1000} s (that symbol's later klines wait; logged again once all recover)`);
-        else this.o.log.debug({ symbol, attempt, retryInMs: wait }, `kline back-fill failed again: ${errorMessage(err)}`);
-        this.failing.add(symbol);
-      } finally {
-        this.release();
-      }
-      if (ks === null) {
-        await this.sleep(wait);
-        continue;
-      }
-      if (this.failing.delete(symbol) && this.failing.size === 0) this.o.log.info({ failures: this.stats.backfillFailures }, 'kline back-fill recovered for every symbol');
-      for (const k of ks) {
-        if (k.closed && k.openTime >= from && k.openTime <= to) {
-          this.stats.backfilled++;
-          await this.deliver(k);
-        }
-      }
-      return;
-    }
-  }
-
   /** After a (re)connection: back-fill each symbol of the shard from its last closed kline to the last closed minute. */
   private resync(shard: Shard): void {
     const lastClosedMinute = Math.floor((this.o.clock.now() - CLOSED_MARGIN_MS) / MINUTE) * MINUTE - MINUTE;
@@ -508,7 +494,7 @@ export class BinanceMarketSource implements MarketDataSource {
       this.enqueue(s, async () => {
         // The chain may have fed newer klines meanwhile: start from where it is now.
         const now = this.lastClosed.get(s);
-        if (now !== undefined && now < lastClosedMinute) await this.backfill(s, now + MINUTE, lastClosedMinute);
+        if (now !== undefined && now < lastClosedMinute) await this.backfill.run(s, now + MINUTE, lastClosedMinute, this.deliverOne);
       });
     }
     this.o.log.debug({ connection: shard.index, queued }, 'market streams connected; back-fill queued');
@@ -516,31 +502,38 @@ export class BinanceMarketSource implements MarketDataSource {
 
   /**
    * Every stream is watched on its own: a kline stream that stalls while the mark prices of the
-   * same symbol keep flowing is as stale as a dead connection. Only an OPEN connection is
-   * replaced for silence (a closed one is already reconnecting with back-off), and repeated
-   * replacements without a frame in between back off too. Connections also rotate before 24 h.
+   * same symbol keep flowing is as stale as a dead connection. A silent stream marks its symbol
+   * stale and its connection silent: the kline stream's own, and for mark prices the
+   * connection that carries them (with `allMarket`, the first, whatever connection the symbol's
+   * klines are on). Only an OPEN connection is judged and replaced for silence (a closed one is
+   * already reconnecting with back-off), and repeated replacements without a frame in between
+   * back off too. Connections also rotate before 24 h.
    */
   private checkHealth(): void {
     if (this.stopped) return;
     const now = Date.now();
     let changed = false;
+    const silentShards = new Set<Shard>();
     for (const shard of this.shards) {
       if (!shard.open) continue;
-      let silent = false;
       for (const s of shard.symbols) {
         const st = this.streamsOf.get(s)!;
         const h = st.health;
-        const kline = Math.max(st.klineAt, shard.connectedAt);
-        const mark = Math.max(st.markAt, shard.connectedAt);
-        if (now - Math.min(kline, mark) > this.o.silenceMs) {
-          silent = true;
-          if (h.state !== 'stale') {
-            h.state = 'stale';
-            this.stats.staleStreams++;
-            changed = true;
-          }
+        const klineSilent = now - Math.max(st.klineAt, shard.connectedAt) > this.o.silenceMs;
+        const markSilent = st.markShard.open && now - Math.max(st.markAt, st.markShard.connectedAt) > this.o.silenceMs;
+        if (!klineSilent && !markSilent) continue;
+        if (klineSilent) silentShards.add(shard);
+        if (markSilent) silentShards.add(st.markShard);
+        if (h.state !== 'stale') {
+          h.state = 'stale';
+          this.stats.staleStreams++;
+          changed = true;
         }
       }
+    }
+    for (const shard of this.shards) {
+      if (!shard.open) continue;
+      const silent = silentShards.has(shard);
       const rotateAt = shard.connectedAt + this.o.rotateAfterMs + Math.min(shard.index * 10_000, this.o.rotateAfterMs / 10);
       if (silent && now >= shard.replaceNotBefore) {
         shard.silentReplacements++;
@@ -559,10 +552,9 @@ export class BinanceMarketSource implements MarketDataSource {
     this.stats.reconnects++;
     const old = shard.client;
     shard.connectedAt = Date.now();
-    for (const s of shard.symbols) {
-      const st = this.streamsOf.get(s)!;
-      st.klineAt = 0;
-      st.markAt = 0;
+    for (const st of this.streamsOf.values()) {
+      if (st.shard === shard) st.klineAt = 0;
+      if (st.markShard === shard) st.markAt = 0;
     }
     this.closeClient(old);
     this.connect(shard);

@@ -26,6 +26,10 @@
  * Events reach listeners once each: OrderAccepted once per order, a fill once per trade id, a
  * terminal status once, whether it came from the stream, the REST answer or a poll.
  *
+ * Settling orders from REST (the query by client order id, unknown outcomes, the poll while the
+ * stream is down, the audit while it is up) is in ./order-settlement.ts; protective stops (algo
+ * orders) in ./algo-venue.ts.
+ *
  * Source: https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api
  * (New Order, Query Order, Cancel Order), .../user-data-streams (Event Order Update), and the
  * error-code page (-2013, -2011, -4116, -1021, 418/429).
@@ -33,15 +37,15 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 import { Decimal } from '../../core/decimal.ts';
-import { errorMessage } from '../../core/errors.ts';
-import type { ExternalOrderInfo, Fill, OrderEvent, OrderIntent, Position, PositionChanged, Symbol } from '../../core/types.ts';
+import type { ExternalOrderInfo, Fill, OrderEvent, OrderIntent, Position, Symbol } from '../../core/types.ts';
 import { isPerpbotClientOrderId } from '../../../executor/client-order-id.ts';
 import type { SubmitResult, Venue, VenueEvent, VenueListener } from '../../../executor/venue.ts';
 import { VenueError, toVenueError } from './errors.ts';
-import { mapAccountUpdate, mapExternalOrderInfo, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, mapUserTrades, type VenueOrder } from './mapper.ts';
+import { mapAccountUpdate, mapExternalOrderInfo, mapOrderTradeUpdate, mapPositionRisks, mapRestOpenOrders, mapRestOrder, type VenueOrder } from './mapper.ts';
 import { backoffDelay, type RateLimitTracker } from './retry.ts';
 import { readUserTrades } from './user-trades.ts';
 import { mapAlgoUpdate } from './algo-mapper.ts';
+import { auditOrders, pollOrders, queryOrder, resolvePending, settleFromRest, settleUnknown, type SettlementContext, type TrackedOrder } from './order-settlement.ts';
 import { cancelAlgoStop, lookupAlgo, openAlgoOrders, submitAlgoStop, type AlgoRestPort, type AlgoVenueContext } from './algo-venue.ts';
 
 /** The REST calls the venue makes (the `binance` USDMClient satisfies it through a thin adapter). */
@@ -90,31 +94,6 @@ export interface BinanceVenueOptions {
   recvWindowMs?: number;
 }
 
-/**
- * Margin past a request's recvWindow before its absence is trusted, ms: clock-offset error and
- * the matching engine's own queue.
- */
-const ABSENCE_GRACE_MS = 1_000;
-
-/** What the venue knows of an order it placed or adopted. */
-interface Tracked {
-  intent: Pick<OrderIntent, 'clientOrderId' | 'symbol' | 'side' | 'type' | 'quantity' | 'reduceOnly'>;
-  orderId: string | null;
-  accepted: boolean;
-  terminal: boolean;
-  executed: Decimal;
-  tradeIds: Set<string>;
-  /**
-   * Exchange time (UTC epoch ms) of the last POST of this order whose outcome is unknown, or
-   * null: no POST may be pending. An absence (-2013) is final only after this + recvWindow.
-   */
-  unknownSince: number | null;
-  /** A submit() of this order is running (the background resolver leaves it alone). */
-  submitting: boolean;
-  /** When the order was last compared with the exchange's open orders ({@link BinanceVenue.audit}), or first tracked; local clock, UTC epoch ms. */
-  checkedAt: number;
-}
-
 const TERMINAL = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'REJECTED']);
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -122,7 +101,7 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export class BinanceVenue implements Venue {
   readonly name = 'binance';
   private readonly listeners: VenueListener[] = [];
-  private readonly orders = new Map<string, Tracked>();
+  private readonly orders = new Map<string, TrackedOrder>();
   private readonly attempts: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
@@ -135,10 +114,34 @@ export class BinanceVenue implements Venue {
   /** Counters for the heartbeat. */
   readonly stats = { submitted: 0, retries: 0, queries: 0, unknownOutcomes: 0, resolved: 0, rejected: 0, duplicatesAdopted: 0, polls: 0, externalEvents: 0, audits: 0, auditSettled: 0 };
 
+  /** What ./order-settlement.ts borrows: this venue's orders, budget and events. */
+  private readonly settlement: SettlementContext;
+
   constructor(private readonly o: BinanceVenueOptions) {
     this.attempts = o.attempts ?? 5;
     this.sleep = o.sleep ?? defaultSleep;
     this.random = o.random ?? Math.random;
+    this.settlement = {
+      rest: o.rest,
+      orders: this.orders,
+      clock: o.clock,
+      log: o.log,
+      sleep: this.sleep,
+      random: this.random,
+      backoffBaseMs: o.backoffBaseMs ?? 250,
+      backoffMaxMs: o.backoffMaxMs ?? 10_000,
+      recvWindowMs: o.recvWindowMs ?? 5_000,
+      stats: this.stats,
+      throttle: (w, n) => this.throttle(w, n),
+      observe: (ve) => this.observe(ve),
+      accept: (t, orderId) => this.accept(t, orderId),
+      reject: (t, ve) => this.reject(t, ve),
+      apply: (events) => this.apply(events),
+      emit: (e) => this.emit(e),
+      lookup: (symbol, id) => this.lookup(symbol, id),
+      openOrders: () => this.openOrders(),
+      positions: () => this.positions(),
+    };
   }
 
   /** Orders whose outcome is unknown now (sent, no answer yet), with since when (exchange time, UTC epoch ms). */
@@ -177,7 +180,7 @@ export class BinanceVenue implements Venue {
    * `tradeIds`: the trades of the order the database already has, so a poll that re-reads them
    * does not report them again.
    */
-  adopt(orders: ReadonlyArray<{ intent: Tracked['intent']; orderId: string | null; executedQty: string; tradeIds?: readonly string[] }>): void {
+  adopt(orders: ReadonlyArray<{ intent: TrackedOrder['intent']; orderId: string | null; executedQty: string; tradeIds?: readonly string[] }>): void {
     for (const x of orders) {
       this.orders.set(x.intent.clientOrderId, {
         intent: x.intent,
@@ -236,11 +239,6 @@ export class BinanceVenue implements Venue {
     return ve;
   }
 
-  /** Exchange time after which an order whose last POST began at `sentAt` can no longer appear. */
-  private absenceFinalAt(sentAt: number): number {
-    return sentAt + (this.o.recvWindowMs ?? 5_000) + ABSENCE_GRACE_MS;
-  }
-
   private params(intent: OrderIntent): Record<string, string | number | boolean> {
     const p: Record<string, string | number | boolean> = {
       symbol: intent.symbol,
@@ -269,7 +267,7 @@ export class BinanceVenue implements Venue {
   async submit(intent: OrderIntent): Promise<SubmitResult> {
     this.stats.submitted++;
     if (intent.type === 'STOP_MARKET') return this.submitStop(intent);
-    const t: Tracked = this.orders.get(intent.clientOrderId) ?? {
+    const t: TrackedOrder = this.orders.get(intent.clientOrderId) ?? {
       intent,
       orderId: null,
       accepted: false,
@@ -289,7 +287,7 @@ export class BinanceVenue implements Venue {
     }
   }
 
-  private async submitAttempts(t: Tracked, intent: OrderIntent): Promise<SubmitResult> {
+  private async submitAttempts(t: TrackedOrder, intent: OrderIntent): Promise<SubmitResult> {
     let last: VenueError | null = null;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (attempt > 1) {
@@ -309,7 +307,7 @@ export class BinanceVenue implements Venue {
         last = ve;
         if (ve.binanceCode === -4116) {
           // Already placed (our id is deterministic): find it and adopt it.
-          const found = await this.query(intent.symbol, intent.clientOrderId);
+          const found = await queryOrder(this.settlement, intent.symbol, intent.clientOrderId);
           if (found.kind === 'found') {
             this.stats.duplicatesAdopted++;
             t.unknownSince = null;
@@ -330,7 +328,7 @@ export class BinanceVenue implements Venue {
         if (ve.kind === 'unknown_outcome' || ve.kind === 'timeout' || ve.kind === 'network' || ve.kind === 'server') {
           // The order may exist: ask before anything else; never resend on a guess.
           t.unknownSince = sentAt;
-          const found = await this.settleUnknown(t);
+          const found = await settleUnknown(this.settlement, t);
           if (found === 'found') return { accepted: true, orderId: t.orderId! };
           if (found === 'unknown') {
             this.stats.unknownOutcomes++;
@@ -369,7 +367,7 @@ export class BinanceVenue implements Venue {
 
   /** A protective stop, through the Algo Order API (see ./algo-venue.ts). */
   private async submitStop(intent: OrderIntent): Promise<SubmitResult> {
-    const t: Tracked = this.orders.get(intent.clientOrderId) ?? { intent, orderId: null, accepted: false, terminal: false, executed: new Decimal(0), tradeIds: new Set(), unknownSince: null, submitting: false, checkedAt: this.o.clock.now() };
+    const t: TrackedOrder = this.orders.get(intent.clientOrderId) ?? { intent, orderId: null, accepted: false, terminal: false, executed: new Decimal(0), tradeIds: new Set(), unknownSince: null, submitting: false, checkedAt: this.o.clock.now() };
     this.orders.set(intent.clientOrderId, t);
     let ctx: AlgoVenueContext;
     try {
@@ -388,36 +386,10 @@ export class BinanceVenue implements Venue {
   }
 
   /** The outcome stays unknown: count it and throw (resolvePending settles it later). */
-  private giveUp(t: Tracked, ve: VenueError): never {
+  private giveUp(t: TrackedOrder, ve: VenueError): never {
     this.stats.unknownOutcomes++;
     this.o.log.error({ clientOrderId: t.intent.clientOrderId }, `order outcome unknown after every attempt (${ve.message}); resolved in the background`);
     throw ve;
-  }
-
-  /**
-   * After an unknown outcome: query by client order id. Found → accepted and brought up to date.
-   * Absent (-2013) → trusted only once the last POST's recvWindow has run out (waits for it,
-   * then asks again). The query fails → unknown.
-   */
-  private async settleUnknown(t: Tracked): Promise<'found' | 'absent' | 'unknown'> {
-    for (let asked = 1; ; asked++) {
-      const q = await this.query(t.intent.symbol, t.intent.clientOrderId);
-      if (q.kind === 'unknown') return 'unknown';
-      if (q.kind === 'found') {
-        t.unknownSince = null;
-        this.accept(t, q.order.orderId);
-        // Its fills so far: a failure here is not an unknown outcome (the order is known to
-        // exist); the stream, or the next poll, brings them.
-        await this.settleFromRest(t, q.order).catch((err: unknown) => this.o.log.warn({ clientOrderId: t.intent.clientOrderId }, `reading the fills of an adopted order failed: ${errorMessage(err)}`));
-        return 'found';
-      }
-      const wait = this.absenceFinalAt(t.unknownSince ?? 0) - this.o.clock.now();
-      if (wait <= 0 || asked >= 2) {
-        t.unknownSince = null;
-        return 'absent';
-      }
-      await this.sleep(wait); // then ask once more: that answer is final
-    }
   }
 
   /**
@@ -426,56 +398,18 @@ export class BinanceVenue implements Venue {
    * recvWindow has run out → `OrderRejected` (never placed), so the executor stops waiting on it.
    * The kernel calls this on an interval, whether or not the user-data stream is up.
    */
-  async resolvePending(): Promise<void> {
-    for (const t of [...this.orders.values()]) {
-      if (t.terminal || t.accepted || t.submitting || t.unknownSince === null) continue;
-      const r = await this.settleUnknown(t);
-      if (r === 'absent') {
-        this.stats.resolved++;
-        this.o.log.warn({ clientOrderId: t.intent.clientOrderId }, 'order whose outcome was unknown was never placed: rejected');
-        this.reject(
-          t,
-          new VenueError('never placed: the exchange does not know the order (-2013) after its recvWindow ran out', {
-            kind: 'business',
-            binanceCode: -2013,
-            httpStatus: 400,
-            retryable: false,
-            retryAfterMs: null,
-            action: 'none',
-            request: 'GET /fapi/v1/order',
-          }),
-        );
-      } else if (r === 'found') this.stats.resolved++;
-    }
+  resolvePending(): Promise<void> {
+    return resolvePending(this.settlement);
   }
 
-  /** GET the order by client order id: found, not found (-2013), or unknown (the query failed). */
-  private async query(symbol: Symbol, clientOrderId: string): Promise<{ kind: 'found'; order: VenueOrder } | { kind: 'absent' } | { kind: 'unknown'; error: VenueError }> {
-    let lastErr: VenueError | null = null;
-    for (let i = 0; i < 3; i++) {
-      if (i > 0) await this.sleep(backoffDelay(i, this.o.backoffBaseMs ?? 250, this.o.backoffMaxMs ?? 10_000, true, this.random));
-      this.stats.queries++;
-      await this.throttle(1, 0);
-      try {
-        return { kind: 'found', order: mapRestOrder(await this.o.rest.getOrder({ symbol, origClientOrderId: clientOrderId })) };
-      } catch (err) {
-        const ve = this.observe(toVenueError(err, { method: 'GET', path: '/fapi/v1/order', now: this.o.clock.now() }));
-        if (ve.binanceCode === -2013) return { kind: 'absent' };
-        lastErr = ve;
-        if (!ve.retryable) break;
-      }
-    }
-    return { kind: 'unknown', error: lastErr! };
-  }
-
-  private accept(t: Tracked, orderId: string): void {
+  private accept(t: TrackedOrder, orderId: string): void {
     t.orderId = orderId;
     if (t.accepted) return;
     t.accepted = true;
     this.emit({ type: 'OrderAccepted', ts: this.o.clock.now(), clientOrderId: t.intent.clientOrderId, orderId, symbol: t.intent.symbol });
   }
 
-  private reject(t: Tracked, ve: VenueError): SubmitResult {
+  private reject(t: TrackedOrder, ve: VenueError): SubmitResult {
     this.stats.rejected++;
     t.terminal = true;
     this.emit({ type: 'OrderRejected', ts: this.o.clock.now(), clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, code: ve.binanceCode, reason: ve.message });
@@ -544,30 +478,6 @@ export class BinanceVenue implements Venue {
   }
 
   /**
-   * Bring a tracked order up to date from a REST answer for it: trades the venue has not reported
-   * yet (GET /fapi/v1/userTrades) become fills first, then a final CANCELED/EXPIRED state its
-   * event, so partial fills of an order canceled while the stream was down are never lost.
-   */
-  private async settleFromRest(t: Tracked, o: VenueOrder): Promise<void> {
-    if (t.terminal) return;
-    if (!new Decimal(o.executedQuantity).eq(t.executed)) {
-      await this.throttle(5, 0);
-      const id = t.intent.clientOrderId;
-      const trades = mapUserTrades(await this.o.rest.getAccountTrades({ symbol: o.symbol, orderId: o.orderId, limit: 1000 }), (oid) => (oid === o.orderId ? id : undefined));
-      let cum = new Decimal(0);
-      const fills: OrderEvent[] = [];
-      for (const f of trades.sort((a, b) => (BigInt(a.tradeId) < BigInt(b.tradeId) ? -1 : 1))) {
-        cum = cum.plus(f.quantity);
-        const full = cum.gte(o.quantity) || (o.status === 'FILLED' && cum.eq(o.executedQuantity));
-        fills.push({ type: 'OrderFilled', ts: f.time, fill: f, cumulativeQuantity: cum.toFixed(), status: full ? 'FILLED' : 'PARTIALLY_FILLED' });
-      }
-      this.apply(fills);
-    }
-    if (o.status === 'CANCELED') this.apply([{ type: 'OrderCanceled', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'canceled on the exchange' }]);
-    else if (o.status === 'EXPIRED') this.apply([{ type: 'OrderExpired', ts: o.updatedAt, clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason: 'expired on the exchange' }]);
-  }
-
-  /**
    * A user-data frame (already parsed losslessly): ORDER_TRADE_UPDATE and ACCOUNT_UPDATE become
    * events; anything else is ignored. A malformed frame throws a DataError naming the field
    * (the caller counts and logs it).
@@ -585,16 +495,7 @@ export class BinanceVenue implements Venue {
    * positions are re-read.
    */
   async poll(): Promise<void> {
-    this.stats.polls++;
-    for (const [id, t] of [...this.orders]) {
-      if (t.terminal || t.submitting) continue;
-      const q = await this.query(t.intent.symbol, id);
-      if (q.kind !== 'found') continue;
-      if (!t.accepted) this.accept(t, q.order.orderId);
-      t.unknownSince = null;
-      await this.settleFromRest(t, q.order);
-    }
-    for (const p of await this.positions()) this.emit({ type: 'PositionChanged', ts: this.o.clock.now(), position: p } satisfies PositionChanged);
+    return pollOrders(this.settlement);
   }
 
   /**
@@ -616,28 +517,8 @@ export class BinanceVenue implements Venue {
    * @throws VenueError when the open orders or an order cannot be read (the caller logs it and
    *   tries again at the next audit; orders already settled stay settled)
    */
-  async audit(minAgeMs: number): Promise<number> {
-    const now = this.o.clock.now();
-    const due = [...this.orders.values()].filter((t) => t.accepted && !t.terminal && !t.submitting && now - t.checkedAt >= minAgeMs);
-    if (due.length === 0) return 0;
-    this.stats.audits++;
-    const open = new Set((await this.openOrders()).map((o) => o.clientOrderId));
-    let settled = 0;
-    for (const t of due) {
-      t.checkedAt = now;
-      if (t.terminal || open.has(t.intent.clientOrderId)) continue;
-      // A protective stop that triggered is an order under the same client id; one that did not
-      // is only an algo order (lookup asks for it), settled here when it was canceled or expired.
-      const o = await this.lookup(t.intent.symbol, t.intent.clientOrderId);
-      if (o === null || ('algoStatus' in o && o.status !== 'CANCELED' && o.status !== 'EXPIRED')) continue;
-      await this.settleFromRest(t, o);
-      if (t.terminal) {
-        settled++;
-        this.o.log.warn({ clientOrderId: t.intent.clientOrderId, symbol: t.intent.symbol, status: o.status }, 'order ended on the exchange without its user-data event reaching perpbot: settled from REST');
-      }
-    }
-    this.stats.auditSettled += settled;
-    return settled;
+  audit(minAgeMs: number): Promise<number> {
+    return auditOrders(this.settlement, minAgeMs);
   }
 
   /**
@@ -657,7 +538,7 @@ export class BinanceVenue implements Venue {
       try {
         const o = mapRestOrder(await this.o.rest.cancelOrder({ symbol, origClientOrderId: clientOrderId }));
         const t = this.orders.get(clientOrderId);
-        if (t) await this.settleFromRest(t, o);
+        if (t) await settleFromRest(this.settlement, t, o);
         return;
       } catch (err) {
         const ve = this.observe(toVenueError(err, { method: 'DELETE', path: '/fapi/v1/order', now: this.o.clock.now() }));
@@ -688,7 +569,7 @@ export class BinanceVenue implements Venue {
 
   /** The exchange's answer for one order: the order, or null when it does not know it (-2013). */
   async lookup(symbol: Symbol, clientOrderId: string): Promise<VenueOrder | null> {
-    const q = await this.query(symbol, clientOrderId);
+    const q = await queryOrder(this.settlement, symbol, clientOrderId);
     if (q.kind === 'found') return q.order;
     if (q.kind !== 'absent') throw q.error;
     // A protective stop not triggered (so no order of that client id): the algo order says.

@@ -23,24 +23,19 @@ import { buildUsdmClientOptions, buildWebsocketClientOptions, describeConnection
 import { measureClockOffset } from '../exchange/binance/clock-sync.ts';
 import { mapBalances } from '../exchange/binance/mapper.ts';
 import { parseExchangeInfo, type ExchangeRules } from '../../executor/exchange-info.ts';
-import { formatReconciliation, reconcile, reconciliationEvents, type ExchangeOrder, type ExchangeState, type LocalState } from '../../executor/reconcile.ts';
-import { isStopId, planStartupStops, type ProtectiveStops, type StartupStopPlan } from '../../executor/protective-stops.ts';
-import { stopLevelsOf } from '../../database/stop-levels.ts';
-import { openOrders, positionsForRun, recentTradingStateChanges, riskDayOf, tradeIdsOfOrder } from '../../database/queries.ts';
-import type { Db } from '../../database/client.ts';
-import type { OrderRow } from '../../database/schema.ts';
+import { recentTradingStateChanges } from '../../database/queries.ts';
 import { BinanceVenue } from '../exchange/binance/venue.ts';
-import type { VenueOrder } from '../exchange/binance/mapper.ts';
 import { RateLimitTracker } from '../exchange/binance/retry.ts';
 import { Kernel, simulatedVenue } from './kernel.ts';
-import { Decimal } from '../core/decimal.ts';
 import { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount, untilItWorks, warnProblems } from './live-setup.ts';
 import { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
+import { applyStartupReconciliation, fetchExchangeState, HELD_SUFFIX, loadLocalState, restoredHalt } from './live-reconcile.ts';
+import { gateCounters, onRateLimited, streakLogger } from './live-rest.ts';
 import { RestGate } from '../exchange/binance/rest-gate.ts';
-import type { VenueError } from '../exchange/binance/errors.ts';
 
 export { accountRunId, closeUserDataClient, connectionSettings, libraryLogger, readSymbolConfigs, reconnectBackoff, RefreshableRules, restPort, serverTime, setUpAccount } from './live-setup.ts';
 export { marketCounters, marketSource, warmupStart, type MarketTimings } from './live-market.ts';
+export { fetchExchangeState, loadLocalState, positionDetails, reconcileStops, restoredHalt } from './live-reconcile.ts';
 
 const MINUTE = 60_000;
 
@@ -69,54 +64,6 @@ export interface LiveTimings extends MarketTimings {
   listenKeyKeepaliveMs?: number;
 }
 
-/**
- * A 429 or 418 reached a REST call of the gate: the block is already recorded in `limits`; log
- * it, and for a 418 (IP ban) halt trading: the heartbeat must not say ok while a ban is in force.
- */
-function onRateLimited(ve: VenueError, log: Logger, limits: RateLimitTracker, halt: (reason: string) => void): void {
-  if (ve.kind === 'ip_ban') {
-    const until = limits.bannedUntil();
-    const reason = `IP banned by Binance (418) until ${until ? new Date(until).toISOString() : 'unknown'}: ${ve.message}`;
-    log.error(reason);
-    halt(reason);
-  } else {
-    log.warn({ retryAfterMs: ve.retryAfterMs }, `Binance rate limit (429): every REST call waits for its Retry-After: ${ve.message}`);
-  }
-}
-
-/** The REST gate's counters for the heartbeat. */
-function gateCounters(gate: RestGate): Record<string, number> {
-  const banned = gate.limits.bannedUntil();
-  return {
-    restCalls: gate.stats.calls,
-    restRateLimited: gate.stats.limited,
-    restBlockedMs: gate.limits.blockedMs(),
-    ipBannedUntil: banned ?? 0,
-    // every REST caller's 429/418 answers (the gate's and the venue's)
-    rest429: gate.limits.answered.rateLimited429,
-    rest418: gate.limits.answered.banned418,
-  };
-}
-
-/**
- * A logger of a recurring failure: the first failure of a streak at warn, the rest at debug, and
- * one info line when it works again. Keeps an outage's log to a bounded number of lines.
- */
-function streakLogger(log: Logger, what: string): { fail(err: unknown): void; ok(): void } {
-  let failures = 0;
-  return {
-    fail(err) {
-      failures++;
-      if (failures === 1) log.warn(`${what} failed: ${scrub(errorMessage(err))} (repeats logged at debug level until it works again)`);
-      else log.debug(`${what} failed again (${failures}): ${scrub(errorMessage(err))}`);
-    },
-    ok() {
-      if (failures > 0) log.info({ failures }, `${what} works again`);
-      failures = 0;
-    },
-  };
-}
-
 /** What `startPaper` returns. */
 export interface RunningBot {
   kernel: Kernel;
@@ -129,32 +76,6 @@ export interface RunningBot {
 
 /** Why trading is HALTED while live start-up runs; only this halt is lifted when it is done. */
 export const STARTING_REASON = 'starting: waiting for the exchange (clock, filters, account set-up, reconciliation)';
-
-/** Suffix of the reason of an automatic halt carried over a restart. */
-const HELD_SUFFIX = ' (held across a restart)';
-
-/**
- * The automatic halt (consecutive losses → REDUCING) recorded before a restart that still holds:
- * its cooldown (`haltCooldownMinutes` from when it was first set, however many restarts ago;
- * 0 = until an operator resumes) has not run out. HALTED states are start-up's or failures a
- * restart is meant to clear (database, IP ban, reconciliation, which runs again): they are
- * skipped over and not carried.
- * @param changes the run's recorded trading-state changes, newest first
- * @returns the reason and when it lifts (UTC epoch ms; absent = never by itself), or null
- */
-export function restoredHalt(changes: ReadonlyArray<{ ts: number; state: string; reason: string }>, now: number, haltCooldownMinutes: number): { reason: string; resumeAt?: number } | null {
-  let origin: { ts: number; reason: string } | null = null;
-  for (const c of changes) {
-    if (c.state === 'HALTED') continue;
-    if (c.state !== 'REDUCING' || !/losing round trips in a row/.test(c.reason)) break;
-    origin = { ts: c.ts, reason: c.reason.endsWith(HELD_SUFFIX) ? c.reason.slice(0, -HELD_SUFFIX.length) : c.reason };
-    if (!c.reason.endsWith(HELD_SUFFIX)) break; // the halt itself, not a carry-over of it
-  }
-  if (!origin) return null;
-  if (haltCooldownMinutes <= 0) return { reason: origin.reason };
-  const resumeAt = origin.ts + haltCooldownMinutes * MINUTE;
-  return resumeAt > now ? { reason: origin.reason, resumeAt } : null;
-}
 
 
 /**
@@ -227,120 +148,6 @@ export async function startPaper(config: Config, log: Logger, fileRules: Exchang
       await done.catch(() => undefined);
     },
   };
-}
-
-
-/**
- * Start-up reconciliation of protective stops (after the orders and positions): every held
- * position gets its stop when the exchange has none open for it (at the level the database
- * knows: see database/stop-levels.ts); perpbot's stops on symbols without a position, or on the
- * wrong side, are canceled; a position whose level is unknown is reported, left alone.
- */
-export function reconcileStops(stops: ProtectiveStops, db: Db, runId: string, state: ExchangeState, log: Logger): StartupStopPlan {
-  const held: Record<Symbol, number> = {};
-  for (const [s, q] of Object.entries(state.positions)) if (!new Decimal(q).isZero()) held[s] = new Decimal(q).isPos() ? 1 : -1;
-  // What the exchange has filled that the database may not show yet (see stopLevelsOf).
-  const filled = [...state.openOrders, ...Object.values(state.settled)].flatMap((o) => (o !== null && !new Decimal(o.executedQty).isZero() ? [o.clientOrderId] : []));
-  const levels = stopLevelsOf(db, runId, held, filled);
-  const plan = planStartupStops(
-    Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, stopsOfSignal: levels[symbol]?.stopsOfSignal ?? 0, ...(levels[symbol]?.level ? { level: levels[symbol]!.level! } : {}) })),
-    state.openOrders.filter((o) => isStopId(o.clientOrderId)),
-  );
-  for (const o of plan.orphans) {
-    log.warn({ clientOrderId: o.clientOrderId, symbol: o.symbol }, 'protective stop without its position: canceling it');
-    stops.cancel(o, 'orphaned: no position');
-  }
-  for (const p of plan.place) {
-    log.warn({ symbol: p.symbol, stopPrice: p.level.stopPrice, signalId: p.level.signalId }, 'position without its protective stop: placing it');
-    stops.placeFor(p.symbol, p.positionSign, p.level, p.n);
-  }
-  for (const s of plan.unprotected) log.error({ symbol: s }, 'position without a protective stop and no stop level known for it (not opened by perpbot?): left without an exchange stop');
-  return plan;
-}
-
-/** Database state of an account run, for reconciliation and restore. */
-export function loadLocalState(db: Db, runId: string): { local: LocalState; open: OrderRow[]; oldestOpen: number | null } {
-  const open = openOrders(db, runId);
-  const positions: Record<Symbol, string> = {};
-  for (const p of positionsForRun(db, runId)) positions[p.symbol] = p.quantity;
-  const knownTradeIds: Record<Symbol, Set<string>> = {};
-  const rows = db.sqlite.prepare('SELECT symbol, trade_id FROM fills WHERE run_id = ? AND time >= ?').all(runId, Date.now() - 7 * 86_400_000) as Array<{ symbol: string; trade_id: string }>;
-  for (const r of rows) (knownTradeIds[r.symbol] ??= new Set()).add(r.trade_id);
-  return {
-    local: {
-      openOrders: open.map((o) => ({ clientOrderId: o.clientOrderId, orderId: o.orderId, symbol: o.symbol, side: o.side, quantity: o.quantity, status: o.status, executedQty: o.executedQty })),
-      positions,
-      knownTradeIds,
-    },
-    open,
-    oldestOpen: open.length ? Math.min(...open.map((o) => o.createdAt)) : null,
-  };
-}
-
-/** The exchange's view for reconciliation, asked through the venue. */
-export async function fetchExchangeState(
-  venue: BinanceVenue,
-  local: LocalState,
-  symbols: readonly Symbol[],
-  since: number,
-): Promise<{ state: ExchangeState; entryPrices: Record<Symbol, string>; positionTimes: Record<Symbol, number> }> {
-  const toExchangeOrder = (o: VenueOrder): ExchangeOrder => ({
-    clientOrderId: o.clientOrderId,
-    orderId: o.orderId,
-    symbol: o.symbol,
-    side: o.side,
-    quantity: o.quantity,
-    status: o.status,
-    executedQty: o.executedQuantity,
-  });
-  const openOrders = (await venue.openOrders()).map(toExchangeOrder);
-  const openIds = new Set(openOrders.map((o) => o.clientOrderId));
-  const settled: ExchangeState['settled'] = {};
-  for (const o of local.openOrders) {
-    if (openIds.has(o.clientOrderId)) continue;
-    const found = await venue.lookup(o.symbol, o.clientOrderId);
-    settled[o.clientOrderId] = found === null ? null : toExchangeOrder(found);
-  }
-  const positions: Record<Symbol, string> = {};
-  const entryPrices: Record<Symbol, string> = {};
-  const positionTimes: Record<Symbol, number> = {};
-  for (const p of await venue.positions()) {
-    positionTimes[p.symbol] = p.updatedAt;
-    if (!new Decimal(p.quantity).isZero()) {
-      positions[p.symbol] = p.quantity;
-      entryPrices[p.symbol] = p.entryPrice;
-    }
-  }
-  const byOrderId = new Map<string, string>();
-  for (const o of [...openOrders, ...Object.values(settled).filter((x): x is ExchangeOrder => x !== null)]) byOrderId.set(o.orderId, o.clientOrderId);
-  const trades = [];
-  // GET /fapi/v1/userTrades needs a symbol and weighs 5: asking all 300 symbols would cost 1,500
-  // of the 2,400/min budget at every start. Fills can only be missing where the bot had an order
-  // or a position (the database's or the exchange's): those symbols are asked, concurrently
-  // (the venue paces them within the weight budget).
-  const localHeld = Object.entries(local.positions).filter(([, q]) => !new Decimal(q).isZero()).map(([sym]) => sym);
-  const tradeSymbols = new Set<Symbol>([...Object.keys(positions), ...localHeld, ...local.openOrders.map((o) => o.symbol), ...openOrders.map((o) => o.symbol)]);
-  void symbols;
-  for (const batch of await Promise.all([...tradeSymbols].map((s) => venue.trades(s, since, (id) => byOrderId.get(id) ?? '')))) trades.push(...batch);
-  return {
-    state: {
-      openOrders,
-      settled,
-      positions,
-      trades,
-    },
-    entryPrices,
-    positionTimes,
-  };
-}
-
-/** Per-symbol position details for reconciliation events: the exchange's entry and time, the database's PnL history. */
-export function positionDetails(db: Db, runId: string, entryPrices: Record<Symbol, string>, positionTimes: Record<Symbol, number>): Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> {
-  const out: Record<Symbol, { entryPrice?: string; updatedAt?: number; realizedPnl?: string; fees?: string }> = {};
-  for (const p of positionsForRun(db, runId)) out[p.symbol] = { realizedPnl: p.realizedPnl, fees: p.fees };
-  for (const [s, e] of Object.entries(entryPrices)) (out[s] ??= {}).entryPrice = e;
-  for (const [s, t] of Object.entries(positionTimes)) (out[s] ??= {}).updatedAt = t;
-  return out;
 }
 
 /** What {@link startLive} returns. */
@@ -538,58 +345,10 @@ export async function startLive(config: Config, log: Logger, fileRules: Exchange
     try {
       const { local, open, oldestOpen } = loadLocalState(k.db, k.runId);
       const since = Math.min(oldestOpen ?? Infinity, clock.now() - 86_400_000);
-      const { state, entryPrices, positionTimes } = await fetchExchangeState(venue, local, symbols, since);
+      const fetched = await fetchExchangeState(venue, local, symbols, since);
       if (stopped) return; // the database may be closing: reconcile at the next start
       step('userStreamAndExchangeStateMs');
-      const r = reconcile(local, state);
-      const text = formatReconciliation(r);
-      if (r.clean) log.info(text);
-      else {
-        log.warn({ actions: r.actions.length }, `reconciliation with the exchange:\n${text}`);
-        k.alerts.raise('reconciliationDiff', { count: r.actions.length, summary: text.split('\n').slice(0, 12).join('\n') });
-      }
-      // The executor and the venue learn what is open and held, then the events settle the rest.
-      const stillOpen = open.filter((o) => state.openOrders.some((x) => x.clientOrderId === o.clientOrderId));
-      const restored = stillOpen.map((o) => ({
-        intent: { clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, reduceOnly: o.reduceOnly, strategyId: o.strategyId, refPrice: o.refPrice, createdAt: o.createdAt, ...(o.price ? { price: o.price } : {}), ...(o.stopPrice ? { stopPrice: o.stopPrice, closePosition: true } : {}), ...(o.signalId ? { signalId: o.signalId } : {}) },
-        executedQty: o.executedQty,
-        orderId: o.orderId,
-      }));
-      for (const a of r.actions) {
-        if (a.kind === 'adopt' && a.unknown) {
-          const x = a.order;
-          restored.push({ intent: { clientOrderId: x.clientOrderId, symbol: x.symbol, side: x.side, type: 'MARKET', quantity: x.quantity, reduceOnly: false, strategyId: 'adopted', refPrice: '0', createdAt: clock.now() }, executedQty: x.executedQty, orderId: x.orderId });
-        }
-      }
-      const positions = Object.entries(state.positions).map(([symbol, quantity]) => ({ symbol, quantity, entryPrice: entryPrices[symbol] ?? '0', realizedPnl: '0', fees: '0', updatedAt: clock.now() }));
-      k.executor.restore(restored, positions);
-      // Today's risk counters from the database (before the reconciled fills, which add to them),
-      // so a restart never resets the daily loss limit or the daily quantity cap.
-      const day = riskDayOf(k.db, k.runId, clock.now());
-      k.executor.restoreRiskDay(clock.now(), day.opened, day.strategyPnl);
-      // The venue learns each order as the exchange has it now, with every trade already known
-      // (the database's and those reconciliation inserts), so a later poll reports none twice.
-      const exchangeOpen = new Map(state.openOrders.map((o) => [o.clientOrderId, o]));
-      const reconciledTrades = r.actions.flatMap((a) => (a.kind === 'insertFill' ? [a.fill] : []));
-      venue.adopt(
-        restored.map((o) => ({
-          ...o,
-          executedQty: exchangeOpen.get(o.intent.clientOrderId)?.executedQty ?? o.executedQty,
-          tradeIds: [...tradeIdsOfOrder(k.db, k.runId, o.intent.clientOrderId), ...reconciledTrades.filter((f) => f.clientOrderId === o.intent.clientOrderId).map((f) => f.tradeId)],
-        })),
-      );
-      const stored = positionsForRun(k.db, k.runId);
-      venue.seedFees(Object.fromEntries(stored.map((p) => [p.symbol, p.fees])), Object.fromEntries(stored.map((p) => [p.symbol, p.realizedPnl])));
-      // Strategies learn what the account holds (they adopt positions only from such events).
-      for (const position of positions) void k.publish('account.update', { type: 'PositionChanged', ts: clock.now(), position, source: 'reconcile' });
-      for (const e of reconciliationEvents(r, clock.now(), positionDetails(k.db, k.runId, entryPrices, positionTimes))) {
-        if (e.type === 'PositionChanged') void k.publish('account.update', e);
-        else void k.publish('order.update', e);
-      }
-      if (k.executor.stops) {
-        const plan = reconcileStops(k.executor.stops, k.db, k.runId, state, log);
-        for (const symbol of plan.unprotected) k.alerts.raise('positionUnprotected', { symbol, why: 'found at start with no stop level known for it (not opened by perpbot?)' });
-      }
+      applyStartupReconciliation(k, venue, clock, log, local, open, fetched);
       const usdt = mapBalances(await gate.call(5, () => rest.getBalanceV3())).find((b) => b.asset === 'USDT');
       if (usdt) k.executor.setEquity(usdt.walletBalance);
       step('reconciliationMs');

@@ -20,20 +20,23 @@
  * ({@link Lanes}): orders of different symbols go out concurrently, and on one symbol an order
  * never overtakes the one before it (a reversal's entry waits for its reduce-only close). Fills,
  * position reports, operator commands and other symbols' signals are handled meanwhile.
+ *
+ * The booking of what comes back (order events, position reports, round trips, the positions
+ * re-read when they stay unmatched, the TTL cancel of LIMIT orders) is in ./bookkeeping.ts, on
+ * the same maps as the decisions here.
  */
 import type { CancelOrder, EventBus, SubmitOrder } from '../src/bus/bus.ts';
 import { Decimal, ZERO, dec, str } from '../src/core/decimal.ts';
 import { InvariantError, errorMessage } from '../src/core/errors.ts';
 import { clientOrderIdFor } from './client-order-id.ts';
 import { Lanes } from './lanes.ts';
-import { POSITION_REPORT_OVERDUE_MS, type ExecutorDeps, type ExecutorStats, type OpenOrder, type RoundTrip, type Trip } from './executor-types.ts';
+import type { ExecutorDeps, ExecutorStats, OpenOrder, RoundTrip, Trip } from './executor-types.ts';
+import { cancelExpiredLimits, closeOrder, onOrderEvent, onPosition, refreshOverduePositions, restoreBook, type BookContext, type ReportedPosition, type UnmatchedQuantity } from './bookkeeping.ts';
 import type {
   OrderDenied,
   MarkPriceUpdated,
-  OrderEvent,
   OrderIntent,
   Position,
-  PositionChanged,
   SetTradingState,
   Side,
   SignalEmitted,
@@ -58,16 +61,9 @@ export class Executor {
   private readonly lanes = new Lanes();
   private readonly openBySymbol = new Map<Symbol, number>();
   /** The venue's last reported position per symbol (signed, base asset) and its time (UTC epoch ms). */
-  private readonly reported = new Map<Symbol, { quantity: Decimal; at: number }>();
-  /**
-   * Per symbol, fills not yet matched by a position report, minus report changes not yet matched
-   * by a fill (signed, base asset), and since when (UTC epoch ms). Binance sends ACCOUNT_UPDATE
-   * and ORDER_TRADE_UPDATE in either order (and two legs of a reversal at the same millisecond),
-   * so fills and reports are matched by quantity, not by time. While it is not zero the position
-   * held is not settled: no new order goes out for the symbol and no round trip closes.
-   */
-  private readonly unmatched = new Map<Symbol, { quantity: Decimal; since: number }>();
-  private refreshingPositions = false;
+  private readonly reported = new Map<Symbol, ReportedPosition>();
+  /** Per symbol, fills and position reports not matched yet: see {@link UnmatchedQuantity}. */
+  private readonly unmatched = new Map<Symbol, UnmatchedQuantity>();
   /** Funding times per symbol as the mark price stream announces them (UTC epoch ms). */
   private readonly funding = new Map<Symbol, { next?: number; previous?: number }>();
   private readonly trips = new Map<Symbol, Trip>();
@@ -101,6 +97,8 @@ export class Executor {
 
   /** The protective stops on the venue (null when `exchangeStop` is off). */
   readonly stops: ProtectiveStops | null;
+  /** What ./bookkeeping.ts borrows: this executor's maps, counters and hooks. */
+  private readonly book: BookContext;
 
   constructor(private readonly d: ExecutorDeps) {
     this.risk = new RiskEngine(d.limits, d.initialTradingState);
@@ -119,6 +117,19 @@ export class Executor {
     this.stops = d.exchangeStop === true
       ? new ProtectiveStops({ bus: d.bus, venue: d.venue, rules: d.rules, clock: d.clock, log: d.log, recordIntent: (i) => d.journal.recordIntent(i), deny: (i, c, r) => this.deny(i, c, r) })
       : null;
+    this.book = {
+      bus: d.bus, venue: d.venue, clock: d.clock, log: d.log, risk: this.risk, stats: this.stats, stops: this.stops,
+      // This executor's own maps, shared, not copied: its decisions read them directly.
+      open: this.open, openBySymbol: this.openBySymbol, reported: this.reported, unmatched: this.unmatched, trips: this.trips, roundTrips: this.roundTrips,
+      refreshingPositions: false,
+      addPnl: (realizedPnl, commission, net) => {
+        this.realized = this.realized.plus(realizedPnl);
+        this.fees = this.fees.plus(commission);
+        this.equity = this.equity.plus(net);
+      },
+      publishState: (change) => this.publishState(change),
+      noteError: (message) => (this.lastError = message),
+    };
   }
 
   /**
@@ -134,14 +145,14 @@ export class Executor {
           case 'SignalEmitted':
             return this.onSignal(m);
           case 'PositionChanged':
-            return this.onPosition(m);
+            return onPosition(this.book, m);
           case 'SetTradingState':
             return this.onSetState(m);
           case 'SubmitOrder':
           case 'CancelOrder':
             return this.onOperatorCommand(m);
           default:
-            return this.onOrderEvent(m);
+            return onOrderEvent(this.book, m);
         }
       },
       { name: 'executor' },
@@ -175,21 +186,7 @@ export class Executor {
     if (this.stats.submitted > 0) throw new InvariantError('executor.restore after orders were placed');
     // Protective stops are not orders in flight: the stops module keeps them.
     this.stops?.restore(openOrders.filter((o) => isStopId(o.intent.clientOrderId)).map((o) => o.intent));
-    openOrders = openOrders.filter((o) => !isStopId(o.intent.clientOrderId));
-    for (const { intent, executedQty } of openOrders) {
-      this.open.set(intent.clientOrderId, { intent, executed: new Decimal(executedQty) });
-      this.openBySymbol.set(intent.symbol, (this.openBySymbol.get(intent.symbol) ?? 0) + 1);
-    }
-    for (const p of positions) {
-      const q = new Decimal(p.quantity);
-      this.reported.set(p.symbol, { quantity: q, at: p.updatedAt });
-      // A position held across the restart: its round trip continues, its earlier PnL is history.
-      if (!q.isZero()) this.trips.set(p.symbol, { strategyId: this.ownerOf(p.symbol, openOrders), net: ZERO });
-    }
-  }
-
-  private ownerOf(symbol: Symbol, orders: ReadonlyArray<{ intent: OrderIntent }>): string {
-    return orders.find((o) => o.intent.symbol === symbol)?.intent.strategyId ?? 'restored';
+    restoreBook(this.book, openOrders.filter((o) => !isStopId(o.intent.clientOrderId)), positions);
   }
 
   /** Current trading state and why. */
@@ -282,60 +279,10 @@ export class Executor {
   tick(): void {
     const now = this.d.clock.now();
     this.publishState(this.risk.tick(now));
-    this.refreshOverduePositions(now);
+    refreshOverduePositions(this.book, now);
     const ttl = this.d.limitOrderTtlMs;
     if (ttl === undefined || this.open.size === 0) return;
-    for (const o of this.open.values()) {
-      if (o.intent.type !== 'LIMIT' || o.canceling || now - o.intent.createdAt < ttl) continue;
-      o.canceling = true;
-      this.d.log.info({ clientOrderId: o.intent.clientOrderId, ageMs: now - o.intent.createdAt }, 'limit order TTL reached: canceling');
-      void this.d.venue.cancel(o.intent.symbol, o.intent.clientOrderId).catch((err: unknown) => {
-        o.canceling = false; // try again on the next tick
-        this.lastError = `TTL cancel of ${o.intent.clientOrderId}: ${errorMessage(err)}`;
-        this.d.log.warn({ err, clientOrderId: o.intent.clientOrderId }, 'TTL cancel failed; retried on the next tick');
-      });
-    }
-  }
-
-  /**
-   * Fills and position reports still unmatched after {@link POSITION_REPORT_OVERDUE_MS}: a lost
-   * ACCOUNT_UPDATE (ask the venue for its positions and publish them), or a report of trades that
-   * are not perpbot's (manual trading, a liquidation: the report is the truth, the difference
-   * is dropped with a warning). Either way the symbol is not blocked for good.
-   */
-  private refreshOverduePositions(now: number): void {
-    if (this.unmatched.size === 0) return; // the hot path (every kline in replay)
-    const overdue = [...this.unmatched].filter(([, u]) => now - u.since > POSITION_REPORT_OVERDUE_MS);
-    if (overdue.length === 0 || this.refreshingPositions) return;
-    this.refreshingPositions = true;
-    this.d.log.warn({ symbols: overdue.map(([sym, u]) => `${sym} ${str(u.quantity)}`) }, 'fills and position updates do not match after a while: asking the venue for its positions');
-    void this.d.venue
-      .positions()
-      .then((ps) => {
-        for (const [sym] of overdue) {
-          const position = ps.find((p) => p.symbol === sym) ?? { symbol: sym, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: now };
-          // The venue's current position, fills included: the truth from now on (onPosition
-          // clears the mismatch when it handles this, in order with the signals).
-          const at = Math.max(position.updatedAt, this.reported.get(sym)?.at ?? 0);
-          void this.d.bus.publish('account.update', { type: 'PositionChanged', ts: now, position: { ...position, updatedAt: at }, source: 'reconcile' });
-        }
-      })
-      .catch((err: unknown) => {
-        this.lastError = `positions: ${errorMessage(err)}`;
-        this.d.log.warn({ err }, 'reading positions from the venue failed; retried on the next tick');
-      })
-      .finally(() => {
-        this.refreshingPositions = false;
-      });
-  }
-
-  /** Add `delta` (signed base asset) to the symbol's unmatched quantity; zero clears it. */
-  private match(symbol: Symbol, delta: Decimal): void {
-    if (delta.isZero()) return;
-    const u = this.unmatched.get(symbol);
-    const q = (u?.quantity ?? ZERO).plus(delta);
-    if (q.isZero()) this.unmatched.delete(symbol);
-    else this.unmatched.set(symbol, { quantity: q, since: u?.since ?? this.d.clock.now() });
+    cancelExpiredLimits(this.book, now, ttl);
   }
 
   private onSignal(s: SignalEmitted): void {
@@ -471,13 +418,13 @@ export class Executor {
       written = typeof r === 'boolean' ? r : await r;
     } catch (err) {
       // Not written ahead = not sent: an order we could not recover after a crash must not exist.
-      this.closeOrder(intent.clientOrderId);
+      closeOrder(this.book, intent.clientOrderId);
       this.lastError = `journal: ${errorMessage(err)}`;
       this.deny(intent, 'journal', `write-ahead failed: ${errorMessage(err)}`);
       return false;
     }
     if (!written) {
-      this.closeOrder(intent.clientOrderId);
+      closeOrder(this.book, intent.clientOrderId);
       this.deny(intent, 'duplicate', `order ${intent.clientOrderId} was written ahead before (sent before a restart?): not sent again; reconciliation owns it`);
       return false;
     }
@@ -488,7 +435,7 @@ export class Executor {
       const nowPos = this.positionOf(intent.symbol);
       const late = tradingStateCheck(intent, this.risk.view(intent, this.d.clock.now(), nowPos, this.openPositionCount(), this.projected(intent.symbol, nowPos), this.funding.get(intent.symbol)), this.d.limits);
       if (late) {
-        this.closeOrder(intent.clientOrderId);
+        closeOrder(this.book, intent.clientOrderId);
         this.deny(intent, 'tradingState', `${late.reason} (${this.risk.haltReason}; it changed while the order was written ahead: not sent)`, true);
         return false;
       }
@@ -534,113 +481,6 @@ export class Executor {
     for (const s of this.positionSymbols()) if (!this.positionOf(s).isZero()) symbols.add(s);
     for (const o of this.open.values()) if (!o.intent.reduceOnly) symbols.add(o.intent.symbol);
     return symbols.size;
-  }
-
-  private closeOrder(clientOrderId: string): void {
-    const o = this.open.get(clientOrderId);
-    if (!o) return;
-    this.open.delete(clientOrderId);
-    const n = (this.openBySymbol.get(o.intent.symbol) ?? 1) - 1;
-    if (n <= 0) this.openBySymbol.delete(o.intent.symbol);
-    else this.openBySymbol.set(o.intent.symbol, n);
-  }
-
-  /**
-   * An event of an order perpbot did not place: the position report will include its fills, so
-   * they are matched against it (the symbol is not held up), but they count toward no strategy's
-   * PnL, round trip, daily loss or daily quantity, nor the executor's totals.
-   */
-  private onExternal(e: OrderEvent): void {
-    if (e.type === 'OrderAccepted') this.stats.externalOrders++;
-    if (e.type !== 'OrderFilled') return;
-    this.stats.externalFills++;
-    const f = e.fill;
-    this.d.log.warn({ clientOrderId: f.clientOrderId, symbol: f.symbol, side: f.side, quantity: f.quantity, price: f.price }, 'external fill (an order perpbot did not place): left out of strategy figures');
-    this.match(f.symbol, f.side === 'BUY' ? new Decimal(f.quantity) : new Decimal(f.quantity).neg());
-    this.closeTripIfFlat(f.symbol, f.time);
-  }
-
-  private onOrderEvent(e: OrderEvent): void {
-    if (e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' && e.external !== undefined) {
-      this.onExternal(e);
-      return;
-    }
-    if (this.stops === null) return this.bookOrderEvent(e);
-    const id = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.type === 'OrderSubmitted' || e.type === 'OrderDenied' ? e.intent.clientOrderId : e.clientOrderId;
-    const intent = this.open.get(id)?.intent;
-    this.bookOrderEvent(e);
-    this.stops.onOrderEvent(e, intent);
-  }
-
-  private bookOrderEvent(e: OrderEvent): void {
-    switch (e.type) {
-      case 'OrderFilled': {
-        this.stats.fills++;
-        const f = e.fill;
-        const now = f.time;
-        const net = new Decimal(f.realizedPnl).minus(f.commission);
-        this.realized = this.realized.plus(f.realizedPnl);
-        this.fees = this.fees.plus(f.commission);
-        this.equity = this.equity.plus(net);
-        const o = this.open.get(f.clientOrderId);
-        const strategyId = o?.intent.strategyId ?? this.trips.get(f.symbol)?.strategyId ?? 'unknown';
-        this.risk.recordPnl(strategyId, net, now);
-        if (o && !o.intent.reduceOnly) this.risk.recordOpened(f.symbol, new Decimal(f.quantity), now);
-        const trip = this.trips.get(f.symbol);
-        if (trip) trip.net = trip.net.plus(net);
-        else this.trips.set(f.symbol, { strategyId, net });
-        if (o) o.executed = o.executed.plus(f.quantity);
-        this.match(f.symbol, f.side === 'BUY' ? new Decimal(f.quantity) : new Decimal(f.quantity).neg());
-        if (e.status === 'FILLED') this.closeOrder(f.clientOrderId);
-        this.closeTripIfFlat(f.symbol, f.time);
-        return;
-      }
-      case 'OrderRejected':
-        this.stats.rejected++;
-        this.d.log.warn({ clientOrderId: e.clientOrderId, code: e.code, reason: e.reason }, 'order rejected by venue');
-        this.closeOrder(e.clientOrderId);
-        this.closeTripIfFlat(e.symbol, e.ts);
-        return;
-      case 'OrderCanceled':
-      case 'OrderExpired':
-        this.closeOrder(e.clientOrderId);
-        this.closeTripIfFlat(e.symbol, e.ts);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private onPosition(e: PositionChanged): void {
-    const p = e.position;
-    const last = this.reported.get(p.symbol);
-    // A report older than the one held (a slow REST poll racing the stream) changes nothing; the
-    // exchange's truth (reconciliation) applies whichever clock stamped either.
-    if (last && p.updatedAt < last.at && e.source !== 'reconcile') return;
-    const q = new Decimal(p.quantity);
-    this.reported.set(p.symbol, { quantity: q, at: Math.max(p.updatedAt, last?.at ?? 0) });
-    // Restored and re-read positions are the truth as they stand: nothing to match.
-    if (e.source === 'reconcile') this.unmatched.delete(p.symbol);
-    else this.match(p.symbol, (last?.quantity ?? ZERO).minus(q));
-    this.closeTripIfFlat(p.symbol, e.ts);
-    this.stops?.onPosition(p.symbol, q);
-  }
-
-  /**
-   * A round trip ends when the reported position is flat, every fill is in that report, and no
-   * reduce-only order of the symbol is still open (its fill, carrying the trip's realized PnL,
-   * may arrive after the exchange's position update). Then its net PnL feeds the loss streak.
-   */
-  private closeTripIfFlat(symbol: Symbol, ts: number): void {
-    const trip = this.trips.get(symbol);
-    if (!trip || this.unmatched.has(symbol) || !this.positionOf(symbol).isZero()) return;
-    for (const o of this.open.values()) if (o.intent.symbol === symbol && o.intent.reduceOnly) return;
-    this.trips.delete(symbol);
-    this.stats.roundTrips++;
-    if (trip.net.isNegative()) this.stats.losses++;
-    else this.stats.wins++;
-    this.roundTrips.push({ symbol, strategyId: trip.strategyId, netPnl: str(trip.net), closedAt: ts });
-    this.publishState(this.risk.roundTripClosed(trip.net, ts));
   }
 
   /**

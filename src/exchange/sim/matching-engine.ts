@@ -51,88 +51,36 @@
  * Not modelled: margin, leverage, liquidation, funding, exchange filters (tick/step/notional — the
  * caller may plug them in through {@link MatchingEngineConfig.validate}).
  *
+ * Helpers by concern, next to this file: engine-types.ts, engine-config.ts (defaults, slippage),
+ * order-check.ts (submit validation), sim-order.ts, order-index.ts (orders by id, history),
+ * position-accounting.ts, plain-decimal.ts (price text comparison).
+ *
  * Binance error codes used in `OrderRejected.code`:
  * https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code
  */
-import { ConfigError } from '../../core/errors.ts';
-import { Decimal, ZERO, dec, isDecimalString, str } from '../../core/decimal.ts';
+import { Decimal, ZERO, dec, str } from '../../core/decimal.ts';
 import type {
   DecimalString,
   Kline,
   OrderAccepted,
   OrderCanceled,
   OrderExpired,
-  OrderFilled,
   OrderIntent,
   OrderRejected,
-  OrderStatus,
-  OrderType,
   Position,
   PositionChanged,
-  Side,
   Symbol,
-  TimeInForce,
 } from '../../core/types.ts';
 
 export * from './engine-types.ts';
-import { NO_EVENTS, SIM_ERROR, mandatoryParam, REDUCE_ONLY_NOTHING, REDUCE_ONLY_REMAINDER, IOC_NOT_FILLED, GTX_WOULD_TAKE, type EngineEvent, type EngineRejection, type MatchingEngineConfig, type EngineOrder, type EngineStats } from './engine-types.ts';
-
-/** Binance's `newClientOrderId` pattern (POST /fapi/v1/order). */
-const CLIENT_ORDER_ID_RE = /^[.A-Z:/a-z0-9_-]{1,36}$/;
-const INT64_MAX = 9223372036854775807n;
-
-interface SimOrder {
-  readonly intent: OrderIntent;
-  readonly orderId: string;
-  readonly symbol: Symbol;
-  readonly side: Side;
-  readonly type: OrderType;
-  readonly tif: TimeInForce | null;
-  /** Ordered quantity; for a closePosition stop 0 until it triggers, then the position closed. */
-  qty: Decimal;
-  readonly price: Decimal | null;
-  /** `price` as plain canonical text, for the allocation-free comparison against bar prices. */
-  readonly priceText: string | null;
-  readonly reduceOnly: boolean;
-  readonly submittedAt: number;
-  executed: Decimal;
-  quoteExecuted: Decimal;
-  status: OrderStatus;
-  /** STOP_MARKET: trigger price, and the time from which it is armed (UTC epoch ms). */
-  readonly stop: Decimal | null;
-  readonly armedFrom: number;
-  /** True once the order has seen its first price after submit (it has "arrived" and rests). */
-  arrived: boolean;
-  updatedAt: number;
-}
-
-interface Book {
-  /** Open orders of the symbol, in submission order. */
-  open: SimOrder[];
-  /** Open (untriggered) STOP_MARKET orders of the symbol, in submission order. */
-  stops: SimOrder[];
-  /** Last price seen (kline close or mark), text, and its time. */
-  last: string | null;
-  /** The first price of the last bar seen (kline open, or the mark): the -2021 check of stops. */
-  lastOpen: string | null;
-  lastTs: number;
-}
-
-interface PosState {
-  readonly symbol: Symbol;
-  qty: Decimal;
-  entry: Decimal;
-  realized: Decimal;
-  fees: Decimal;
-  updatedAt: number;
-}
-
-const DEFAULTS = {
-  takerFeeRate: '0.0005',
-  makerFeeRate: '0.0002',
-  slippageBps: '1',
-  startingBalance: '10000',
-} as const;
+export { comparePlainDecimal } from './plain-decimal.ts';
+import { NO_EVENTS, REDUCE_ONLY_NOTHING, REDUCE_ONLY_REMAINDER, IOC_NOT_FILLED, GTX_WOULD_TAKE, type EngineEvent, type MatchingEngineConfig, type EngineOrder, type EngineStats } from './engine-types.ts';
+import { resolveEngineConfig, slippedPrice, type ResolvedEngineConfig } from './engine-config.ts';
+import { checkOrder, type OrderCheckContext } from './order-check.ts';
+import { OrderIndex } from './order-index.ts';
+import { comparePriceText } from './plain-decimal.ts';
+import { applyFill, closableQuantity, flatPosition, newPosition, toPosition, type PosState } from './position-accounting.ts';
+import { filledEvent, newBook, recordFill, snapshot, type Book, type SimOrder } from './sim-order.ts';
 
 /**
  * The matching engine: one USDT-margined account in one-way mode.
@@ -143,27 +91,18 @@ const DEFAULTS = {
  * answered with `OrderRejected` carrying a Binance code.
  */
 export class MatchingEngine {
-  private readonly takerFee: Decimal;
-  private readonly makerFee: Decimal;
-  private readonly slipUp: Decimal | null;
-  private readonly slipDown: Decimal | null;
-  private readonly start: Decimal;
-  private readonly tickSize: ((symbol: Symbol) => Decimal | DecimalString | undefined) | undefined;
-  private readonly validate: ((intent: OrderIntent) => EngineRejection | null) | undefined;
-  private readonly historyLimit: number;
-  private readonly maxFill: MatchingEngineConfig['maxFillQuantity'];
-
+  private readonly cfg: ResolvedEngineConfig;
   private nextOrderId: bigint;
   private nextTradeId: bigint;
   private readonly books = new Map<Symbol, Book>();
-  private readonly openById = new Map<string, SimOrder>();
-  private readonly stopById = new Map<string, SimOrder>();
-  private readonly finished = new Map<string, SimOrder>();
+  private readonly orders: OrderIndex;
   private readonly pos = new Map<Symbol, PosState>();
   private realizedTotal: Decimal = ZERO;
   private feesTotal: Decimal = ZERO;
   private fundingTotal: Decimal = ZERO;
   private readonly counters = { accepted: 0, rejected: 0, filled: 0, canceled: 0, expired: 0, fills: 0 };
+  /** The state {@link checkOrder} reads: the live maps above and the `validate` hook. */
+  private readonly checkCtx: OrderCheckContext;
 
   /**
    * @param config partial configuration; missing fields take their defaults.
@@ -171,38 +110,11 @@ export class MatchingEngine {
    *   slippage, slippage ≥ 10000 bps, non-positive id, id beyond int64, bad history limit).
    */
   constructor(config: Partial<MatchingEngineConfig> = {}) {
-    const issues: string[] = [];
-    const num = (key: keyof typeof DEFAULTS, min: Decimal | null): Decimal => {
-      const raw = config[key] ?? DEFAULTS[key];
-      if (!isDecimalString(raw)) {
-        issues.push(`${key}: got ${JSON.stringify(raw)}, expected a decimal string`);
-        return ZERO;
-      }
-      const d = new Decimal(raw);
-      if (min !== null && d.lt(min)) issues.push(`${key}: got "${raw}", expected ≥ ${str(min)}`);
-      return d;
-    };
-    this.takerFee = num('takerFeeRate', ZERO);
-    this.makerFee = num('makerFeeRate', null);
-    const bps = num('slippageBps', ZERO);
-    if (bps.gte(10000)) issues.push(`slippageBps: got "${str(bps)}", expected < 10000`);
-    this.start = num('startingBalance', ZERO);
-    const frac = bps.div(10000);
-    this.slipUp = bps.isZero() ? null : frac.plus(1);
-    this.slipDown = bps.isZero() ? null : new Decimal(1).minus(frac);
-    this.nextOrderId = config.firstOrderId ?? 1000000000000000001n;
-    this.nextTradeId = config.firstTradeId ?? 1000000001n;
-    for (const [k, v] of [['firstOrderId', this.nextOrderId], ['firstTradeId', this.nextTradeId]] as const) {
-      if (typeof v !== 'bigint' || v < 1n || v > INT64_MAX) issues.push(`${k}: got ${String(v)}, expected a bigint in [1, 2^63-1]`);
-    }
-    this.historyLimit = config.orderHistoryLimit ?? 1000;
-    this.maxFill = config.maxFillQuantity;
-    if (!Number.isInteger(this.historyLimit) || this.historyLimit < 0) {
-      issues.push(`orderHistoryLimit: got ${String(this.historyLimit)}, expected an integer ≥ 0`);
-    }
-    if (issues.length > 0) throw new ConfigError(issues);
-    this.tickSize = config.tickSize;
-    this.validate = config.validate;
+    const c = (this.cfg = resolveEngineConfig(config));
+    this.nextOrderId = c.firstOrderId;
+    this.nextTradeId = c.firstTradeId;
+    this.orders = new OrderIndex(c.historyLimit);
+    this.checkCtx = { validate: c.validate, books: this.books, openById: this.orders.open, stopById: this.orders.stops, pos: this.pos };
   }
 
   // ------------------------------------------------------------------ orders
@@ -223,7 +135,7 @@ export class MatchingEngine {
    * @returns `[OrderAccepted]` (orderId: next int64 id as a string) or `[OrderRejected]`
    */
   submit(intent: OrderIntent, now: number): readonly EngineEvent[] {
-    const checked = this.check(intent);
+    const checked = checkOrder(intent, this.checkCtx);
     if ('code' in checked) {
       this.counters.rejected++;
       const ev: OrderRejected = {
@@ -260,10 +172,10 @@ export class MatchingEngine {
     };
     if (isStop) {
       this.book(intent.symbol).stops.push(order);
-      this.stopById.set(intent.clientOrderId, order);
+      this.orders.stops.set(intent.clientOrderId, order);
     } else {
       this.book(intent.symbol).open.push(order);
-      this.openById.set(intent.clientOrderId, order);
+      this.orders.open.set(intent.clientOrderId, order);
     }
     this.counters.accepted++;
     const ev: OrderAccepted = { type: 'OrderAccepted', ts: now, clientOrderId: intent.clientOrderId, orderId, symbol: intent.symbol };
@@ -279,14 +191,14 @@ export class MatchingEngine {
    *   answer -2011 "Unknown order sent."): `length > 0` tells whether it existed.
    */
   cancel(symbol: Symbol, clientOrderId: string, now: number, reason = 'canceled'): readonly EngineEvent[] {
-    const stop = this.stopById.get(clientOrderId);
+    const stop = this.orders.stops.get(clientOrderId);
     if (stop !== undefined) {
       if (stop.symbol !== symbol) return NO_EVENTS;
       const b = this.books.get(symbol)!;
       b.stops = b.stops.filter((x) => x !== stop);
       return [this.cancelOrder(stop, now, reason)];
     }
-    const o = this.openById.get(clientOrderId);
+    const o = this.orders.open.get(clientOrderId);
     if (o === undefined || o.symbol !== symbol) return NO_EVENTS;
     const book = this.books.get(symbol)!;
     const i = book.open.indexOf(o);
@@ -309,12 +221,12 @@ export class MatchingEngine {
   /** Open orders (NEW or PARTIALLY_FILLED), of one symbol or all, in submission order. */
   openOrders(symbol?: Symbol): EngineOrder[] {
     if (symbol !== undefined) return (this.books.get(symbol)?.open ?? []).map(snapshot);
-    return [...this.openById.values()].map(snapshot);
+    return [...this.orders.open.values()].map(snapshot);
   }
 
   /** True when `clientOrderId` names an open order (open stops included). */
   isOpen(clientOrderId: string): boolean {
-    return this.openById.has(clientOrderId) || this.stopById.has(clientOrderId);
+    return this.orders.open.has(clientOrderId) || this.orders.stops.has(clientOrderId);
   }
 
   /**
@@ -323,18 +235,18 @@ export class MatchingEngine {
    */
   openStops(symbol?: Symbol): EngineOrder[] {
     if (symbol !== undefined) return (this.books.get(symbol)?.stops ?? []).map(snapshot);
-    return [...this.stopById.values()].map(snapshot);
+    return [...this.orders.stops.values()].map(snapshot);
   }
 
   /** True when `clientOrderId` names a STOP_MARKET order, open or (still in the history) finished. */
   isStop(clientOrderId: string): boolean {
-    if (this.stopById.has(clientOrderId)) return true;
-    return this.finished.get(clientOrderId)?.type === 'STOP_MARKET';
+    if (this.orders.stops.has(clientOrderId)) return true;
+    return this.orders.finishedOrder(clientOrderId)?.type === 'STOP_MARKET';
   }
 
   /** A STOP_MARKET order by client order id, open or finished (triggered, canceled, expired). */
   getStop(clientOrderId: string): EngineOrder | undefined {
-    const o = this.stopById.get(clientOrderId) ?? this.finished.get(clientOrderId);
+    const o = this.orders.stops.get(clientOrderId) ?? this.orders.finishedOrder(clientOrderId);
     return o === undefined || o.type !== 'STOP_MARKET' ? undefined : snapshot(o);
   }
 
@@ -343,7 +255,7 @@ export class MatchingEngine {
    * (the newest order wins when a finished id was reused). Rejected orders are never recorded.
    */
   getOrder(clientOrderId: string): EngineOrder | undefined {
-    const o = this.openById.get(clientOrderId) ?? this.finished.get(clientOrderId);
+    const o = this.orders.open.get(clientOrderId) ?? this.orders.finishedOrder(clientOrderId);
     return o === undefined ? undefined : snapshot(o);
   }
 
@@ -425,9 +337,7 @@ export class MatchingEngine {
   /** The position in `symbol`; a flat one (`updatedAt` 0) when it never traded. */
   position(symbol: Symbol): Position {
     const p = this.pos.get(symbol);
-    return p === undefined
-      ? { symbol, quantity: '0', entryPrice: '0', realizedPnl: '0', fees: '0', updatedAt: 0 }
-      : toPosition(p);
+    return p === undefined ? flatPosition(symbol) : toPosition(p);
   }
 
   /**
@@ -435,7 +345,7 @@ export class MatchingEngine {
    * Unrealized PnL is not included; see {@link unrealizedPnl}.
    */
   balance(): DecimalString {
-    return str(this.start.plus(this.realizedTotal).minus(this.feesTotal).plus(this.fundingTotal));
+    return str(this.cfg.start.plus(this.realizedTotal).minus(this.feesTotal).plus(this.fundingTotal));
   }
 
   /**
@@ -472,7 +382,7 @@ export class MatchingEngine {
       ordersCanceled: c.canceled,
       ordersExpired: c.expired,
       fills: c.fills,
-      openOrders: this.openById.size,
+      openOrders: this.orders.open.size,
       realizedPnl: str(this.realizedTotal),
       fees: str(this.feesTotal),
     };
@@ -483,60 +393,10 @@ export class MatchingEngine {
   private book(symbol: Symbol): Book {
     let b = this.books.get(symbol);
     if (b === undefined) {
-      b = { open: [], stops: [], last: null, lastOpen: null, lastTs: 0 };
+      b = newBook();
       this.books.set(symbol, b);
     }
     return b;
-  }
-
-  private check(intent: OrderIntent): EngineRejection | { tif: TimeInForce | null; qty: Decimal; price: Decimal | null; stop: Decimal | null } {
-    if (this.validate !== undefined) {
-      const r = this.validate(intent);
-      if (r !== null) return r;
-    }
-    if (typeof intent.clientOrderId !== 'string' || !CLIENT_ORDER_ID_RE.test(intent.clientOrderId)) return SIM_ERROR.ILLEGAL_CHARS;
-    if (intent.side !== 'BUY' && intent.side !== 'SELL') return SIM_ERROR.INVALID_SIDE;
-    if (intent.type !== 'MARKET' && intent.type !== 'LIMIT' && intent.type !== 'STOP_MARKET') return SIM_ERROR.INVALID_ORDER_TYPE;
-    if (intent.type === 'STOP_MARKET') {
-      // Only the protective stop: closePosition (no quantity), triggered on the price shown.
-      if (intent.closePosition !== true) return mandatoryParam('closePosition');
-      if (intent.stopPrice === undefined || !isDecimalString(intent.stopPrice)) return mandatoryParam('triggerPrice');
-      const stop = new Decimal(intent.stopPrice);
-      if (stop.lte(0)) return SIM_ERROR.PRICE_LE_ZERO;
-      if (this.stopById.has(intent.clientOrderId)) return SIM_ERROR.DUPLICATE_CLIENT_ORDER_ID;
-      for (const o of this.books.get(intent.symbol)?.stops ?? []) if (o.side === intent.side) return SIM_ERROR.STOP_EXISTS;
-      // Binance -2021 when the mark is already at or beyond the stop. The engine's stand-in for
-      // the mark at placement is the first price of the last bar it saw (replay: the open of the
-      // kline the entry filled on; the exchange simulator: the mark of that moment).
-      const ref = this.books.get(intent.symbol)?.lastOpen ?? null;
-      if (ref !== null && isDecimalString(ref) && (intent.side === 'SELL' ? new Decimal(ref).lte(stop) : new Decimal(ref).gte(stop))) return SIM_ERROR.WOULD_TRIGGER;
-      return { tif: null, qty: ZERO, price: null, stop };
-    }
-    if (!isDecimalString(intent.quantity)) return mandatoryParam('quantity');
-    const qty = new Decimal(intent.quantity);
-    if (qty.lte(0)) return SIM_ERROR.QTY_LE_ZERO;
-    let price: Decimal | null = null;
-    let tif: TimeInForce | null = null;
-    if (intent.type === 'LIMIT') {
-      if (intent.price === undefined || !isDecimalString(intent.price)) return mandatoryParam('price');
-      price = new Decimal(intent.price);
-      if (price.lte(0)) return SIM_ERROR.PRICE_LE_ZERO;
-      tif = intent.timeInForce ?? 'GTC';
-      if (tif !== 'GTC' && tif !== 'IOC' && tif !== 'FOK' && tif !== 'GTX') return SIM_ERROR.INVALID_TIF;
-    }
-    if (this.openById.has(intent.clientOrderId)) return SIM_ERROR.DUPLICATE_CLIENT_ORDER_ID;
-    if (intent.reduceOnly) {
-      const q = this.pos.get(intent.symbol)?.qty ?? ZERO;
-      if (intent.side === 'BUY' ? !q.isNeg() || q.isZero() : !q.isPos() || q.isZero()) return SIM_ERROR.REDUCE_ONLY_REJECT;
-    }
-    if (tif === 'GTX' && price !== null) {
-      const last = this.books.get(intent.symbol)?.last ?? null;
-      if (last !== null && isDecimalString(last)) {
-        const l = new Decimal(last);
-        if (intent.side === 'BUY' ? price.gte(l) : price.lte(l)) return SIM_ERROR.GTX_REJECT;
-      }
-    }
-    return { tif, qty, price, stop: null };
   }
 
   /**
@@ -554,12 +414,12 @@ export class MatchingEngine {
       const first = !o.arrived;
       if (o.type === 'MARKET') {
         events ??= [];
-        this.execute(o, this.slip(dec(openS, openField), o.side, o.symbol), false, t, events);
+        this.execute(o, slippedPrice(this.cfg, dec(openS, openField), o.side, o.symbol), false, t, events);
       } else {
         const limitS = o.priceText!;
         const buy = o.side === 'BUY';
         if (first) {
-          const c = compare(openS, limitS, openField);
+          const c = comparePriceText(openS, limitS, openField);
           const crossesAtOpen = buy ? c <= 0 : c >= 0;
           if (o.tif === 'IOC' || o.tif === 'FOK') {
             events ??= [];
@@ -577,7 +437,7 @@ export class MatchingEngine {
           }
         }
         // Resting: a maker fill at its own limit price once the bar trades through it.
-        const touched = buy ? compare(lowS, limitS, isKline ? 'kline.low' : openField) <= 0 : compare(highS, limitS, isKline ? 'kline.high' : openField) >= 0;
+        const touched = buy ? comparePriceText(lowS, limitS, isKline ? 'kline.low' : openField) <= 0 : comparePriceText(highS, limitS, isKline ? 'kline.high' : openField) >= 0;
         if (touched) {
           events ??= [];
           this.execute(o, o.price!, true, t, events);
@@ -607,11 +467,11 @@ export class MatchingEngine {
       const buy = o.side === 'BUY';
       const first = !o.arrived;
       o.arrived = true;
-      const openBeyond = buy ? compare(openS, stopS, openField) >= 0 : compare(openS, stopS, openField) <= 0;
-      const reached = buy ? compare(highS, stopS, isKline ? 'kline.high' : openField) >= 0 : compare(lowS, stopS, isKline ? 'kline.low' : openField) <= 0;
+      const openBeyond = buy ? comparePriceText(openS, stopS, openField) >= 0 : comparePriceText(openS, stopS, openField) <= 0;
+      const reached = buy ? comparePriceText(highS, stopS, isKline ? 'kline.high' : openField) >= 0 : comparePriceText(lowS, stopS, isKline ? 'kline.low' : openField) <= 0;
       if (!reached && !openBeyond) continue;
       const q = this.pos.get(o.symbol)?.qty ?? ZERO;
-      const closable = buy ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
+      const closable = closableQuantity(q, o.side);
       // Nothing to close (the position was closed by another order): it stays open, untriggered,
       // until canceled (perpbot cancels a stop once its position is flat). Replay sees a whole
       // kline at once and live sees the cancel land mid-kline: not triggering keeps them equal.
@@ -621,14 +481,13 @@ export class MatchingEngine {
       const at = openBeyond && first ? dec(openS, openField) : o.stop!;
       events ??= [];
       fired = true;
-      this.stopById.delete(o.intent.clientOrderId);
+      this.orders.stops.delete(o.intent.clientOrderId);
       o.qty = closable;
-      this.fill(o, this.slip(at, o.side, o.symbol), closable, false, t, events);
+      this.fill(o, slippedPrice(this.cfg, at, o.side, o.symbol), closable, false, t, events);
     }
     if (fired) book.stops = book.stops.filter((o) => o.status === 'NEW');
     return events;
   }
-
 
   /** Fill the rest of `o` at `price` (after the reduce-only cap); marks it finished when done. */
   private execute(o: SimOrder, price: Decimal, maker: boolean, t: number, events: EngineEvent[]): void {
@@ -636,7 +495,7 @@ export class MatchingEngine {
     let capped = false;
     if (o.reduceOnly) {
       const q = this.pos.get(o.symbol)?.qty ?? ZERO;
-      const reducible = o.side === 'BUY' ? (q.isNeg() ? q.neg() : ZERO) : q.isPos() ? q : ZERO;
+      const reducible = closableQuantity(q, o.side);
       if (reducible.isZero()) {
         this.expire(o, t, REDUCE_ONLY_NOTHING, events);
         return;
@@ -646,7 +505,7 @@ export class MatchingEngine {
         capped = true;
       }
     }
-    const piece = this.maxFill?.({ symbol: o.symbol, type: o.type, timeInForce: o.tif, quantity: o.intent.quantity, remaining: qty });
+    const piece = this.cfg.maxFill?.({ symbol: o.symbol, type: o.type, timeInForce: o.tif, quantity: o.intent.quantity, remaining: qty });
     if (piece !== undefined && piece.isPos() && piece.lt(qty)) {
       qty = piece;
       capped = false; // the rest is checked again at its next fill
@@ -657,65 +516,23 @@ export class MatchingEngine {
 
   private fill(o: SimOrder, price: Decimal, qty: Decimal, maker: boolean, t: number, events: EngineEvent[]): void {
     const notional = price.times(qty);
-    const commission = notional.times(maker ? this.makerFee : this.takerFee);
+    const commission = notional.times(maker ? this.cfg.makerFee : this.cfg.takerFee);
     let p = this.pos.get(o.symbol);
     if (p === undefined) {
-      p = { symbol: o.symbol, qty: ZERO, entry: ZERO, realized: ZERO, fees: ZERO, updatedAt: t };
+      p = newPosition(o.symbol, t);
       this.pos.set(o.symbol, p);
     }
-    const signed = o.side === 'BUY' ? qty : qty.neg();
-    const q0 = p.qty;
-    let realized = ZERO;
-    if (q0.isZero() || q0.isPos() === signed.isPos()) {
-      // Open or increase: quantity-weighted average entry.
-      const a0 = q0.abs();
-      p.entry = a0.times(p.entry).plus(notional).div(a0.plus(qty));
-      p.qty = q0.plus(signed);
-    } else {
-      // Reduce, close, or flip: the closed part realizes against the entry.
-      const a0 = q0.abs();
-      const closed = Decimal.min(a0, qty);
-      realized = (q0.isPos() ? price.minus(p.entry) : p.entry.minus(price)).times(closed);
-      p.qty = q0.plus(signed);
-      if (p.qty.isZero()) p.entry = ZERO;
-      else if (qty.gt(a0)) p.entry = price; // flipped: the rest opened at the fill price
-    }
-    p.realized = p.realized.plus(realized);
-    p.fees = p.fees.plus(commission);
-    p.updatedAt = t;
+    const realized = applyFill(p, o.side, price, qty, notional, commission, t);
     this.realizedTotal = this.realizedTotal.plus(realized);
     this.feesTotal = this.feesTotal.plus(commission);
 
-    o.executed = o.executed.plus(qty);
-    o.quoteExecuted = o.quoteExecuted.plus(notional);
-    const full = o.executed.gte(o.qty);
-    o.status = full ? 'FILLED' : 'PARTIALLY_FILLED';
-    o.updatedAt = t;
+    const full = recordFill(o, qty, notional, t);
     this.counters.fills++;
     if (full) {
       this.counters.filled++;
-      this.finish(o);
+      this.orders.finish(o);
     }
-    const filled: OrderFilled = {
-      type: 'OrderFilled',
-      ts: t,
-      fill: {
-        tradeId: (this.nextTradeId++).toString(),
-        orderId: o.orderId,
-        clientOrderId: o.intent.clientOrderId,
-        symbol: o.symbol,
-        side: o.side,
-        price: str(price),
-        quantity: str(qty),
-        commission: str(commission),
-        commissionAsset: 'USDT',
-        realizedPnl: str(realized),
-        maker,
-        time: t,
-      },
-      cumulativeQuantity: str(o.executed),
-      status: full ? 'FILLED' : 'PARTIALLY_FILLED',
-    };
+    const filled = filledEvent(o, (this.nextTradeId++).toString(), price, qty, commission, realized, maker, full, t);
     const changed: PositionChanged = { type: 'PositionChanged', ts: t, position: toPosition(p) };
     events.push(filled, changed);
   }
@@ -724,7 +541,7 @@ export class MatchingEngine {
     o.status = 'EXPIRED';
     o.updatedAt = t;
     this.counters.expired++;
-    this.finish(o);
+    this.orders.finish(o);
     const ev: OrderExpired = { type: 'OrderExpired', ts: t, clientOrderId: o.intent.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason };
     events.push(ev);
   }
@@ -733,119 +550,7 @@ export class MatchingEngine {
     o.status = 'CANCELED';
     o.updatedAt = now;
     this.counters.canceled++;
-    this.finish(o);
+    this.orders.finish(o);
     return { type: 'OrderCanceled', ts: now, clientOrderId: o.intent.clientOrderId, orderId: o.orderId, symbol: o.symbol, reason };
   }
-
-  /** Move a finished order from the open set to the bounded history (caller fixes the book list). */
-  private finish(o: SimOrder): void {
-    const id = o.intent.clientOrderId;
-    if (this.openById.get(id) === o) this.openById.delete(id);
-    if (this.stopById.get(id) === o) this.stopById.delete(id);
-    if (this.historyLimit === 0) return;
-    this.finished.delete(id);
-    this.finished.set(id, o);
-    if (this.finished.size > this.historyLimit) {
-      const oldest = this.finished.keys().next().value;
-      if (oldest !== undefined) this.finished.delete(oldest);
-    }
-  }
-
-  /** MARKET price after slippage, rounded to the tick away from the taker (BUY up, SELL down). */
-  private slip(price: Decimal, side: Side, symbol: Symbol): Decimal {
-    const factor = side === 'BUY' ? this.slipUp : this.slipDown;
-    if (factor === null) return price;
-    const p = price.times(factor);
-    const raw = this.tickSize?.(symbol);
-    if (raw === undefined) return p;
-    const tick = typeof raw === 'string' ? dec(raw, 'tickSize') : raw;
-    if (!tick.isPos()) return p;
-    return p.toNearest(tick, side === 'BUY' ? Decimal.ROUND_CEIL : Decimal.ROUND_FLOOR);
-  }
-}
-
-/**
- * Exact comparison of two non-negative plain decimal strings ("108090.0", "0.001", "7"), without
- * allocating and without a float: -1, 0 or 1, or NaN when either is not of that form (sign,
- * exponent, empty integer part, stray character).
- */
-export function comparePlainDecimal(a: string, b: string): number {
-  const da = plainDot(a);
-  const db = plainDot(b);
-  if (da < 0 || db < 0) return NaN;
-  let sa = 0;
-  while (sa < da - 1 && a.charCodeAt(sa) === 48) sa++;
-  let sb = 0;
-  while (sb < db - 1 && b.charCodeAt(sb) === 48) sb++;
-  const la = da - sa;
-  const lb = db - sb;
-  if (la !== lb) return la < lb ? -1 : 1;
-  for (let i = 0; i < la; i++) {
-    const ca = a.charCodeAt(sa + i);
-    const cb = b.charCodeAt(sb + i);
-    if (ca !== cb) return ca < cb ? -1 : 1;
-  }
-  const fa = da + 1;
-  const fb = db + 1;
-  const na = a.length > fa ? a.length - fa : 0;
-  const nb = b.length > fb ? b.length - fb : 0;
-  const n = na > nb ? na : nb;
-  for (let i = 0; i < n; i++) {
-    const ca = i < na ? a.charCodeAt(fa + i) : 48;
-    const cb = i < nb ? b.charCodeAt(fb + i) : 48;
-    if (ca !== cb) return ca < cb ? -1 : 1;
-  }
-  return 0;
-}
-
-/** Index of the '.' (or the length) when `s` is digits with at most one '.', ≥ 1 integer digit; else -1. */
-function plainDot(s: string): number {
-  let dot = -1;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (dot >= 0 || i === 0) return -1;
-      dot = i;
-    } else if (c < 48 || c > 57) return -1;
-  }
-  if (s.length === 0) return -1;
-  return dot < 0 ? s.length : dot;
-}
-
-/** Compare decimal text exactly: the fast plain-string path, else through Decimal (throws TypeError naming `field`). */
-function compare(bar: string, limit: string, field: string): number {
-  const c = comparePlainDecimal(bar, limit);
-  return c === c ? c : dec(bar, field).cmp(dec(limit, 'price'));
-}
-
-function toPosition(p: PosState): Position {
-  return {
-    symbol: p.symbol,
-    quantity: str(p.qty),
-    entryPrice: str(p.entry),
-    realizedPnl: str(p.realized),
-    fees: str(p.fees),
-    updatedAt: p.updatedAt,
-  };
-}
-
-function snapshot(o: SimOrder): EngineOrder {
-  return {
-    orderId: o.orderId,
-    clientOrderId: o.intent.clientOrderId,
-    symbol: o.symbol,
-    side: o.side,
-    type: o.type,
-    timeInForce: o.tif,
-    quantity: str(o.qty),
-    price: o.price === null ? null : str(o.price),
-    stopPrice: o.stop === null ? null : str(o.stop),
-    reduceOnly: o.reduceOnly,
-    status: o.status,
-    executedQuantity: str(o.executed),
-    averagePrice: o.executed.isZero() ? '0' : str(o.quoteExecuted.div(o.executed)),
-    submittedAt: o.submittedAt,
-    updatedAt: o.updatedAt,
-    intent: o.intent,
-  };
 }

@@ -15,20 +15,10 @@
  */
 import type Database from 'better-sqlite3';
 import { InvariantError, PerpbotError, errorMessage } from '../src/core/errors.ts';
-import { dec, str } from '../src/core/decimal.ts';
-import type {
-  Fill,
-  Kline,
-  Mode,
-  OrderEvent,
-  OrderIntent,
-  OrderStatus,
-  PositionChanged,
-  SignalEmitted,
-  TradingStateChanged,
-} from '../src/core/types.ts';
+import type { Kline, Mode, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
 import type { Db } from './client.ts';
 import { redactJson, requireDecimal, validateFill, validateIntent } from './record-checks.ts';
+import { applyEvent, orderParams, type Bind, type BufferedEvent, type Delta, type WriterStatements } from './writer-events.ts';
 import { CANDLE_INSERT_HEAD, CANDLE_ROW, SQL } from './writer-sql.ts';
 
 /** Default number of buffered records that triggers an automatic flush. */
@@ -107,19 +97,6 @@ export interface WriterStats {
   orphans: number;
 }
 
-type BufferedEvent = OrderEvent | PositionChanged | TradingStateChanged;
-type Bind = string | number | null;
-
-interface Delta {
-  candles: number;
-  signals: number;
-  orders: number;
-  fills: number;
-  orphans: number;
-}
-
-const TERMINAL: ReadonlySet<OrderStatus> = new Set<OrderStatus>(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'DENIED']);
-
 /**
  * Writes one run's history. Not thread-safe (nothing in Node is shared across threads here);
  * one writer per run and connection.
@@ -151,7 +128,7 @@ export class RecordWriter {
   private readonly stmt: {
     candleMulti: Database.Statement;
     candleBySize: Map<number, Database.Statement>;
-  } & { [K in keyof typeof SQL]: Database.Statement };
+  } & WriterStatements;
   private readonly flushTx: Database.Transaction<(delta: Delta) => void>;
 
   private readonly counters: WriterStats = {
@@ -193,7 +170,7 @@ export class RecordWriter {
     try {
       const prepared = Object.fromEntries(
         Object.entries(SQL).map(([key, text]) => [key, this.sqlite.prepare(text)]),
-      ) as { [K in keyof typeof SQL]: Database.Statement };
+      ) as WriterStatements;
       this.stmt = {
         ...prepared,
         candleMulti: this.candleStatement(rows),
@@ -401,7 +378,7 @@ export class RecordWriter {
     try {
       if (sync) this.sqlite.pragma('synchronous = FULL');
       try {
-        const changes = this.stmt.insertOrder.run(this.orderParams(intent, intent.createdAt)).changes;
+        const changes = this.stmt.insertOrder.run(orderParams(this.runId, intent, intent.createdAt)).changes;
         if (changes > 0) this.counters.orders++;
         return changes > 0;
       } finally {
@@ -495,124 +472,7 @@ export class RecordWriter {
       ).changes;
     }
 
-    for (const e of this.eventBuf) this.applyEvent(e, delta);
-  }
-
-  private applyEvent(e: BufferedEvent, delta: Delta): void {
-    const runId = this.runId;
-    const s = this.stmt;
-    if (e.type !== 'PositionChanged' && e.type !== 'TradingStateChanged' && e.type !== 'OrderSubmitted' && e.type !== 'OrderDenied' && e.external !== undefined) {
-      // Someone else's order: its row exists (strategy "external") before its events apply.
-      const x = e.external;
-      const symbol = e.type === 'OrderFilled' ? e.fill.symbol : e.symbol;
-      const clientOrderId = e.type === 'OrderFilled' ? e.fill.clientOrderId : e.clientOrderId;
-      const orderId = e.type === 'OrderFilled' ? e.fill.orderId : e.type === 'OrderRejected' ? null : e.orderId;
-      delta.orders += s.insertExternalOrder.run({ runId, clientOrderId, orderId, symbol, side: x.side, type: x.type, quantity: x.quantity, price: x.price === '0' ? null : x.price, reduceOnly: x.reduceOnly ? 1 : 0, ts: e.ts }).changes;
-    }
-    switch (e.type) {
-      case 'OrderSubmitted':
-        delta.orders += s.insertOrder.run(this.orderParams(e.intent, e.ts)).changes;
-        return;
-      case 'OrderDenied': {
-        const existed = s.orderExists.get(runId, e.intent.clientOrderId) !== undefined;
-        (e.writtenAhead === true ? s.upsertDenied : s.insertDenied).run({ ...this.orderParams(e.intent, e.ts), check: e.check, reason: e.reason });
-        if (!existed) delta.orders++;
-        return;
-      }
-      case 'OrderAccepted':
-        if (s.accepted.run({ runId, clientOrderId: e.clientOrderId, orderId: e.orderId, ts: e.ts }).changes === 0) delta.orphans++;
-        return;
-      case 'OrderRejected': {
-        const r = s.rejected.run({ runId, clientOrderId: e.clientOrderId, code: e.code, reason: e.reason, ts: e.ts });
-        if (r.changes === 0) this.countIfOrphan(e.clientOrderId, delta);
-        return;
-      }
-      case 'OrderCanceled':
-      case 'OrderExpired': {
-        const status: OrderStatus = e.type === 'OrderCanceled' ? 'CANCELED' : 'EXPIRED';
-        const r = s.closed.run({ runId, clientOrderId: e.clientOrderId, orderId: e.orderId, status, reason: e.reason, ts: e.ts });
-        if (r.changes === 0) this.countIfOrphan(e.clientOrderId, delta);
-        return;
-      }
-      case 'OrderFilled':
-        this.applyFill(e.fill, e.status, e.ts, delta, e.external !== undefined);
-        return;
-      case 'PositionChanged': {
-        const p = e.position;
-        (e.source === 'reconcile' ? s.truePosition : s.upsertPosition).run(runId, p.symbol, p.quantity, p.entryPrice, p.realizedPnl, p.fees, p.updatedAt);
-        return;
-      }
-      case 'TradingStateChanged':
-        s.insertRisk.run(runId, e.ts, e.state, e.previous, e.reason);
-        return;
-    }
-  }
-
-  private applyFill(f: Fill, status: 'PARTIALLY_FILLED' | 'FILLED', ts: number, delta: Delta, external: boolean): void {
-    const s = this.stmt;
-    const runId = this.runId;
-    const inserted = s.insertFill.run(
-      runId,
-      f.tradeId,
-      f.orderId,
-      f.clientOrderId,
-      f.symbol,
-      f.side,
-      f.price,
-      f.quantity,
-      f.commission,
-      f.commissionAsset,
-      f.realizedPnl,
-      f.maker ? 1 : 0,
-      f.time,
-      external ? 1 : 0,
-    ).changes;
-    if (inserted === 0) return; // the same fill again: already counted in the order
-    delta.fills++;
-    const row = s.orderForFill.get(runId, f.clientOrderId) as
-      | { executed_qty: string; cum_quote: string; status: OrderStatus }
-      | undefined;
-    if (row === undefined) {
-      delta.orphans++;
-      return;
-    }
-    const qty = dec(f.quantity, 'fill.quantity');
-    const executed = dec(row.executed_qty, 'orders.executed_qty').plus(qty);
-    const cumQuote = dec(row.cum_quote, 'orders.cum_quote').plus(dec(f.price, 'fill.price').times(qty));
-    s.filled.run({
-      runId,
-      clientOrderId: f.clientOrderId,
-      orderId: f.orderId,
-      executedQty: str(executed),
-      cumQuote: str(cumQuote),
-      avgPrice: executed.isZero() ? null : str(cumQuote.div(executed)),
-      status: TERMINAL.has(row.status) ? row.status : status,
-      ts,
-    });
-  }
-
-  private countIfOrphan(clientOrderId: string, delta: Delta): void {
-    if (this.stmt.orderExists.get(this.runId, clientOrderId) === undefined) delta.orphans++;
-  }
-
-  private orderParams(i: OrderIntent, updatedAt: number): Record<string, Bind> {
-    return {
-      runId: this.runId,
-      clientOrderId: i.clientOrderId,
-      symbol: i.symbol,
-      side: i.side,
-      type: i.type,
-      quantity: i.quantity,
-      price: i.price ?? null,
-      stopPrice: i.stopPrice ?? null,
-      timeInForce: i.timeInForce ?? null,
-      reduceOnly: i.reduceOnly ? 1 : 0,
-      strategyId: i.strategyId,
-      signalId: i.signalId ?? null,
-      refPrice: i.refPrice,
-      createdAt: i.createdAt,
-      updatedAt,
-    };
+    for (const e of this.eventBuf) applyEvent(this.stmt, runId, e, delta);
   }
 
   private dbError(what: string, err: unknown): PerpbotError {

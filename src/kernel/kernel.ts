@@ -36,14 +36,13 @@ import type { ExchangeRules } from '../../executor/exchange-info.ts';
 import { validateOrder } from '../../executor/filters.ts';
 import type { RiskLimits } from '../../executor/risk.ts';
 import type { Venue, VenueEvent } from '../../executor/venue.ts';
-import { checkDatabase, openDatabase, type Db } from '../../database/client.ts';
+import { openDatabase, type Db } from '../../database/client.ts';
 import { ThreadedRecordWriter, type RunWriter } from '../../database/writer-thread.ts';
 import { IntentJournal, replayIntentJournal } from '../../database/intent-journal.ts';
 import { startRecorder, type Recorder } from '../../database/recorder.ts';
-import type { ScheduledTask } from 'node-cron';
-import { startDailySummary } from '../jobs/daily-summary.ts';
-import { startCandleRetention } from '../jobs/candle-retention.ts';
 import { startTradeLog } from '../logging/trade-log.ts';
+import { KernelHealth, type HealthSnapshot, type UnknownOrder } from './kernel-health.ts';
+import { startWallClockJobs, type WallClockJobs } from './kernel-jobs.ts';
 
 /** Risk limits from the validated config. */
 export function riskLimitsFrom(config: Config): RiskLimits {
@@ -172,10 +171,12 @@ export class Kernel {
   private readonly recorder: Recorder;
   private readonly topics = new Map<Symbol, `market.kline.${string}`>();
   private readonly markTopics = new Map<Symbol, `market.markPrice.${string}`>();
-  private lastError: { message: string; at: number } | null = null;
+  /** The heartbeat's snapshot, the incident checks and the state they read (kernel-health.ts). */
+  private readonly health: KernelHealth;
+  /** Paper and live: the tick and the cron jobs on the wall clock (kernel-jobs.ts); null in replay. */
+  private readonly jobs: WallClockJobs | null;
   private closed = false;
   private klines = 0;
-  private clockOffsetMs: number | null = null;
 
   private constructor(
     private readonly o: KernelOptions,
@@ -190,6 +191,7 @@ export class Kernel {
   ) {
     const { config, log } = o;
     this.runId = o.runId ?? newRunId(o.mode, this.startedAt);
+    this.health = new KernelHealth(this, o, () => ({ klines: this.klines, closed: this.closed }));
     const alertLog = log.child({ component: 'alerts' });
     this.alerter = new Alerter(config.alerts, alertLog);
     this.alerts = new Alerts({
@@ -202,7 +204,7 @@ export class Kernel {
       // Replay: handlers run from the bus's run queue (same order, fewer promises).
       runQueue: drainEachStep,
       onHandlerError: (subscriber, err, msg) => {
-        this.noteError(`${subscriber}: ${errorMessage(err)}`);
+        this.health.noteError(`${subscriber}: ${errorMessage(err)}`);
         log.error({ err, subscriber, msgType: msg.type }, 'bus handler failed');
       },
     });
@@ -218,7 +220,7 @@ export class Kernel {
     this.writer = o.storage?.writer ?? ThreadedRecordWriter.start(config.db, this.runId);
     this.writer.setErrorHandler((message) => {
       // What is not recorded cannot be recovered: stop trading until an operator looks.
-      this.noteError(message);
+      this.health.noteError(message);
       this.alerts.raise('databaseWrite', { message });
       void this.bus.publish('order.request', { type: 'SetTradingState', ts: this.clock.now(), state: 'HALTED', reason: `database: ${message}` });
     });
@@ -226,7 +228,7 @@ export class Kernel {
     this.recorder = startRecorder(this.bus, this.writer, {
       recordCandles: config.recordCandles,
       flushIntervalMs: 250,
-      onFlushError: (err) => this.noteError(`database flush: ${errorMessage(err)}`),
+      onFlushError: (err) => this.health.noteError(`database flush: ${errorMessage(err)}`),
     });
     for (const s of o.symbols) {
       this.topics.set(s, `market.kline.${s}`);
@@ -270,50 +272,20 @@ export class Kernel {
     this.alerts.watch(this.bus, config.alerts.largeLoss, drainEachStep ? {} : { isProtectiveStop: isStopId });
 
     this.heartbeat = o.heartbeat
-      ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.snapshot(), (err) =>
+      ? new HeartbeatWriter(config.heartbeat.file, config.heartbeat.intervalMs, () => this.health.snapshot(), (err) =>
           log.error({ err }, 'heartbeat write failed'),
         )
       : null;
     this.heartbeat?.start();
-    if (!drainEachStep) {
-      // Live and paper: time moves without klines too (TTLs, halt cooldowns).
-      this.ticker = setInterval(() => {
-        this.executor.tick();
-        this.checkIncidents();
-        this.intents?.maintain(log);
-      }, 1_000);
-      this.ticker.unref();
-      this.alerts.startSweeping();
-      this.alerts.raise('botStarted', { mode: o.mode, runId: this.runId });
-      if (config.alerts.dailySummaryCron !== '') {
-        this.dailySummary = startDailySummary(config.alerts.dailySummaryCron, {
-          db: this.db,
-          runId: this.runId,
-          send: (text) => this.alerts.raise('dailySummary', { text }),
-          positions: () => this.executor.positionSnapshot(),
-          tradingState: () => this.executor.tradingState(),
-          now: () => Date.now(),
-          log: log.child({ component: 'jobs' }),
-        });
-      }
-      // candles_1m retention: paper and live only (a replay never deletes market data).
-      if (config.retention.candles1mDays > 0 && config.retention.cron !== '') {
-        this.retention = startCandleRetention(config.retention.cron, { db: this.db, days: config.retention.candles1mDays, now: () => Date.now(), log: log.child({ component: 'jobs' }) });
-      }
-    }
+    this.jobs = drainEachStep ? null : startWallClockJobs(this, config, o.mode, log);
   }
-
-  private ticker: NodeJS.Timeout | null = null;
-  private dailySummary: ScheduledTask | null = null;
-  private retention: ScheduledTask | null = null;
-  private unknownOrders: () => Array<{ clientOrderId: string; symbol: string; since: number }> = () => [];
 
   /**
    * Where the orders of unknown outcome come from (live: the Binance venue), each with the time
    * its outcome became unknown (UTC epoch ms, the venue's clock), for `orderOutcomeUnknown`.
    */
-  setUnknownOrderSource(fn: () => Array<{ clientOrderId: string; symbol: string; since: number }>): void {
-    this.unknownOrders = fn;
+  setUnknownOrderSource(fn: () => UnknownOrder[]): void {
+    this.health.unknownOrders = fn;
   }
 
   /**
@@ -322,30 +294,7 @@ export class Kernel {
    * `alerts.orderUnknownSeconds`; resolve them when they end.
    */
   checkIncidents(): void {
-    const a = this.o.config.alerts;
-    try {
-      const stale = new Set<string>();
-      for (const [stream, h] of Object.entries(this.source.health())) {
-        const age = h.ageMs ?? 0;
-        if (h.state === 'stale' || h.state === 'disconnected' || h.state === 'connecting') {
-          if (age >= a.streamStaleSeconds * 1000) {
-            stale.add(stream);
-            this.alerts.raise('streamStale', { stream, ageSeconds: Math.round(age / 1000) });
-          } else if (this.alerts.open('streamStale').includes(stream)) stale.add(stream);
-        }
-      }
-      this.alerts.resolveAllExcept('streamStale', stale, 'resolved: data flows again');
-      const now = this.clock.now();
-      const unknown = new Set<string>();
-      for (const o of this.unknownOrders()) {
-        unknown.add(o.clientOrderId);
-        const age = now - o.since;
-        if (age >= a.orderUnknownSeconds * 1000) this.alerts.raise('orderOutcomeUnknown', { clientOrderId: o.clientOrderId, symbol: o.symbol, ageSeconds: Math.round(age / 1000) });
-      }
-      this.alerts.resolveAllExcept('orderOutcomeUnknown', unknown, 'resolved: the outcome is known');
-    } catch (err) {
-      this.o.log.warn({ err }, 'incident check failed');
-    }
+    this.health.checkIncidents();
   }
 
   /**
@@ -376,25 +325,20 @@ export class Kernel {
     this.heartbeat?.finish('stopping');
   }
 
-  private noteError(message: string): void {
-    this.lastError = { message, at: Date.now() };
-  }
-
   /** Record a problem for the heartbeat's lastError (e.g. the exchange cannot be reached) and write it now. */
   noteProblem(message: string): void {
-    this.noteError(message);
+    this.health.noteError(message);
     this.heartbeat?.write();
   }
 
   /** Extra counters for the heartbeat (the live venue's, the rate-limit usage). */
   setCounterSource(fn: () => Record<string, number>): void {
-    this.extraCounters = fn;
+    this.health.extraCounters = fn;
   }
-  private extraCounters: () => Record<string, number> = () => ({});
 
   /** The measured offset to the exchange's clock, ms (exchange − local), shown in the heartbeat. */
   setClockOffset(ms: number): void {
-    this.clockOffsetMs = ms;
+    this.health.clockOffsetMs = ms;
   }
 
   /**
@@ -502,7 +446,7 @@ export class Kernel {
     await this.writer.waitForBacklog(0);
     const elapsedMs = performance.now() - t0;
     if (this.writer.errorCount > 0) {
-      throw new PerpbotError('DATABASE', `${this.writer.errorCount} database write(s) failed (first: ${this.lastError?.message ?? 'see the log'}); the run's records are incomplete`);
+      throw new PerpbotError('DATABASE', `${this.writer.errorCount} database write(s) failed (first: ${this.health.lastError?.message ?? 'see the log'}); the run's records are incomplete`);
     }
     const replay = this.source instanceof ReplaySource ? this.source : null;
     return buildReport({
@@ -526,52 +470,8 @@ export class Kernel {
   }
 
   /** What the heartbeat says now (its fields without status and time): for tests and tools. */
-  healthSnapshot(): ReturnType<Kernel['snapshot']> {
-    return this.snapshot();
-  }
-
-  private snapshot() {
-    const now = Date.now();
-    const sources = this.source.health();
-    const ts = this.executor.tradingState();
-    const bus = this.bus.stats();
-    const dbCheck = this.closed ? { ok: true, detail: 'closed' } : checkDatabase(this.db);
-    return {
-      pid: process.pid,
-      mode: this.o.mode,
-      runId: this.runId,
-      startedAt: this.startedAt,
-      sources,
-      database: { ...dbCheck, file: this.db.file },
-      risk: { state: ts.state, reason: ts.reason || null, consecutiveLosses: ts.consecutiveLosses },
-      positions: this.executor.positionSnapshot(),
-      openOrders: this.executor.openOrders().map((o) => ({
-        clientOrderId: o.clientOrderId,
-        symbol: o.symbol,
-        side: o.side,
-        type: o.type,
-        quantity: o.quantity,
-        price: o.price ?? null,
-      })),
-      lastError: this.lastError ?? (this.executor.error ? { message: this.executor.error, at: now } : null),
-      clockOffsetMs: this.clockOffsetMs,
-      dataTime: this.clock.now() || null,
-      counters: {
-        klines: this.klines,
-        signals: this.executor.stats.signals,
-        ordersSubmitted: this.executor.stats.submitted,
-        ordersDenied: this.executor.stats.denied,
-        fills: this.executor.stats.fills,
-        // Activity on the account that perpbot did not place (recorded, alerted, in no strategy figure).
-        externalOrders: this.executor.stats.externalOrders,
-        externalFills: this.executor.stats.externalFills,
-        busPublished: bus.published,
-        busConflated: bus.conflated,
-        busHandlerErrors: bus.handlerErrors,
-        heartbeatWriteErrors: this.heartbeat?.errors ?? 0,
-        ...this.extraCounters(),
-      },
-    };
+  healthSnapshot(): HealthSnapshot {
+    return this.health.snapshot();
   }
 
   /**
@@ -580,9 +480,7 @@ export class Kernel {
    */
   async close(summary: object | null, status: 'completed' | 'stopped' | 'failed'): Promise<void> {
     if (this.closed) return;
-    if (this.ticker) clearInterval(this.ticker);
-    await this.dailySummary?.destroy();
-    await this.retention?.destroy();
+    await this.jobs?.stop();
     for (const inst of this.strategies) {
       try {
         inst.strategy.stop?.();
@@ -596,7 +494,7 @@ export class Kernel {
       await this.writer.close();
       this.intents?.close();
       // Replay and backtest: only an abnormal end is worth a message; paper and live: every stop.
-      if (status !== 'completed' || this.ticker) this.alerts.raise('botStopped', { mode: this.o.mode, runId: this.runId, status });
+      if (status !== 'completed' || this.jobs !== null) this.alerts.raise('botStopped', { mode: this.o.mode, runId: this.runId, status });
       this.alerts.stop();
       await this.alerter.flush();
     } finally {

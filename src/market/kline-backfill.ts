@@ -9,6 +9,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { errorMessage } from '../core/errors.ts';
 import type { Kline, Symbol } from '../core/types.ts';
 import { backoffDelay } from '../exchange/binance/retry.ts';
+import { abortableSleep } from '../exchange/binance/rest-gate.ts';
 
 /** Back-off between attempts of a failed back-fill, ms: 1 s doubling to 30 s, with jitter. */
 export const BACKFILL_RETRY_MS = { first: 1_000, max: 30_000 } as const;
@@ -37,8 +38,8 @@ export class KlineBackfill {
   private readonly limit: LimitFunction;
   /** Symbols whose back-fill is failing now (logged once when the first starts, once when the last recovers). */
   private readonly failing = new Set<Symbol>();
-  /** Pending back-off waits, ended by {@link stop}. */
-  private readonly wakeSleepers = new Set<() => void>();
+  /** Aborted by {@link stop}: ends the back-off waits. */
+  private readonly stopping = new AbortController();
   private stopped = false;
 
   /** @throws TypeError from p-limit when `concurrency` is not a whole number ≥ 1 */
@@ -90,22 +91,11 @@ export class KlineBackfill {
   /** Stop: queued requests are not sent, back-off waits end, and every {@link run} returns. */
   stop(): void {
     this.stopped = true;
-    for (const wake of this.wakeSleepers) wake();
-    this.wakeSleepers.clear();
+    this.stopping.abort();
   }
 
   /** Waits `ms` (the injected sleep, else a timer that {@link stop} ends early). */
   private sleep(ms: number): Promise<void> {
-    if (this.o.sleep) return this.o.sleep(ms);
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(t);
-        this.wakeSleepers.delete(wake);
-        resolve();
-      };
-      const t = setTimeout(wake, ms);
-      t.unref?.();
-      this.wakeSleepers.add(wake);
-    });
+    return this.o.sleep ? this.o.sleep(ms) : abortableSleep(ms, this.stopping.signal);
   }
 }

@@ -5,6 +5,7 @@
  * process, driven over IPC (the same calls as the in-process `Simulator`, made asynchronous).
  */
 import { fork } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { projectPath } from '../../src/core/paths.ts';
 import type { SimulatorOptions, SimulatorState } from '../../src/exchange/simulator/types.ts';
 
@@ -24,12 +25,23 @@ export interface SimulatorProcess {
   close(): Promise<void>;
 }
 
+/** How the simulator's process runs (not the simulator's own options). */
+export interface SimulatorProcessOptions {
+  /**
+   * Scheduling priority of the child (`os.setPriority`, -20..19; default 0, as the bench's own
+   * process). A positive value lets the bot's threads run first when both want a core, as when
+   * the exchange is another machine.
+   */
+  nice?: number;
+}
+
 /**
  * Fork `bench/helpers/sim-child.ts` and start a simulator there with `options` (JSON-serialisable).
  * @throws Error when the simulator cannot start (the child's message)
  */
-export async function startSimulatorProcess(options: SimulatorOptions): Promise<SimulatorProcess> {
+export async function startSimulatorProcess(options: SimulatorOptions, processOptions: SimulatorProcessOptions = {}): Promise<SimulatorProcess> {
   const child = fork(projectPath('bin/run-ts.js'), [projectPath('bench/helpers/sim-child.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (processOptions.nice !== undefined && child.pid !== undefined) setPriority(child.pid, processOptions.nice);
   let seq = 0;
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   child.on('message', (m: { id: number; value?: unknown; error?: string }) => {

@@ -15,8 +15,8 @@
  * size (file + WAL). At the end: the table, the klines the bot recorded (candles_1m rows) against
  * the klines the simulator closed, the RSS trend after the first hour (least squares, MB per
  * simulated hour, beside the database's growth), the growth of the hours' median RSS (of the
- * samples every 500 ms, no forced GC; for reading only: it swings with the young generations of
- * the bot's JavaScript threads: 131–144 MB in one run) and the verdict line
+ * samples every 500 ms, no forced GC; for reading only: it swings with the garbage the bot's
+ * threads hold between collections, 131–144 MB in one run) and the verdict line
  * `RSS growth first→last hour: X.X % (…)`, RSS after the full GC, first counted hour to last.
  *
  * Warm-up: the first `--warmup-hours` (default 1) simulated hours are played and printed but not

@@ -1,146 +1,24 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/**
+ * The Binance websocket mappers (kline, mark price, ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, user-data
+ * routing) on recorded payloads, and the robustness of every mapper against damaged fields.
+ * The REST mappers are in mapper-rest.test.ts, the lossless JSON parsing in mapper-json.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../core/errors.ts';
 import type { OrderFilled } from '../../core/types.ts';
-import { hasDigitRun, parseBinanceJson, parseMarketFrame, quoteUnsafeIntegers, transformBinanceResponse } from './json.ts';
+import { parseBinanceJson } from './json.ts';
 import {
   mapAccount,
   mapAccountUpdate,
-  mapBalances,
   mapKlineFrame,
   mapListenKeyExpired,
   mapMarkPriceFrame,
   mapMarkPriceFrames,
   mapOrderTradeUpdate,
-  mapPositionRisk,
-  mapPositionRisks,
-  mapPremiumIndex,
-  mapRestKline,
-  mapRestKlines,
-  mapRestOpenOrders,
   mapRestOrder,
-  mapServerTime,
   mapUserDataFrame,
-  mapUserTrade,
-  mapUserTrades,
 } from './mapper.ts';
-
-const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
-const dataFile = (name: string): string =>
-  readFileSync(fileURLToPath(new URL(`../../../data/ws/${name}`, import.meta.url)), 'utf8');
-const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
-
-const KLINE_LINES = lines(dataFile('kline_1m-combined-2021-07-22.jsonl'));
-const PUBLIC_LINES = lines(dataFile('usdm-public-frames.jsonl'));
-const publicFrame = (stream: string): string => {
-  const l = PUBLIC_LINES.find((x) => x.startsWith(`{"stream":"${stream}"`));
-  if (!l) throw new Error(`no ${stream} frame`);
-  return l;
-};
-
-/** Run `fn`, expect a DataError, return its message. */
-function dataErrorOf(fn: () => unknown): DataError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DataError);
-    expect((err as DataError).code).toBe('DATA_MALFORMED');
-    return err as DataError;
-  }
-  throw new Error('expected a DataError');
-}
-
-/** Replace one `"key": value` (first occurrence after `after`) in JSON text. */
-function setField(text: string, key: string, valueJson: string, after = ''): string {
-  const start = after ? text.indexOf(after) : 0;
-  const re = new RegExp(`"${key}"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*"|-?[\\d.eE+-]+|true|false|null)`);
-  const head = text.slice(0, start);
-  const tail = text.slice(start);
-  if (!re.test(tail)) throw new Error(`no ${key}`);
-  return head + tail.replace(re, `"${key}": ${valueJson}`);
-}
-
-/** Remove one `"key": value,` from JSON text (first occurrence after `after`). */
-function dropField(text: string, key: string, after = ''): string {
-  const start = after ? text.indexOf(after) : 0;
-  const re = new RegExp(`"${key}"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*"|-?[\\d.eE+-]+|true|false|null)\\s*,`);
-  return text.slice(0, start) + text.slice(start).replace(re, '');
-}
-
-describe('parseBinanceJson (int64 ids)', () => {
-  it('keeps an id above 2^53 exact, leaves safe numbers and strings alone', () => {
-    const text = '{"i":8389766049535966587,"t":7043103089,"T":1765638258183,"c":"12345678901234567890","L":"3113.87","x":[9007199254740993]}';
-    expect(JSON.parse(text).i).toBe(8389766049535966000); // what JSON.parse does
-    const v = parseBinanceJson(text) as Record<string, unknown>;
-    expect(v.i).toBe('8389766049535966587');
-    expect(v.t).toBe(7043103089);
-    expect(v.T).toBe(1765638258183);
-    expect(v.c).toBe('12345678901234567890');
-    expect(v.x).toEqual(['9007199254740993']);
-  });
-
-  it('keeps 2^53 − 1 a number and quotes 2^53 + 1; never touches decimals or exponents', () => {
-    expect(quoteUnsafeIntegers('[9007199254740991, 9007199254740993]')).toBe('[9007199254740991, "9007199254740993"]');
-    const t = '{"a":1.12345678901234567890,"b":12345678901234567e3,"c":-12345678901234567890}';
-    expect(quoteUnsafeIntegers(t)).toBe('{"a":1.12345678901234567890,"b":12345678901234567e3,"c":"-12345678901234567890"}');
-  });
-
-  it('does not quote digits inside strings, even with escaped quotes', () => {
-    const t = '{"m":"x\\",\\"i\\":12345678901234567890,","i":12345678901234567890}';
-    expect(parseBinanceJson(t)).toEqual({ m: 'x","i":12345678901234567890,', i: '12345678901234567890' });
-  });
-
-  it('hasDigitRun answers as /\\d{n}/ does, on 20,000 random texts of digits and separators', () => {
-    let seed = 7;
-    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-    for (let k = 0; k < 20_000; k++) {
-      let t = '';
-      const len = Math.floor(rnd() * 70);
-      for (let j = 0; j < len; j++) t += rnd() < 0.8 ? String(Math.floor(rnd() * 10)) : ',":'[Math.floor(rnd() * 3)];
-      for (const n of [1, 5, 16]) expect(hasDigitRun(t, n), `${n} in ${t}`).toBe(new RegExp(`\\d{${n}}`).test(t));
-    }
-  });
-
-  it('transformBinanceResponse parses JSON bodies and passes others through', () => {
-    expect(transformBinanceResponse('{"orderId":8389766049535966587}')).toEqual({ orderId: '8389766049535966587' });
-    expect(transformBinanceResponse('<html>502 Bad Gateway</html>')).toBe('<html>502 Bad Gateway</html>');
-    expect(transformBinanceResponse('')).toBe('');
-    expect(transformBinanceResponse({ a: 1 })).toEqual({ a: 1 });
-  });
-});
-
-describe('parseMarketFrame (market connections)', () => {
-  it('a forming kline frame: stream, E, s and x only, the same as parsed whole; a closed one parsed whole', () => {
-    let forming = 0;
-    for (const l of KLINE_LINES) {
-      const whole = JSON.parse(l) as { stream: string; data: { E: number; s: string; k: { x: boolean } } };
-      if (whole.data.k.x) {
-        expect(parseMarketFrame(l)).toEqual(whole);
-        continue;
-      }
-      forming++;
-      expect(parseMarketFrame(l)).toEqual({ stream: whole.stream, data: { e: 'kline', E: whole.data.E, s: whole.data.s, k: { x: false } } });
-    }
-    expect(forming).toBe(63);
-  });
-
-  it('anything else is parsed whole and losslessly: mark prices, another field order, an int64', () => {
-    const mark = publicFrame('btcusdt@markPrice');
-    expect(parseMarketFrame(mark)).toEqual(JSON.parse(mark));
-    const forming = KLINE_LINES.find((l) => l.includes('"x":false'))!;
-    const reordered = forming.replace('"e":"kline","E":', '"E":').replace(/,"s":"CTKUSDT","k"/, ',"e":"kline","s":"CTKUSDT","k"');
-    expect(parseMarketFrame(reordered)).toEqual(JSON.parse(forming));
-    const closed = KLINE_LINES.find((l) => l.includes('"x":true'))!;
-    expect(parseMarketFrame(closed.replace(/"f":\d+/, '"f":8389766049535966587'))).toMatchObject({ data: { k: { f: '8389766049535966587', x: true } } });
-  });
-
-  it('a broken forming kline frame is not taken for one: it throws as JSON.parse', () => {
-    const forming = KLINE_LINES.find((l) => l.includes('"x":false'))!;
-    expect(() => parseMarketFrame(forming.slice(0, -1))).toThrow(SyntaxError);
-    expect(() => parseMarketFrame(forming.replace('"o":"1.01000"', '"o":1.01.0'))).toThrow(SyntaxError);
-  });
-});
+import { KLINE_LINES, dataErrorOf, dropField, fixture, publicFrame, setField } from './mapper-test-support.ts';
 
 describe('mapKlineFrame', () => {
   it('maps every recorded combined kline frame (67), 4 of them closed', () => {
@@ -421,138 +299,6 @@ describe('mapUserDataFrame', () => {
     const e = dataErrorOf(() => mapListenKeyExpired('{"e":"listenKeyExpired","E":"soon","listenKey":"SECRETKEY123"}'));
     expect(e.message).not.toContain('SECRETKEY123');
     expect(e.message).toBe('listenKeyExpired E: "soon" is not a time in epoch milliseconds');
-  });
-});
-
-describe('REST mappers', () => {
-  it('mapRestOrder maps a real order response; ids stay exact as text', () => {
-    const text = fixture('rest-order-put-btcusdt.json');
-    expect(mapRestOrder(text)).toEqual({
-      orderId: '198570880253',
-      clientOrderId: '12345678911xxx',
-      symbol: 'BTCUSDT',
-      side: 'SELL',
-      type: 'LIMIT',
-      status: 'NEW',
-      venueStatus: 'NEW',
-      timeInForce: 'GTC',
-      price: '27300.00',
-      avgPrice: '0.00',
-      quantity: '0.010',
-      executedQuantity: '0.000',
-      cumQuote: '0.00000',
-      reduceOnly: false,
-      updatedAt: 1697299690473,
-    });
-    const big = text.replace('"orderId": 198570880253', '"orderId": 8389766049535966587');
-    expect(mapRestOrder(big).orderId).toBe('8389766049535966587');
-    expect(mapRestOpenOrders(`[${text},${big}]`).map((o) => o.orderId)).toEqual(['198570880253', '8389766049535966587']);
-    expect(mapRestOrder(setField(text, 'status', '"EXPIRED_IN_MATCH"'))).toMatchObject({ status: 'EXPIRED', venueStatus: 'EXPIRED_IN_MATCH' });
-  });
-
-  it('mapRestOrder names the field', () => {
-    const text = fixture('rest-order-put-btcusdt.json');
-    expect(dataErrorOf(() => mapRestOrder(setField(text, 'executedQty', '"0.0.0"'))).message).toBe('REST /fapi/v1/order executedQty: "0.0.0" is not a decimal number');
-    expect(dataErrorOf(() => mapRestOrder(setField(text, 'orderId', '1.5'))).message).toBe(
-      'REST /fapi/v1/order orderId: 1.5 is not an int64 id (integer number below 2^53, or integer text)',
-    );
-    expect(dataErrorOf(() => mapRestOpenOrders(`[${setField(text, 'price', 'null')}]`)).message).toBe('REST /fapi/v1/openOrders 0.price: null is not a decimal number');
-  });
-
-  it('mapUserTrade maps a trade row to a Fill, the client order id from the caller', () => {
-    const text = fixture('rest-user-trade-sushiusdt.json');
-    const fill = mapUserTrade(text, (id) => (id === '22254789833' ? 'x-wPAX3YpD-240627181505-aG-243914' : undefined));
-    // Same fill as the ORDER_TRADE_UPDATE it came from.
-    const ws = (mapOrderTradeUpdate(fixture('ws-order-trade-update-sushiusdt-trade.json'))[0] as OrderFilled).fill;
-    expect(fill).toEqual(ws);
-    expect(mapUserTrade(text).clientOrderId).toBe('');
-    expect(mapUserTrades(`[${text}]`)).toHaveLength(1);
-    expect(dataErrorOf(() => mapUserTrade(setField(text, 'commission', '"-"'))).message).toBe('REST /fapi/v1/userTrades commission: "-" is not a decimal number');
-  });
-
-  it('mapPositionRisk maps a real position row', () => {
-    const text = fixture('rest-position-risk-v2-xemusdt.json');
-    expect(mapPositionRisks(text, { realizedPnlOf: () => '3.5' })).toEqual([
-      { symbol: 'XEMUSDT', quantity: '67797', entryPrice: '0.0295', realizedPnl: '3.5', fees: '0', updatedAt: 1689944645278 },
-    ]);
-    const row = JSON.stringify((JSON.parse(text) as unknown[])[0]);
-    expect(mapPositionRisk(row)).toMatchObject({ symbol: 'XEMUSDT', quantity: '67797' });
-    expect(dataErrorOf(() => mapPositionRisks(setField(text, 'positionAmt', '67797'))).message).toBe('REST /fapi/v3/positionRisk 0.positionAmt: 67797 is not a decimal number');
-    expect(dataErrorOf(() => mapPositionRisks(setField(text, 'positionSide', '"SHORT"'))).message).toBe(
-      'REST /fapi/v3/positionRisk 0.positionSide: "SHORT" is not BOTH (perpbot needs one-way position mode)',
-    );
-  });
-
-  it('mapAccount maps the real account responses', () => {
-    const a = mapAccount(fixture('rest-account-v2-a.json'));
-    expect(a).toMatchObject({
-      walletBalance: '5301.64961823',
-      unrealizedPnl: '-33.72197206',
-      marginBalance: '5267.92764617',
-      initialMargin: '1930.96577111',
-      maintenanceMargin: '70.36650902',
-      availableBalance: '3333.20649844',
-      maxWithdrawAmount: '3333.20649844',
-      openPositions: [{ symbol: 'XEMUSDT', quantity: '-66890', unrealizedPnl: '3.53714320', updatedAt: 1689994833385 }],
-    });
-    expect(a.assets.map((x) => [x.asset, x.walletBalance])).toEqual([
-      ['BTC', '0.00000000'],
-      ['USDT', '5302.06572435'],
-    ]);
-    const b = mapAccount(fixture('rest-account-v2-b.json'));
-    expect(b.openPositions).toEqual([]); // SNTUSDT positionAmt "0"
-    expect(b.walletBalance).toBe('237465.30997796');
-    expect(dataErrorOf(() => mapAccount(setField(fixture('rest-account-v2-b.json'), 'walletBalance', '10.1', '"USDT"'))).message).toBe(
-      'REST /fapi/v3/account assets.1.walletBalance: 10.1 is not a decimal number',
-    );
-  });
-
-  it('mapBalances maps the balance rows', () => {
-    expect(mapBalances(fixture('rest-balance-v3-usdt.json'))).toEqual([
-      {
-        asset: 'USDT',
-        walletBalance: '5302.06572435',
-        unrealizedPnl: '-33.72461877',
-        marginBalance: '5302.06572435',
-        availableBalance: '3332.80146307',
-        maxWithdrawAmount: '3332.80146307',
-        updatedAt: 1689994833385,
-      },
-    ]);
-    expect(dataErrorOf(() => mapBalances('{"asset":"USDT"}')).message).toBe('REST /fapi/v3/balance: an object is not an array');
-  });
-
-  it('mapRestKline maps archive-valued rows exactly; the forming kline is open given now', () => {
-    const rows = JSON.parse(fixture('rest-klines-avaxusdt.json')) as unknown[];
-    expect(mapRestKline(rows[0], 'AVAXUSDT')).toEqual({
-      symbol: 'AVAXUSDT',
-      interval: '1m',
-      openTime: 1738368000000,
-      closeTime: 1738368059999,
-      open: '34.4220',
-      high: '34.4260',
-      low: '34.3600',
-      close: '34.3600',
-      volume: '9896',
-      quoteVolume: '340376.0940',
-      trades: 1391,
-      closed: true,
-    });
-    const ks = mapRestKlines(fixture('rest-klines-avaxusdt.json'), 'AVAXUSDT', { now: 1738368150000 });
-    expect(ks.map((k) => k.closed)).toEqual([true, true, false]);
-    expect(dataErrorOf(() => mapRestKline([1738368000000, '34.4220', 'x'], 'AVAXUSDT')).message).toBe('REST /fapi/v1/klines 2: "x" is not a decimal number');
-    expect(dataErrorOf(() => mapRestKline([1738368000000, '34.4220'], 'AVAXUSDT')).message).toBe('REST /fapi/v1/klines 2: missing, expected a decimal number');
-    expect(dataErrorOf(() => mapRestKline(rows[0], 'AVAXUSDT', { interval: '5m' })).message).toBe(
-      'REST /fapi/v1/klines 6: closeTime 1738368059999 is not openTime 1738368000000 + 5m − 1',
-    );
-  });
-
-  it('mapPremiumIndex and mapServerTime', () => {
-    expect(mapPremiumIndex(fixture('rest-premium-index-btcusdt.json'))).toEqual([mapMarkPriceFrame(publicFrame('btcusdt@markPrice'))]);
-    expect(mapPremiumIndex(`[${fixture('rest-premium-index-btcusdt.json')}]`)).toHaveLength(1);
-    expect(dataErrorOf(() => mapPremiumIndex('{"symbol":"BTCUSDT","time":1}')).message).toBe('REST /fapi/v1/premiumIndex markPrice: missing, expected a decimal number');
-    expect(mapServerTime(fixture('rest-time.json'))).toBe(1727892008657);
-    expect(dataErrorOf(() => mapServerTime('{"serverTime":"now"}')).message).toBe('REST /fapi/v1/time serverTime: "now" is not a time in epoch milliseconds');
   });
 });
 

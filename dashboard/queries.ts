@@ -8,7 +8,8 @@ import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import { Decimal } from '../src/core/decimal.ts';
 import { SessionVwap } from '../strategies/indicators/session-vwap.ts';
 import type { Db } from '../database/client.ts';
-import { candles1m, fills, operatorCommands, orders, riskEvents, signals, type FillRow, type OperatorCommandRow, type OrderRow, type RiskEventRow, type SignalRow } from '../database/schema.ts';
+import { candleRange as storedCandleRange, lastCandle, readCandles } from '../database/candles.ts';
+import { fills, operatorCommands, orders, riskEvents, signals, type FillRow, type OperatorCommandRow, type OrderRow, type RiskEventRow, type SignalRow } from '../database/schema.ts';
 
 /** A page request: symbol and time filters (UTC epoch ms, `from` inclusive, `to` exclusive), newest first. */
 export interface PageQuery {
@@ -112,14 +113,14 @@ export function lastFillTime(db: Db, runId: string): number | null {
   return db.db.select({ t: fills.time }).from(fills).where(eq(fills.runId, runId)).orderBy(desc(fills.time)).limit(1).get()?.t ?? null;
 }
 
-/** The last recorded close of a symbol (candles_1m), or null. */
+/** The last recorded close of a symbol (its newest stored kline), or null. */
 export function lastClose(db: Db, symbol: string): string | null {
-  return db.db.select({ c: candles1m.close }).from(candles1m).where(eq(candles1m.symbol, symbol)).orderBy(desc(candles1m.openTime)).limit(1).get()?.c ?? null;
+  return lastCandle(db, symbol)?.close ?? null;
 }
 
 /** Symbols that have candles, signals or fills in the database (for a finished run's dashboard). */
 export function knownSymbols(db: Db, runId: string): string[] {
-  const rows = db.db.all<{ s: string }>(sql`SELECT DISTINCT symbol AS s FROM signals WHERE run_id = ${runId} UNION SELECT DISTINCT symbol AS s FROM fills WHERE run_id = ${runId} UNION SELECT DISTINCT symbol AS s FROM candles_1m`);
+  const rows = db.db.all<{ s: string }>(sql`SELECT DISTINCT symbol AS s FROM signals WHERE run_id = ${runId} UNION SELECT DISTINCT symbol AS s FROM fills WHERE run_id = ${runId} UNION SELECT DISTINCT symbol AS s FROM candle_blocks`);
   return rows.map((r) => r.s).sort();
 }
 
@@ -158,17 +159,12 @@ export function candlesWithBands(db: Db, symbol: string, q: { interval: Interval
   // Without `from`: the last `limit` buckets, i.e. this many minutes back from the last candle.
   let from = q.from;
   if (from === undefined) {
-    const last = db.db.select({ t: candles1m.openTime }).from(candles1m).where(and(eq(candles1m.symbol, symbol), lt(candles1m.openTime, to))).orderBy(desc(candles1m.openTime)).limit(1).get();
+    const last = lastCandle(db, symbol, to);
     if (!last) return [];
-    from = Math.floor((last.t - (q.limit - 1) * minutes * 60_000) / (minutes * 60_000)) * minutes * 60_000;
+    from = Math.floor((last.openTime - (q.limit - 1) * minutes * 60_000) / (minutes * 60_000)) * minutes * 60_000;
   }
   const sessionStart = Math.floor(from / 86_400_000) * 86_400_000;
-  const rows = db.db
-    .select()
-    .from(candles1m)
-    .where(and(eq(candles1m.symbol, symbol), gte(candles1m.openTime, sessionStart), lt(candles1m.openTime, to)))
-    .orderBy(asc(candles1m.openTime))
-    .all();
+  const rows = readCandles(db, symbol, sessionStart, to);
   const vwap = new SessionVwap();
   const out: CandleWithBands[] = [];
   const bucketMs = minutes * 60_000;
@@ -223,6 +219,5 @@ export function equityCurve(db: Db, runId: string, startingBalance: string, limi
 
 /** Candle time range of a symbol (UTC ms of the first and last open time), or null. */
 export function candleRange(db: Db, symbol: string): { first: number; last: number } | null {
-  const r = db.db.select({ a: sql<number>`min(${candles1m.openTime})`, b: sql<number>`max(${candles1m.openTime})` }).from(candles1m).where(eq(candles1m.symbol, symbol)).get();
-  return r && r.a !== null ? { first: r.a, last: r.b } : null;
+  return storedCandleRange(db, symbol);
 }

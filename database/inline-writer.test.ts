@@ -56,13 +56,13 @@ describe('InlineRecordWriter', () => {
     const w = new InlineRecordWriter(db, run.id);
     w.startRun(run);
     w.candle(kline);
-    db.sqlite.exec('DROP TABLE candles_1m');
+    db.sqlite.exec('DROP TABLE candle_blocks');
     expect(() => w.flush()).not.toThrow();
     expect(w.errorCount).toBe(1);
     const seen: string[] = [];
     w.setErrorHandler((m) => seen.push(m));
     expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatch(/:memory:.*candles_1m/);
+    expect(seen[0]).toMatch(/:memory:.*candle_blocks/);
     w.flush();
     expect(seen).toHaveLength(2);
     db.close();

@@ -7,9 +7,9 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, ne } from 'drizzle-orm';
 import { Decimal } from '../src/core/decimal.ts';
 import type { Db } from './client.ts';
+import { countCandles } from './candles.ts';
 import {
   OPEN_ORDER_STATUSES,
-  candles1m,
   fills,
   orders,
   positions,
@@ -25,7 +25,7 @@ import {
 
 /** Row counts of one run (and of the shared candle table). */
 export interface RunRowCounts {
-  /** All rows of `candles_1m` (market data is shared by runs, so not per run). */
+  /** All stored klines (market data is shared by runs, so not per run). */
   candles: number;
   signals: number;
   orders: number;
@@ -35,14 +35,14 @@ export interface RunRowCounts {
 }
 
 /**
- * Count the rows recorded for `runId` in each table; `candles` counts the whole shared
- * `candles_1m` table (a full scan: O(candles)).
+ * Count the rows recorded for `runId` in each table; `candles` counts every stored kline
+ * (O(hours stored)).
  */
 export function countRows(db: Db, runId: string): RunRowCounts {
   const d = db.db;
   const n = (rows: { n: number }[]): number => rows[0]?.n ?? 0;
   return {
-    candles: n(d.select({ n: count() }).from(candles1m).all()),
+    candles: countCandles(db),
     signals: n(d.select({ n: count() }).from(signals).where(eq(signals.runId, runId)).all()),
     orders: n(d.select({ n: count() }).from(orders).where(eq(orders.runId, runId)).all()),
     fills: n(d.select({ n: count() }).from(fills).where(eq(fills.runId, runId)).all()),

@@ -14,7 +14,7 @@
  *
  * Run-scoped tables reference `runs(id)` (ON DELETE CASCADE), so a run must be started
  * ({@link ../database/writer.ts RecordWriter.startRun}) before anything is recorded for it.
- * `candles_1m` is market data shared by every run and has no run id.
+ * `candle_blocks` (klines, shown as `candles_1m`) is market data shared by every run and has no run id.
  */
 import { sql } from 'drizzle-orm';
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
@@ -53,26 +53,32 @@ export const runs = sqliteTable('runs', {
   summaryJson: text('summary_json'),
 });
 
+/** Length of a {@link candleBlocks} block: one UTC hour, in ms. */
+export const CANDLE_BLOCK_MS = 3_600_000;
+
 /**
- * Closed 1-minute klines, market data shared by all runs. Primary key (symbol, open_time);
- * rows are inserted with INSERT OR IGNORE so replaying the same data twice is idempotent.
- * Prices in quote asset, `volume` in base asset, `quote_volume` in quote asset, times UTC ms.
+ * Closed 1-minute klines, market data shared by all runs: one row per symbol and UTC hour.
+ * `open_time` is the hour's start (UTC ms, a multiple of {@link CANDLE_BLOCK_MS}); `candles` is a
+ * JSON array of that hour's klines in open-time order, each
+ * `[openTime, closeTime, "open", "high", "low", "close", "volume", "quoteVolume" | null, trades | null]`:
+ * times UTC ms, prices in quote asset as decimal strings, volume in base asset, quote volume in
+ * quote asset. Unique (symbol, open_time). A kline is stored once: writing a block whose hour
+ * exists merges the two by open time, and a kline already stored is kept (insert-or-ignore).
+ *
+ * A row per hour instead of a row per kline: SQLite's cost here follows the rows and bytes it
+ * writes, and a row per kline capped a replay at ~400,000 candles/s (README, "Benchmarks").
+ * The view `candles_1m` (migration 0002) shows the blocks as one row per kline with the old
+ * table's columns, for SQL by hand; it also takes INSERTs (an INSTEAD OF trigger merges each
+ * row into its block). Code reads blocks through database/candles.ts.
  */
-export const candles1m = sqliteTable(
-  'candles_1m',
+export const candleBlocks = sqliteTable(
+  'candle_blocks',
   {
     symbol: text('symbol').notNull(),
     openTime: integer('open_time').notNull(),
-    closeTime: integer('close_time').notNull(),
-    open: text('open').notNull(),
-    high: text('high').notNull(),
-    low: text('low').notNull(),
-    close: text('close').notNull(),
-    volume: text('volume').notNull(),
-    quoteVolume: text('quote_volume'),
-    trades: integer('trades'),
+    candles: text('candles').notNull(),
   },
-  (t) => [primaryKey({ name: 'candles_1m_pk', columns: [t.symbol, t.openTime] })],
+  (t) => [uniqueIndex('candle_blocks_symbol_time_uq').on(t.symbol, t.openTime)],
 );
 
 /**
@@ -269,8 +275,22 @@ export const operatorCommands = sqliteTable(
 
 /** A row of `runs` as drizzle reads it. */
 export type RunRow = typeof runs.$inferSelect;
-/** A row of `candles_1m` as drizzle reads it. */
-export type CandleRow = typeof candles1m.$inferSelect;
+/**
+ * One closed 1-minute kline as stored (a row of the `candles_1m` view): prices in quote asset as
+ * decimal strings, `volume` in base asset, `quoteVolume` in quote asset, times UTC ms.
+ */
+export interface CandleRow {
+  symbol: string;
+  openTime: number;
+  closeTime: number;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quoteVolume: string | null;
+  trades: number | null;
+}
 /** A row of `signals` as drizzle reads it (`indicators` parsed from JSON). */
 export type SignalRow = typeof signals.$inferSelect;
 /** A row of `orders` as drizzle reads it (`reduceOnly` as boolean). */

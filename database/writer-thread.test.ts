@@ -124,16 +124,48 @@ describe('ThreadedRecordWriter', () => {
     reader.close();
   });
 
+  it('drops a kline it cannot store, reporting each by field, and stores the rest exactly (edge numbers included)', async () => {
+    const file = join(dir, 'e.sqlite');
+    const errors: string[] = [];
+    const w = ThreadedRecordWriter.start(file, 'r', { onError: (m) => errors.push(m) });
+    w.startRun({ id: 'r', mode: 'replay', startedAt: 1, configJson: '{}' });
+    const [k] = klines(1) as [Kline];
+    w.candle({ ...k, interval: '5m' });
+    w.candle({ ...k, high: '1"0' });
+    w.candle({ ...k, trades: 1.5 });
+    w.candle({ ...k, symbol: 'BTC\\USDT' });
+    w.candle({ ...k, openTime: 0, closeTime: 59_999, trades: 0 });
+    w.candle({ ...k, openTime: 9_999_960_000, closeTime: 10_000_019_999, trades: 10_000_000 });
+    w.candle(k);
+    await w.close();
+    expect(errors).toEqual([
+      'candles_1m: got a 5m kline for BTCUSDT',
+      'candles_1m: a price or volume of the BTCUSDT kline at 1751760000000 is not a plain decimal string',
+      'candles_1m: the BTCUSDT kline at 1751760000000 has a time or trade count that is not a whole number ≥ 0',
+      'candles_1m: symbol "BTC\\\\USDT" is not plain ASCII',
+    ]);
+    const reader = new Database(file, { readonly: true });
+    expect(reader.prepare('select open_time, close_time, trades, high from candles_1m order by open_time').all()).toEqual([
+      { open_time: 0, close_time: 59_999, trades: 0, high: k.high },
+      { open_time: 9_999_960_000, close_time: 10_000_019_999, trades: 10_000_000, high: k.high },
+      { open_time: k.openTime, close_time: k.closeTime, trades: null, high: k.high },
+    ]);
+    reader.close();
+  });
+
   it('reports a failed batch through onError and counts it', async () => {
     const file = join(dir, 'c.sqlite');
     const errors: string[] = [];
     const w = ThreadedRecordWriter.start(file, 'r', { onError: (m) => errors.push(m) });
     w.startRun({ id: 'r', mode: 'replay', startedAt: 1, configJson: '{}' });
-    w.candle({ ...klines(1)[0]!, interval: '5m' });
+    const other = new Database(file);
+    other.exec('DROP VIEW candles_1m; DROP TABLE candle_blocks');
+    other.close();
+    w.candle(klines(1)[0]!);
     w.flush();
     await w.waitForBacklog(0);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/candles_1m: got a 5m kline for BTCUSDT/);
+    expect(errors[0]).toMatch(/writing batch 1 to .*c\.sqlite: .*candle_blocks/);
     expect(w.errorCount).toBe(1);
     await w.close();
   });

@@ -1,9 +1,11 @@
 /**
  * The database writer thread. One worker thread owns the only writing SQLite connection and runs
- * the {@link RecordWriter} there; the bot's thread hands it records in batches. SQLite needs about
- * 1.3 µs to insert a row on this class of machine: on the bot's thread that would cap a replay
- * near 330,000 candles/s and, live, stall the event loop during a flush. Here the bot's thread
- * only packs each kline (~0.2 µs) and the other core does the inserts.
+ * the {@link RecordWriter} there; the bot's thread hands it records in batches. Storing costs
+ * SQLite microseconds per record on this class of machine (1.3–2.7 µs per kline when klines were
+ * a row each; they are now hourly blocks, see ./candle-blocks.ts): on the bot's thread that would
+ * slow a replay and, live, stall the event loop during a flush. Here the bot's thread only packs
+ * each kline as its block entry (ASCII bytes) and the other core gathers the blocks and stores
+ * them.
  *
  * One writer, so no lock contention (two writing connections make SQLite's busy handler sleep
  * with back-off, up to 100 ms at a time). Records are applied in the order they were given,
@@ -28,12 +30,14 @@ import type { RunEnd, RunStart, WriterStats } from './writer.ts';
  */
 export const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./writer-worker.mjs', import.meta.url) : new URL('./writer-worker.js', import.meta.url);
 
-/** Separator of the fields of a packed candle (never inside a symbol or a decimal string). */
-export const FIELD_SEP = '\x1f';
-/** Separator of packed candles. */
-export const ROW_SEP = '\x1e';
-const FIELD_BYTE = 0x1f;
-const ROW_BYTE = 0x1e;
+/**
+ * Per packed candle, the Float64 slots of `nums` in a batch: its open time (UTC ms), the index of
+ * its symbol in the batch's `symbols`, and the end of its bytes in `bytes` (it starts where the
+ * previous one ended). The bytes are its block entry (./candle-blocks.ts) and a comma.
+ */
+export const PACKED_SLOTS = 3;
+const COMMA = 0x2c;
+const QUOTE = 0x22;
 
 /** Records other than candles, in arrival order: [kind, payload]. */
 export type WriterOp =
@@ -45,7 +49,7 @@ export type WriterOp =
 
 /** Messages to the worker. */
 export type ToWorker =
-  | { type: 'batch'; seq: number; bytes: ArrayBuffer; length: number; nums: ArrayBuffer; count: number; ops: WriterOp[] }
+  | { type: 'batch'; seq: number; bytes: ArrayBuffer; length: number; nums: ArrayBuffer; count: number; symbols: string[]; ops: WriterOp[] }
   | { type: 'sync'; op: 'startRun'; run: RunStart; resume: boolean }
   | { type: 'sync'; op: 'intent'; intent: OrderIntent }
   | { type: 'close' };
@@ -132,13 +136,26 @@ export interface RunWriter extends RecordSink {
   close(): Promise<WriterStats>;
 }
 
+/** Write the decimal digits of `v` (an integer in 0..2^31) at `p`. @returns the position after them */
+function putDigits(b: Uint8Array, p: number, v: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
+  for (let q = p + digits - 1; q >= p; q--) {
+    b[q] = 0x30 + (v % 10);
+    v = (v / 10) | 0;
+  }
+  return p + digits;
+}
+
 /**
  * The bot-side half of the writer thread. Same record methods as {@link RecordWriter}.
  * Create with {@link ThreadedRecordWriter.start}; {@link ThreadedRecordWriter.close} at the end.
  */
 export class ThreadedRecordWriter implements RunWriter {
-  /** Text fields of the queued candles as ASCII bytes, FIELD/ROW separated. */
+  /** The queued candles' block entries, ASCII, each followed by a comma (see PACKED_SLOTS). */
   private bytes = new Uint8Array(1 << 19);
+  private symbols: string[] = [];
+  private symbolIndex = new Map<string, number>();
   private pos = 0;
   private nums: Float64Array;
   private n = 0;
@@ -164,7 +181,7 @@ export class ThreadedRecordWriter implements RunWriter {
     this.batchOps = opts.batchOps ?? 512;
     this.syncTimeoutMs = opts.syncTimeoutMs ?? 10_000;
     this.errors = new WriteErrors(opts.onError ?? null);
-    this.nums = new Float64Array(this.batchRows * 3);
+    this.nums = new Float64Array(this.batchRows * PACKED_SLOTS);
     this.sync = new Int32Array(shared, 0, 4);
     this.syncBytes = new Uint8Array(shared, SYNC.BYTES_OFFSET);
     worker.on('message', (m: FromWorker) => {
@@ -269,36 +286,95 @@ export class ThreadedRecordWriter implements RunWriter {
     return this.call({ type: 'sync', op: 'intent', intent }) === SYNC_RESULT.INSERTED;
   }
 
-  /** Append an ASCII string and a separator to the byte buffer (symbols and decimals are ASCII). */
-  private put(s: string, sep: number): void {
+  /** Room for `n` more bytes in the byte buffer. */
+  private room(n: number): Uint8Array {
     let b = this.bytes;
-    let p = this.pos;
-    if (p + s.length + 1 > b.length) {
-      const grown = new Uint8Array(Math.max(b.length * 2, p + s.length + 1));
-      grown.set(b.subarray(0, p));
+    if (this.pos + n > b.length) {
+      const grown = new Uint8Array(Math.max(b.length * 2, this.pos + n));
+      grown.set(b.subarray(0, this.pos));
       this.bytes = b = grown;
     }
-    for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
-    b[p++] = sep;
-    this.pos = p;
+    return b;
   }
 
-  /** Queue a closed 1m kline for candles_1m. */
+  /**
+   * Append `"s"` and a comma. @returns false (nothing kept) when `s` is not plain ASCII without
+   * quotes or backslashes, which no decimal string is.
+   */
+  private putQuoted(s: string): boolean {
+    const b = this.room(s.length + 3);
+    let p = this.pos;
+    b[p++] = QUOTE;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) return false;
+      b[p++] = c;
+    }
+    b[p++] = QUOTE;
+    b[p++] = COMMA;
+    this.pos = p;
+    return true;
+  }
+
+  /** Append the digits of a safe non-negative integer, then `sep` (int32 arithmetic: ~30 ns for an epoch ms). */
+  private putInt(n: number, sep: number): void {
+    const b = this.room(18);
+    let p = this.pos;
+    const hi = Math.floor(n / 1e7); // < 2^31 for every safe integer
+    if (hi > 0) {
+      p = putDigits(b, p, hi);
+      let lo = (n - hi * 1e7) | 0;
+      for (let q = p + 6; q >= p; q--) {
+        b[q] = 0x30 + (lo % 10);
+        lo = (lo / 10) | 0;
+      }
+      p += 7;
+    } else p = putDigits(b, p, n | 0);
+    b[p] = sep;
+    this.pos = p + 1;
+  }
+
+  /** Append an ASCII literal. */
+  private putRaw(s: string): void {
+    const b = this.room(s.length);
+    for (let i = 0; i < s.length; i++) b[this.pos++] = s.charCodeAt(i);
+  }
+
+  /**
+   * Queue a closed 1m kline for `candle_blocks`, packed as its block entry. A kline that cannot
+   * be stored (not 1m; a time that is not a whole number ≥ 0; a price, volume or symbol that is
+   * not plain ASCII) is reported to the error handler and dropped, never sent.
+   */
   candle(k: Kline): void {
     if (!k.closed) return;
-    const i = 3 * this.n;
+    if (k.interval !== '1m') return this.errors.report(`candles_1m: got a ${k.interval} kline for ${k.symbol}`);
+    const trades = k.trades ?? null;
+    if (!(Number.isSafeInteger(k.openTime) && k.openTime >= 0 && Number.isSafeInteger(k.closeTime) && k.closeTime >= 0 && (trades === null || (Number.isSafeInteger(trades) && trades >= 0)))) {
+      return this.errors.report(`candles_1m: the ${k.symbol} kline at ${k.openTime} has a time or trade count that is not a whole number ≥ 0`);
+    }
+    let sym = this.symbolIndex.get(k.symbol);
+    if (sym === undefined) {
+      if (!/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(k.symbol)) return this.errors.report(`candles_1m: symbol ${JSON.stringify(k.symbol)} is not plain ASCII`);
+      sym = this.symbols.push(k.symbol) - 1;
+      this.symbolIndex.set(k.symbol, sym);
+    }
+    const start = this.pos;
+    this.room(1)[this.pos++] = 0x5b; // [
+    this.putInt(k.openTime, COMMA);
+    this.putInt(k.closeTime, COMMA);
+    const ok = this.putQuoted(k.open) && this.putQuoted(k.high) && this.putQuoted(k.low) && this.putQuoted(k.close) && this.putQuoted(k.volume) && (k.quoteVolume == null ? (this.putRaw('null,'), true) : this.putQuoted(k.quoteVolume));
+    if (!ok) {
+      this.pos = start;
+      return this.errors.report(`candles_1m: a price or volume of the ${k.symbol} kline at ${k.openTime} is not a plain decimal string`);
+    }
+    if (trades === null) this.putRaw('null]');
+    else this.putInt(trades, 0x5d); // ]
+    this.room(1)[this.pos++] = COMMA;
+    const i = PACKED_SLOTS * this.n;
     const nums = this.nums;
     nums[i] = k.openTime;
-    nums[i + 1] = k.closeTime;
-    nums[i + 2] = k.trades ?? NaN;
-    this.put(k.symbol, FIELD_BYTE);
-    this.put(k.open, FIELD_BYTE);
-    this.put(k.high, FIELD_BYTE);
-    this.put(k.low, FIELD_BYTE);
-    this.put(k.close, FIELD_BYTE);
-    this.put(k.volume, FIELD_BYTE);
-    this.put(k.quoteVolume ?? '', FIELD_BYTE);
-    this.put(k.interval, ROW_BYTE);
+    nums[i + 1] = sym;
+    nums[i + 2] = this.pos;
     if (++this.n === this.batchRows) this.flush();
   }
 
@@ -330,13 +406,15 @@ export class ThreadedRecordWriter implements RunWriter {
     const buf = this.nums.buffer as ArrayBuffer;
     const bytes = this.bytes.buffer as ArrayBuffer;
     const capacity = bytes.byteLength;
-    const msg: ToWorker = { type: 'batch', seq: ++this.seq, bytes, length: this.pos, nums: buf, count: this.n, ops: this.ops };
+    const msg: ToWorker = { type: 'batch', seq: ++this.seq, bytes, length: this.pos, nums: buf, count: this.n, symbols: this.symbols, ops: this.ops };
     this.worker.ref();
     this.worker.postMessage(msg, [buf, bytes]);
     this.bytes = new Uint8Array(capacity);
     this.pos = 0;
-    this.nums = new Float64Array(this.batchRows * 3);
+    this.nums = new Float64Array(this.batchRows * PACKED_SLOTS);
     this.n = 0;
+    this.symbols = [];
+    this.symbolIndex = new Map();
     this.ops = [];
   }
 

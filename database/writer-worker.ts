@@ -7,14 +7,23 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../src/core/errors.ts';
 import { openDatabase, type Db } from './client.ts';
 import { RecordWriter } from './writer.ts';
-import { FIELD_SEP, ROW_SEP, SYNC, SYNC_RESULT, SYNC_STATE, type FromWorker, type ToWorker } from './writer-thread.ts';
+import { blockStart } from './candle-blocks.ts';
+import { PACKED_SLOTS, SYNC, SYNC_RESULT, SYNC_STATE, type FromWorker, type ToWorker } from './writer-thread.ts';
 
 const { file, runId, shared } = workerData as { file: string; runId: string; shared: SharedArrayBuffer };
 const port = parentPort!;
 const sync = new Int32Array(shared, 0, 4);
 const syncBytes = new Uint8Array(shared, SYNC.BYTES_OFFSET);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('latin1');
+
+/** A block being gathered from a batch: the byte ranges of its entries. */
+interface Gathering {
+  start: number;
+  ranges: number[];
+  bytes: number;
+  ordered: boolean;
+  lastOpen: number;
+}
 
 const post = (m: FromWorker) => port.postMessage(m);
 
@@ -38,29 +47,44 @@ function answer(result: number, message = ''): void {
   Atomics.notify(sync, SYNC.STATE);
 }
 
-function applyBatch(w: RecordWriter, m: Extract<ToWorker, { type: 'batch' }>): void {
-  if (m.count > 0) {
-    const nums = new Float64Array(m.nums);
-    const rows = decoder.decode(new Uint8Array(m.bytes, 0, m.length)).split(ROW_SEP);
-    for (let r = 0; r < m.count; r++) {
-      const f = (rows[r] as string).split(FIELD_SEP);
-      const trades = nums[3 * r + 2] as number;
-      // fields: symbol, open, high, low, close, volume, quoteVolume ('' = none), interval
-      w.candleValues(
-        f[0] as string,
-        f[7] as string,
-        nums[3 * r] as number,
-        nums[3 * r + 1] as number,
-        f[1] as string,
-        f[2] as string,
-        f[3] as string,
-        f[4] as string,
-        f[5] as string,
-        f[6] ? (f[6] as string) : null,
-        Number.isNaN(trades) ? null : trades,
-      );
+/**
+ * Hand the batch's packed candles to the writer as blocks: per symbol, consecutive candles of
+ * the same hour become one block, copied out of the batch's bytes as `[entry,entry,…]`.
+ */
+function gatherBlocks(w: RecordWriter, m: Extract<ToWorker, { type: 'batch' }>): void {
+  const nums = new Float64Array(m.nums);
+  const src = Buffer.from(m.bytes, 0, m.length);
+  const current: Array<Gathering | undefined> = new Array(m.symbols.length);
+  const emit = (sym: number, g: Gathering) => {
+    const out = Buffer.allocUnsafe(g.bytes + 1);
+    out[0] = 0x5b; // [
+    let p = 1;
+    for (let r = 0; r < g.ranges.length; r += 2) p += src.copy(out, p, g.ranges[r]!, g.ranges[r + 1]!);
+    out[p - 1] = 0x5d; // the last entry's comma becomes ]
+    w.candleBlock(m.symbols[sym]!, g.start, out, g.ranges.length / 2, g.ordered);
+  };
+  let from = 0;
+  for (let r = 0; r < m.count; r++) {
+    const openTime = nums[PACKED_SLOTS * r]!;
+    const sym = nums[PACKED_SLOTS * r + 1]!;
+    const to = nums[PACKED_SLOTS * r + 2]!;
+    const start = blockStart(openTime);
+    let g = current[sym];
+    if (g === undefined || g.start !== start) {
+      if (g !== undefined) emit(sym, g);
+      g = current[sym] = { start, ranges: [], bytes: 0, ordered: true, lastOpen: -Infinity };
     }
+    if (openTime <= g.lastOpen) g.ordered = false;
+    g.lastOpen = openTime;
+    g.ranges.push(from, to);
+    g.bytes += to - from;
+    from = to;
   }
+  current.forEach((g, sym) => g !== undefined && emit(sym, g));
+}
+
+function applyBatch(w: RecordWriter, m: Extract<ToWorker, { type: 'batch' }>): void {
+  if (m.count > 0) gatherBlocks(w, m);
   for (const [kind, payload] of m.ops) {
     switch (kind) {
       case 'signal':

@@ -375,12 +375,43 @@ describe('RecordWriter: candles', () => {
     expect(w.stats().lastFlushMs).toBeGreaterThanOrEqual(0);
   });
 
-  it('writes more candles than one multi-row statement holds, with a remainder', () => {
-    const w = started({ batchSize: 1_000, candleRowsPerStatement: 7 });
+  it('stores a block per symbol and hour; an hour split over two flushes is merged, in order, once each', () => {
+    const w = started({ batchSize: 1_000 });
     for (let i = 0; i < 2_503; i++) w.candle(kline(i, i % 2 === 0 ? 'BTCUSDT' : 'ETHUSDT'));
     w.flush();
     expect(candleCount()).toBe(2_503);
     expect(w.stats()).toMatchObject({ candles: 2_503, flushes: 3 });
+    const blocks = db.sqlite.prepare('SELECT symbol, open_time AS t, json_array_length(candles) AS n FROM candle_blocks ORDER BY symbol, open_time').all() as Array<{ symbol: string; t: number; n: number }>;
+    const hours = new Set(Array.from({ length: 2_503 }, (_, i) => { const t = T0 + i * 60_000; return t - (t % 3_600_000); }));
+    expect(blocks.filter((b) => b.symbol === 'BTCUSDT').map((b) => b.t)).toEqual([...hours]);
+    for (const b of blocks) expect(b.n).toBeLessThanOrEqual(30); // every other minute: 30 an hour
+    for (const symbol of ['BTCUSDT', 'ETHUSDT']) {
+      const times = (db.sqlite.prepare('SELECT open_time AS t FROM candles_1m WHERE symbol = ?').all(symbol) as Array<{ t: number }>).map((r) => r.t);
+      expect(times).toEqual(Array.from({ length: times.length }, (_, k) => T0 + (2 * k + (symbol === 'ETHUSDT' ? 1 : 0)) * 60_000));
+    }
+  });
+
+  it('sorts an hour given out of order, keeps one of a kline given twice in a flush, and keeps the stored one over a later copy', () => {
+    const w = started();
+    for (const i of [5, 2, 9, 2, 0]) w.candle(kline(i));
+    w.flush();
+    expect(w.stats().candles).toBe(4);
+    w.candle({ ...kline(9), close: '1.0' }); // already stored: kept as it was
+    w.candle(kline(7));
+    w.flush();
+    expect(w.stats().candles).toBe(5);
+    const rows = db.sqlite.prepare(`SELECT open_time AS t, close FROM candles_1m WHERE symbol = 'BTCUSDT'`).all() as Array<{ t: number; close: string }>;
+    expect(rows.map((r) => (r.t - T0) / 60_000)).toEqual([0, 2, 5, 7, 9]);
+    expect(rows.find((r) => r.t === T0 + 9 * 60_000)?.close).toBe(kline(9).close);
+  });
+
+  it('refuses a kline whose strings would not be plain JSON text, naming the field, and stores nothing of it', () => {
+    const w = started();
+    expect(() => w.candle({ ...kline(0), high: '1"2' })).toThrow(/high of the BTCUSDT kline/);
+    expect(() => w.candle({ ...kline(1), symbol: 'BTC\\USDT' })).toThrow(/symbol/);
+    w.candle(kline(2));
+    w.flush();
+    expect(candleCount()).toBe(1);
   });
 });
 

@@ -18,20 +18,13 @@ import { InvariantError, PerpbotError, errorMessage } from '../src/core/errors.t
 import type { Kline, Mode, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
 import type { Db } from './client.ts';
 import { redactJson, requireDecimal, validateFill, validateIntent } from './record-checks.ts';
-import { applyEvent, orderParams, type Bind, type BufferedEvent, type Delta, type WriterStatements } from './writer-events.ts';
-import { CANDLE_INSERT_HEAD, CANDLE_ROW, SQL } from './writer-sql.ts';
+import { applyEvent, orderParams, type BufferedEvent, type Delta, type WriterStatements } from './writer-events.ts';
+import { CandleBlockBuffer, isPlainAscii, prepareCandleBlockStatements, type CandleBlockStatements, type CandleValues } from './candle-blocks.ts';
+import { SQL } from './writer-sql.ts';
 
 /** Default number of buffered records that triggers an automatic flush. */
 export const DEFAULT_BATCH_SIZE = 5000;
 
-/**
- * Candle rows per multi-row INSERT statement on the flush path. Measured on a 2-core VM with
- * 1,000,000 candles: 10 rows per statement ran 1.4–1.8× faster than one row per statement and
- * on a par with 25; 50 and 100 were slower.
- */
-export const CANDLE_ROWS_PER_STATEMENT = 10;
-
-const CANDLE_COLUMNS = 10;
 
 /** Options of {@link RecordWriter}. */
 export interface RecordWriterOptions {
@@ -48,8 +41,6 @@ export interface RecordWriterOptions {
    * has, so the fsync would buy milliseconds of latency per order and little safety.
    */
   syncIntents?: boolean;
-  /** Candle rows per multi-row INSERT (benchmarks only). Default {@link CANDLE_ROWS_PER_STATEMENT}. */
-  candleRowsPerStatement?: number;
 }
 
 /** The `runs` row written by {@link RecordWriter.startRun}. */
@@ -115,20 +106,12 @@ export class RecordWriter {
   private readonly batchSize: number;
   private readonly syncIntents: boolean;
 
-  // candles: full chunks of R rows (flat values), then the chunk being filled
-  private readonly rowsPerStmt: number;
-  private readonly chunkLen: number;
-  private fullChunks: Bind[][] = [];
-  private chunk: Bind[];
-  private chunkPos = 0;
+  private readonly candles = new CandleBlockBuffer();
   private signalBuf: SignalEmitted[] = [];
   private eventBuf: BufferedEvent[] = [];
   private flushAt: number;
 
-  private readonly stmt: {
-    candleMulti: Database.Statement;
-    candleBySize: Map<number, Database.Statement>;
-  } & WriterStatements;
+  private readonly stmt: { candles: CandleBlockStatements } & WriterStatements;
   private readonly flushTx: Database.Transaction<(delta: Delta) => void>;
 
   private readonly counters: WriterStats = {
@@ -148,33 +131,25 @@ export class RecordWriter {
    *   (call {@link startRun}) before signals, orders, fills, positions or risk events are flushed
    *   (foreign key), candles need none
    * @param opts see {@link RecordWriterOptions}
-   * @throws RangeError when `batchSize` or `candleRowsPerStatement` is not an integer ≥ 1
+   * @throws RangeError when `batchSize` is not an integer ≥ 1
    * @throws PerpbotError `DATABASE` when the statements cannot be prepared (schema missing)
    */
   constructor(db: Db, runId: string, opts: RecordWriterOptions = {}) {
     const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: got ${batchSize}, expected an integer >= 1`);
-    const rows = opts.candleRowsPerStatement ?? CANDLE_ROWS_PER_STATEMENT;
-    if (!Number.isInteger(rows) || rows < 1 || rows * CANDLE_COLUMNS > 32766) {
-      throw new RangeError(`candleRowsPerStatement: got ${rows}, expected an integer in 1..3276`);
-    }
     this.runId = runId;
     this.sqlite = db.sqlite;
     this.file = db.file;
     this.batchSize = batchSize;
     this.flushAt = batchSize;
     this.syncIntents = opts.syncIntents ?? false;
-    this.rowsPerStmt = rows;
-    this.chunkLen = rows * CANDLE_COLUMNS;
-    this.chunk = new Array<Bind>(this.chunkLen);
     try {
       const prepared = Object.fromEntries(
         Object.entries(SQL).map(([key, text]) => [key, this.sqlite.prepare(text)]),
       ) as WriterStatements;
       this.stmt = {
         ...prepared,
-        candleMulti: this.candleStatement(rows),
-        candleBySize: new Map(),
+        candles: prepareCandleBlockStatements(this.sqlite),
       };
     } catch (err) {
       throw this.dbError('cannot prepare statements', err);
@@ -240,57 +215,51 @@ export class RecordWriter {
   // ---------------------------------------------------------------- buffered records
 
   /**
-   * Buffer a closed 1-minute kline for `candles_1m` (insert-or-ignore on (symbol, open_time)).
-   * Klines that are not closed (live streams' forming candles) are ignored. Not validated
-   * (hot path): the data source guarantees decimal strings.
-   * @throws InvariantError when `k.interval` is not `"1m"`
+   * Buffer a closed 1-minute kline for `candle_blocks` (a kline already stored for its symbol and
+   * open time is kept). Klines that are not closed (live streams' forming candles) are ignored.
+   * @throws InvariantError when `k.interval` is not `"1m"`, or a price, volume or symbol is not
+   *   plain ASCII without quotes or backslashes (never a decimal string)
    * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
    */
   candle(k: Kline): void {
     if (!k.closed) return;
-    this.candleValues(k.symbol, k.interval, k.openTime, k.closeTime, k.open, k.high, k.low, k.close, k.volume, k.quoteVolume ?? null, k.trades ?? null);
-  }
-
-  /**
-   * {@link candle} from its values, for callers that hold packed rows (the writer thread) and
-   * would otherwise build a Kline object per row. Same checks and buffering.
-   * @throws InvariantError when `interval` is not `"1m"`
-   */
-  candleValues(
-    symbol: string,
-    interval: string,
-    openTime: number,
-    closeTime: number,
-    open: string,
-    high: string,
-    low: string,
-    close: string,
-    volume: string,
-    quoteVolume: string | null,
-    trades: number | null,
-  ): void {
-    if (interval !== '1m') throw new InvariantError(`candles_1m: got a ${interval} kline for ${symbol}`, { interval });
-    const c = this.chunk;
-    let i = this.chunkPos;
-    c[i++] = symbol;
-    c[i++] = openTime;
-    c[i++] = closeTime;
-    c[i++] = open;
-    c[i++] = high;
-    c[i++] = low;
-    c[i++] = close;
-    c[i++] = volume;
-    c[i++] = quoteVolume;
-    c[i++] = trades;
-    if (i === this.chunkLen) {
-      this.fullChunks.push(c);
-      this.chunk = new Array<Bind>(this.chunkLen);
-      i = 0;
+    if (k.interval !== '1m') throw new InvariantError(`candles_1m: got a ${k.interval} kline for ${k.symbol}`, { interval: k.interval });
+    const c: CandleValues = {
+      openTime: k.openTime,
+      closeTime: k.closeTime,
+      open: k.open,
+      high: k.high,
+      low: k.low,
+      close: k.close,
+      volume: k.volume,
+      quoteVolume: k.quoteVolume ?? null,
+      trades: k.trades ?? null,
+    };
+    const bad = !isPlainAscii(k.symbol) ? 'symbol' : !isPlainAscii(c.open) ? 'open' : !isPlainAscii(c.high) ? 'high' : !isPlainAscii(c.low) ? 'low'
+      : !isPlainAscii(c.close) ? 'close' : !isPlainAscii(c.volume) ? 'volume' : c.quoteVolume !== null && !isPlainAscii(c.quoteVolume) ? 'quoteVolume' : null;
+    if (bad !== null) throw new InvariantError(`candles_1m: ${bad} of the ${k.symbol} kline at ${k.openTime} is not a plain decimal string`, { field: bad });
+    if (!Number.isSafeInteger(k.openTime) || !Number.isSafeInteger(k.closeTime) || (c.trades !== null && !Number.isSafeInteger(c.trades))) {
+      throw new InvariantError(`candles_1m: openTime, closeTime and trades of the ${k.symbol} kline must be whole numbers`, { openTime: k.openTime });
     }
-    this.chunkPos = i;
+    this.candles.add(k.symbol, c);
     if (++this.counters.pending >= this.flushAt) this.autoFlush();
   }
 
+  /**
+   * Buffer a whole hour's block of klines, already in the stored JSON form (see
+   * ./candle-blocks.ts), for the writer thread, whose caller packs klines that way. The caller
+   * has checked each entry's strings and times.
+   * @param start the hour, UTC ms (a multiple of CANDLE_BLOCK_MS)
+   * @param text the JSON array, ASCII
+   * @param count entries in it
+   * @param ordered their open times strictly increase (else the block is sorted and de-duplicated)
+   * @throws PerpbotError `DATABASE` when this call triggers a flush and the flush fails
+   */
+  candleBlock(symbol: string, start: number, text: string | Buffer, count: number, ordered: boolean): void {
+    this.candles.addBlock(symbol, start, text, count, ordered);
+    this.counters.pending += count;
+    if (this.counters.pending >= this.flushAt) this.autoFlush();
+  }
 
   /**
    * Buffer a strategy signal for `signals` (ignored when (run, signalId) is already stored).
@@ -417,8 +386,7 @@ export class RecordWriter {
     c.fills += delta.fills;
     c.orphans += delta.orphans;
     c.pending = 0;
-    this.fullChunks = [];
-    this.chunkPos = 0;
+    this.candles.clear();
     this.signalBuf = [];
     this.eventBuf = [];
     this.flushAt = this.batchSize;
@@ -435,25 +403,9 @@ export class RecordWriter {
     this.flush();
   }
 
-  private candleStatement(rows: number): Database.Statement {
-    return this.sqlite.prepare(
-      `${CANDLE_INSERT_HEAD}${new Array<string>(rows).fill(CANDLE_ROW).join(',')} ON CONFLICT (symbol, open_time) DO NOTHING`,
-    );
-  }
-
   /** Runs inside the flush transaction. Must not touch the buffers' contents. */
   private applyBuffers(delta: Delta): void {
-    const multi = this.stmt.candleMulti;
-    for (const chunk of this.fullChunks) delta.candles += multi.run(...chunk).changes;
-    if (this.chunkPos > 0) {
-      const rows = this.chunkPos / CANDLE_COLUMNS;
-      let st = this.stmt.candleBySize.get(rows);
-      if (st === undefined) {
-        st = this.candleStatement(rows);
-        this.stmt.candleBySize.set(rows, st);
-      }
-      delta.candles += st.run(...this.chunk.slice(0, this.chunkPos)).changes;
-    }
+    delta.candles += this.candles.write(this.stmt.candles);
 
     const insertSignal = this.stmt.insertSignal;
     const runId = this.runId;

@@ -282,7 +282,9 @@ describe('perpbot db migrate', () => {
     expect(b.code).toBe(0);
     const db = new Database(join(a.base, 'perpbot.sqlite'), { readonly: true });
     const tables = (db.prepare("select name from sqlite_master where type='table'").all() as Array<{ name: string }>).map((t) => t.name);
+    const views = (db.prepare("select name from sqlite_master where type='view'").all() as Array<{ name: string }>).map((t) => t.name);
     db.close();
-    for (const t of ['runs', 'candles_1m', 'signals', 'orders', 'fills', 'positions', 'risk_events']) expect(tables).toContain(t);
+    for (const t of ['runs', 'candle_blocks', 'signals', 'orders', 'fills', 'positions', 'risk_events']) expect(tables).toContain(t);
+    expect(views).toEqual(['candles_1m']);
   });
 });

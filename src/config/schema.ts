@@ -170,7 +170,7 @@ export const configSchema = z.strictObject({
       startingBalance: decimalString().default('10000'),
     })
     .prefault({}),
-  /** Record every replayed kline into candles_1m (idempotent). */
+  /** Record every closed kline (candle_blocks, shown by the view candles_1m; idempotent). */
   recordCandles: bool.default(true),
   binance: z
     .strictObject({
@@ -278,7 +278,7 @@ export const configSchema = z.strictObject({
   retention: z
     .strictObject({
       /**
-       * Paper and live: candles_1m rows whose open time is older than this many days are deleted
+       * Paper and live: stored klines whose open time is older than this many days are deleted
        * by a node-cron job (src/jobs/candle-retention.ts). 0 = keep everything. Never in replay.
        */
       candles1mDays: nonNegInt('days ≥ 0 (0 = keep all)').default(30),

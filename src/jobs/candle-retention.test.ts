@@ -1,7 +1,8 @@
 /**
- * candles_1m retention on a real SQLite file (WAL, the project's migrations) holding the bundled
- * real BTCUSDT and ETHUSDT klines: the pass deletes exactly the rows older than the cutoff, keeps
- * the rest and every other table, and the node-cron job really runs it.
+ * Kline retention on a real SQLite file (WAL, the project's migrations) holding the bundled
+ * real BTCUSDT and ETHUSDT klines (inserted through the `candles_1m` view): the pass deletes
+ * exactly the klines older than the cutoff, keeps the rest and every other table, and the
+ * node-cron job really runs it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,7 @@ describe('candles_1m retention', () => {
     const cutoff = now - 5 * DAY;
     const older = count('open_time < ?', cutoff);
     expect(older).toBeGreaterThan(20_000);
-    const r = pruneCandles(db, 5, now, 1000); // small batches: many transactions
+    const r = pruneCandles(db, 5, now, 10); // small batches (10 hours): many transactions
     expect(r).toEqual({ deleted: older, cutoff });
     expect(count()).toBe(33_134 - older);
     expect(count('open_time < ?', cutoff)).toBe(0);

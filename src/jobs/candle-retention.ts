@@ -1,43 +1,39 @@
 /**
- * Retention of the live database's market data: candles_1m grows by 1,440 rows per symbol per
- * day in paper and live. Once a day (node-cron, UTC; config `retention.cron`, default 00:15) the
- * rows whose open time is older than `retention.candles1mDays` days (default 30; 0 = keep all)
- * are deleted, in small batches so the writer thread is never locked out for long (each batch is
- * its own transaction; `busy_timeout` covers the wait). Never scheduled in replay or backtest:
+ * Retention of the live database's market data: the stored klines grow by 1,440 per symbol per
+ * day (24 hourly blocks) in paper and live. Once a day (node-cron, UTC; config `retention.cron`,
+ * default 00:15) the klines whose open time is older than `retention.candles1mDays` days
+ * (default 30; 0 = keep all) are deleted, whole hours in small batches so the writer thread is
+ * never locked out for long (each batch is its own transaction; `busy_timeout` covers the wait),
+ * then the older part of the hour that holds the cut-off. Never scheduled in replay or backtest:
  * the kernel starts it for paper and live only. Orders, fills, signals and runs are never touched.
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.ts';
 import type { Db } from '../../database/client.ts';
+import { deleteCandlesBefore } from '../../database/candles.ts';
 
 const DAY_MS = 86_400_000;
 
 /** What one pass deleted. */
 export interface PruneResult {
-  /** Rows deleted. */
+  /** Klines deleted. */
   deleted: number;
-  /** Rows with `open_time` < cutoff were deleted; UTC epoch ms. */
+  /** Klines opening before this were deleted; UTC epoch ms. */
   cutoff: number;
 }
 
 /**
- * Delete candles_1m rows whose open time is before `now − days`.
+ * Delete the stored klines whose open time is before `now − days`.
  * @param days retention in days, > 0
  * @param now UTC epoch ms
- * @param batch rows per transaction (default 5000)
+ * @param batch hourly blocks per transaction (default 100: 6,000 klines)
  * @throws RangeError when `days` is not a positive integer
  */
-export function pruneCandles(db: Db, days: number, now: number, batch = 5000): PruneResult {
+export function pruneCandles(db: Db, days: number, now: number, batch = 100): PruneResult {
   if (!Number.isInteger(days) || days <= 0) throw new RangeError(`retention.candles1mDays: ${days} is not a positive whole number of days`);
   const cutoff = now - days * DAY_MS;
-  const del = db.sqlite.prepare('DELETE FROM candles_1m WHERE rowid IN (SELECT rowid FROM candles_1m WHERE open_time < ? LIMIT ?)');
-  let deleted = 0;
-  for (;;) {
-    const n = del.run(cutoff, batch).changes;
-    deleted += n;
-    if (n < batch) break;
-  }
+  const deleted = deleteCandlesBefore(db, cutoff, batch);
   return { deleted, cutoff };
 }
 

@@ -8,7 +8,7 @@
  * volumes as decimal strings), sorted by open time, one entry per open time.
  */
 import type Database from 'better-sqlite3';
-import { CANDLE_BLOCK_MS } from './schema.ts';
+import { CANDLE_BLOCK_MS, type CandleRow } from './schema.ts';
 
 /** The hour (UTC ms, a multiple of {@link CANDLE_BLOCK_MS}) whose block holds a kline opening at `openTime`. */
 export function blockStart(openTime: number): number {
@@ -28,18 +28,8 @@ export function isPlainAscii(s: string): boolean {
   return true;
 }
 
-/** A kline's values as the writer takes them (times UTC ms; prices and volumes decimal strings). */
-export interface CandleValues {
-  openTime: number;
-  closeTime: number;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume: string;
-  quoteVolume: string | null;
-  trades: number | null;
-}
+/** A kline's values as the writer takes them: a stored row without its symbol (see CandleRow). */
+export type CandleValues = Omit<CandleRow, 'symbol'>;
 
 /** One kline as a block entry (JSON text). Strings must pass {@link isPlainAscii}. */
 export function candleJson(c: CandleValues): string {

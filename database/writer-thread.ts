@@ -20,6 +20,7 @@
 import { Worker } from 'node:worker_threads';
 import { PerpbotError } from '../src/core/errors.ts';
 import type { Kline, OrderEvent, OrderIntent, PositionChanged, SignalEmitted, TradingStateChanged } from '../src/core/types.ts';
+import { isPlainAscii } from './candle-blocks.ts';
 import type { RecordSink } from './recorder.ts';
 import type { RunEnd, RunStart, WriterStats } from './writer.ts';
 
@@ -298,8 +299,9 @@ export class ThreadedRecordWriter implements RunWriter {
   }
 
   /**
-   * Append `"s"` and a comma. @returns false (nothing kept) when `s` is not plain ASCII without
-   * quotes or backslashes, which no decimal string is.
+   * Append `"s"` and a comma. @returns false (nothing kept) when `s` fails the rule of
+   * `isPlainAscii` (./candle-blocks.ts), checked here in the same pass as the copy: this runs
+   * seven times per kline.
    */
   private putQuoted(s: string): boolean {
     const b = this.room(s.length + 3);
@@ -354,7 +356,7 @@ export class ThreadedRecordWriter implements RunWriter {
     }
     let sym = this.symbolIndex.get(k.symbol);
     if (sym === undefined) {
-      if (!/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/.test(k.symbol)) return this.errors.report(`candles_1m: symbol ${JSON.stringify(k.symbol)} is not plain ASCII`);
+      if (k.symbol === '' || !isPlainAscii(k.symbol)) return this.errors.report(`candles_1m: symbol ${JSON.stringify(k.symbol)} is not plain ASCII`);
       sym = this.symbols.push(k.symbol) - 1;
       this.symbolIndex.set(k.symbol, sym);
     }
